@@ -1,0 +1,47 @@
+//! The one error type of the library API: every hand-written loss and optimizer returns it.
+use std::fmt;
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Error {
+    /// An argument that libtorch would reject too; the message says which and why.
+    InvalidArgument(String),
+    /// libtorch raised a C++ exception (only its first line is kept: the rest is a backtrace).
+    Torch(String),
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::InvalidArgument(message) => write!(f, "invalid argument: {message}"),
+            Error::Torch(message) => write!(f, "libtorch: {message}"),
+        }
+    }
+}
+
+impl std::error::Error for Error {}
+
+impl From<tch::TchError> for Error {
+    fn from(error: tch::TchError) -> Self {
+        Error::Torch(torch_message(&error))
+    }
+}
+
+/// The message of a libtorch exception without the C++ backtrace that follows it.
+pub fn torch_message(error: &tch::TchError) -> String {
+    let text = match error {
+        tch::TchError::Torch(text) => text.clone(),
+        other => other.to_string(),
+    };
+    let end = text.find("\nException raised from").unwrap_or(text.len());
+    text[..end].trim().to_owned()
+}
+
+/// `Err(Error::InvalidArgument(..))` with a formatted message.
+macro_rules! invalid {
+    ($($arg:tt)*) => {
+        Err($crate::error::Error::InvalidArgument(format!($($arg)*)))
+    };
+}
+pub(crate) use invalid;

@@ -1,0 +1,144 @@
+//! Hand-written losses, built from tensor primitives only (see README, "What hand-written means").
+//!
+//! tch has no user-defined autograd functions. Where autograd through the primitives would give
+//! a gradient that differs from libtorch's documented backward formula (at kinks, at clamps, or
+//! through cancellation), [`with_gradients`] attaches the formula explicitly.
+
+pub mod binary;
+
+pub use binary::{binary_cross_entropy, binary_cross_entropy_with_logits, sigmoid};
+
+use crate::error::{invalid, Result};
+use std::fmt;
+use std::str::FromStr;
+use tch::{Kind, Tensor};
+
+/// How a loss reduces its per-element values. PyTorch's default for every loss is `Mean`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
+pub enum Reduction {
+    None,
+    #[default]
+    Mean,
+    Sum,
+}
+
+impl Reduction {
+    pub const ALL: [Reduction; 3] = [Reduction::None, Reduction::Mean, Reduction::Sum];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Reduction::None => "none",
+            Reduction::Mean => "mean",
+            Reduction::Sum => "sum",
+        }
+    }
+
+    /// Applies the reduction the way libtorch's `apply_loss_reduction` does.
+    pub fn apply(self, loss: Tensor) -> Result<Tensor> {
+        Ok(match self {
+            Reduction::None => loss,
+            Reduction::Mean => loss.f_mean(None)?,
+            Reduction::Sum => loss.f_sum(None)?,
+        })
+    }
+}
+
+impl From<Reduction> for tch::Reduction {
+    fn from(reduction: Reduction) -> Self {
+        match reduction {
+            Reduction::None => tch::Reduction::None,
+            Reduction::Mean => tch::Reduction::Mean,
+            Reduction::Sum => tch::Reduction::Sum,
+        }
+    }
+}
+
+impl serde::Serialize for Reduction {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        s.serialize_str(self.name())
+    }
+}
+
+impl fmt::Display for Reduction {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for Reduction {
+    type Err = String;
+    fn from_str(text: &str) -> std::result::Result<Self, String> {
+        Reduction::ALL
+            .into_iter()
+            .find(|r| r.name() == text)
+            .ok_or_else(|| format!("unknown reduction '{text}' (expected none, mean or sum)"))
+    }
+}
+
+/// A tensor with the value of `value` whose gradient with respect to each `(x, dx)` is `dx`
+/// times the upstream gradient (elementwise; `dx` is broadcast to `value`'s shape).
+///
+/// Built as `value + Σ (x·dx − detach(x·dx))`: the added terms are exactly zero forward for
+/// finite `x·dx` and carry `dx` backward. Inputs that do not require a gradient cost nothing.
+/// `x·dx` must be finite: an infinite one would make the value NaN (∞ − ∞), so callers give
+/// a finite `dx`.
+pub fn with_gradients(value: Tensor, grads: &[(&Tensor, &dyn Fn() -> Result<Tensor>)]) -> Result<Tensor> {
+    let mut out: Option<Tensor> = None;
+    for (x, dx) in grads {
+        if !x.requires_grad() {
+            continue;
+        }
+        let carrier = x.f_mul(&dx()?.f_detach()?)?;
+        let zero = carrier.f_sub(&carrier.f_detach()?)?;
+        out = Some(match out {
+            None => value.f_detach()?.f_add(&zero)?,
+            Some(acc) => acc.f_add(&zero)?,
+        });
+    }
+    Ok(out.unwrap_or(value))
+}
+
+pub(crate) fn check_floating(name: &str, t: &Tensor) -> Result<()> {
+    match t.kind() {
+        Kind::Float | Kind::Double | Kind::Half | Kind::BFloat16 => Ok(()),
+        kind => invalid!("{name} must be a floating tensor, got {kind:?}"),
+    }
+}
+
+pub(crate) fn check_same_kind(name: &str, t: &Tensor, reference: &Tensor) -> Result<()> {
+    if t.kind() != reference.kind() {
+        return invalid!("{name} has dtype {:?} but the input has {:?}", t.kind(), reference.kind());
+    }
+    Ok(())
+}
+
+pub(crate) fn check_same_shape(name: &str, t: &Tensor, reference: &Tensor) -> Result<()> {
+    if t.size() != reference.size() {
+        return invalid!("{name} shape {:?} differs from the input shape {:?}", t.size(), reference.size());
+    }
+    Ok(())
+}
+
+/// `t` broadcasts to `shape` without changing it (weights multiply the per-element loss).
+pub(crate) fn check_broadcasts_to(name: &str, t: &Tensor, shape: &[i64]) -> Result<()> {
+    let small = t.size();
+    let fits = small.len() <= shape.len()
+        && small.iter().rev().zip(shape.iter().rev()).all(|(&s, &b)| s == b || s == 1);
+    if !fits {
+        return invalid!("{name} of shape {small:?} does not broadcast to the input shape {shape:?}");
+    }
+    Ok(())
+}
+
+/// Every element lies in [0, 1] (NaN does not).
+pub(crate) fn check_unit_interval(name: &str, t: &Tensor) -> Result<()> {
+    if t.numel() == 0 {
+        return Ok(());
+    }
+    let (lo, hi) = t.f_aminmax(None, false)?;
+    let (lo, hi) = (lo.f_double_value(&[])?, hi.f_double_value(&[])?);
+    if !(lo >= 0.0 && hi <= 1.0) {
+        return invalid!("all elements of {name} should be between 0 and 1 (found values in [{lo}, {hi}])");
+    }
+    Ok(())
+}
