@@ -1,0 +1,8 @@
+//! The parity harness: the case registry, comparison maths and tolerance policy, the runner
+//! and the reports.
+
+pub mod compare;
+pub mod registry;
+pub mod report;
+pub mod run;
+pub mod select;

@@ -1,0 +1,226 @@
+//! The `tch-parity` command line: `check`, `regen` and `list` over the fixtures.
+
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use tch_parity::fixture::{self, regen, DType, FixtureFile};
+use tch_parity::harness::registry::LOSSES;
+use tch_parity::harness::report::Format;
+use tch_parity::harness::run;
+use tch_parity::harness::select::Selection;
+
+/// Exit codes: a disagreement is not the same failure as a broken command line or fixture.
+const EXIT_DISAGREEMENT: u8 = 1;
+const EXIT_USAGE: u8 = 2;
+
+#[derive(Parser)]
+#[command(name = "tch-parity", version, about = "Hand-written losses and optimizers checked against libtorch")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(clap::Args)]
+struct Filter {
+    /// Run only cases whose op id equals, or whose name contains, one of these.
+    filters: Vec<String>,
+    /// Run only this dtype (repeatable).
+    #[arg(long = "dtype")]
+    dtypes: Vec<DTypeArg>,
+    /// A fixture file or folder.
+    #[arg(long, default_value_os_t = default_fixtures())]
+    fixtures: PathBuf,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum DTypeArg {
+    Float32,
+    Float64,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Compare the hand-written implementations with libtorch and with the recorded fixtures.
+    Check {
+        #[command(flatten)]
+        filter: Filter,
+        #[arg(long, value_enum, default_value = "table")]
+        format: Format,
+        /// Write the report here instead of standard output.
+        #[arg(long)]
+        output: Option<PathBuf>,
+    },
+    /// Record the fixtures' expected values again from the live libtorch.
+    Regen {
+        #[command(flatten)]
+        filter: Filter,
+        /// Write nothing; fail if regenerating would change any file.
+        #[arg(long)]
+        check: bool,
+    },
+    /// List every loss, its inputs, options and cases.
+    List {
+        #[arg(long, default_value_os_t = default_fixtures())]
+        fixtures: PathBuf,
+    },
+}
+
+fn default_fixtures() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures")
+}
+
+impl Filter {
+    fn selection(&self) -> Selection {
+        let dtypes = self
+            .dtypes
+            .iter()
+            .map(|d| match d {
+                DTypeArg::Float32 => DType::Float32,
+                DTypeArg::Float64 => DType::Float64,
+            })
+            .collect();
+        Selection { filters: self.filters.clone(), dtypes }
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Check { filter, format, output } => check(&filter, format, output),
+        Command::Regen { filter, check } => regen(&filter, check),
+        Command::List { fixtures } => list(&fixtures),
+    }
+}
+
+fn load(path: &std::path::Path) -> Result<Vec<FixtureFile>, ExitCode> {
+    fixture::load_path(path).map_err(|e| {
+        eprintln!("tch-parity: fixture error: {e}");
+        ExitCode::from(EXIT_USAGE)
+    })
+}
+
+fn check(filter: &Filter, format: Format, output: Option<PathBuf>) -> ExitCode {
+    let files = match load(&filter.fixtures) {
+        Ok(files) => files,
+        Err(code) => return code,
+    };
+    let selection = filter.selection();
+    let report = run::check(&files, &selection);
+    if report.rows.is_empty() {
+        eprintln!("tch-parity: no case matches {:?} in {}", filter.filters, filter.fixtures.display());
+        return ExitCode::from(EXIT_USAGE);
+    }
+    let text = report.render(format);
+    match output {
+        Some(path) => {
+            if let Err(e) = std::fs::write(&path, &text) {
+                eprintln!("tch-parity: cannot write {}: {e}", path.display());
+                return ExitCode::from(EXIT_USAGE);
+            }
+            eprint!("{}", report.summary_line().trim_start());
+        }
+        None => print!("{text}"),
+    }
+    if report.passed() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(EXIT_DISAGREEMENT)
+    }
+}
+
+fn regen(filter: &Filter, dry_run: bool) -> ExitCode {
+    let files = match load(&filter.fixtures) {
+        Ok(files) => files,
+        Err(code) => return code,
+    };
+    let selection = filter.selection();
+    if !selection.dtypes.is_empty() {
+        eprintln!("tch-parity: regen records every dtype of a case; --dtype is not accepted here");
+        return ExitCode::from(EXIT_USAGE);
+    }
+    let (mut rewritten, mut problems) = (0, 0);
+    let selected = |case: &fixture::Case| selection.selects(case);
+    for file in files.iter().filter(|f| f.cases.iter().any(|c| selection.selects(c))) {
+        let result = match regen::regen_file(file, &selected, dry_run) {
+            Ok(result) => result,
+            Err(list) => {
+                for p in list {
+                    eprintln!("tch-parity: {}: case '{}': {}", p.path.display(), p.case, p.message);
+                    problems += 1;
+                }
+                continue;
+            }
+        };
+        let verb = match (result.rewritten, dry_run) {
+            (false, _) => "unchanged",
+            (true, false) => "rewritten",
+            (true, true) => "would change",
+        };
+        println!("{}: {verb}", file.path.display());
+        for (case, change) in &result.cases {
+            match change {
+                regen::CaseChange::Unchanged => {}
+                regen::CaseChange::Recorded => println!("  {case}: recorded for the first time"),
+                regen::CaseChange::Changed { values, of, max_ulp } => {
+                    println!("  {case}: {values} of {of} values changed, by up to {max_ulp} ulp")
+                }
+                regen::CaseChange::Restructured(why) => println!("  {case}: {why}"),
+            }
+        }
+        if result.rewritten {
+            rewritten += 1;
+        }
+    }
+    if problems > 0 {
+        eprintln!("tch-parity: regen found {problems} problem(s); nothing was written for the files concerned");
+        return ExitCode::from(EXIT_DISAGREEMENT);
+    }
+    match (rewritten, dry_run) {
+        (0, _) => {
+            println!("regen: every fixture is up to date (libtorch {})", regen::LIBTORCH_VERSION);
+            ExitCode::SUCCESS
+        }
+        (n, true) => {
+            println!("regen --check: {n} file(s) would change; run `tch-parity regen` and review the diff");
+            ExitCode::from(EXIT_DISAGREEMENT)
+        }
+        (n, false) => {
+            println!("regen: rewrote {n} file(s) from libtorch {}", regen::LIBTORCH_VERSION);
+            ExitCode::SUCCESS
+        }
+    }
+}
+
+fn list(fixtures: &std::path::Path) -> ExitCode {
+    let files = match load(fixtures) {
+        Ok(files) => files,
+        Err(code) => return code,
+    };
+    for info in LOSSES {
+        println!("{}  {}", info.id, info.summary);
+        let inputs: Vec<String> = info
+            .inputs
+            .iter()
+            .map(|s| format!("{}{}", s.name, if s.required { "" } else { "?" }))
+            .collect();
+        println!("  inputs:  {}", inputs.join(", "));
+        if !info.options.is_empty() {
+            let options: Vec<String> = info.options.iter().map(|o| format!("{}={} ({})", o.name, o.default, o.doc)).collect();
+            println!("  options: {}", options.join(", "));
+        }
+        let reductions: Vec<&str> = info.reductions().iter().map(|r| r.name()).collect();
+        println!("  reductions: {}", reductions.join(", "));
+        let cases: Vec<String> = files
+            .iter()
+            .flat_map(|f| f.cases.iter())
+            .filter(|c| c.op == info.id)
+            .map(|c| match c.outcome {
+                fixture::Outcome::Rejects(_) => format!("{} [rejects]", c.name),
+                _ => c.name.clone(),
+            })
+            .collect();
+        println!("  cases ({}): {}", cases.len(), cases.join(", "));
+        println!();
+    }
+    ExitCode::SUCCESS
+}
