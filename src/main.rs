@@ -65,8 +65,13 @@ enum Command {
     },
 }
 
+/// The project's fixtures, named relative to the working directory when run from the project.
 fn default_fixtures() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures")
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    match std::env::current_dir() {
+        Ok(cwd) if cwd == root => PathBuf::from("fixtures"),
+        _ => root.join("fixtures"),
+    }
 }
 
 impl Filter {

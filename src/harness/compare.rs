@@ -66,7 +66,9 @@ pub fn compare(
         result.mismatched = expected.len().max(actual.len());
         return result;
     }
-    let mut worst: Option<(usize, f64)> = None;
+    // Ranked by share of the tolerance used, then by |a − b| (a zero tolerance makes every
+    // mismatch's share infinite).
+    let mut worst: Option<(usize, (f64, f64))> = None;
     for (i, (&a, &b)) in actual.iter().zip(expected).enumerate() {
         let element = compare_element(a, b, dtype, tolerance);
         if !element.passed {
@@ -75,8 +77,9 @@ pub fn compare(
         result.max_abs = max_nan_is_inf(result.max_abs, element.abs);
         result.max_rel = max_nan_is_inf(result.max_rel, element.rel);
         result.max_ulp = result.max_ulp.max(element.ulp);
-        if worst.is_none_or(|(_, score)| element.score > score) {
-            worst = Some((i, element.score));
+        let rank = (element.score, element.abs);
+        if worst.is_none_or(|(_, best)| rank > best) {
+            worst = Some((i, rank));
         }
     }
     result.worst = worst.map(|(i, _)| Worst { index: unravel(i, expected_shape), actual: actual[i], expected: expected[i] });

@@ -149,3 +149,7 @@ pub fn binary_cross_entropy_with_logits(
     reduction.apply(loss)
 }
 
+
+#[cfg(test)]
+#[path = "binary_tests.rs"]
+mod tests;

@@ -1,0 +1,201 @@
+//! The `tch-parity` binary as users and CI systems run it: exit codes, report formats, the
+//! report of an injected disagreement, and `regen`.
+
+use rstest::rstest;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+const BCE: &str = "fixtures/binary/binary_cross_entropy.json";
+
+fn root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn run(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_tch-parity")).args(args).current_dir(root()).output().expect("the binary runs")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// A copy of the BCE fixture in a fresh folder, to break or regenerate without touching the repo.
+fn bce_copy() -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("binary_cross_entropy.json");
+    std::fs::copy(root().join(BCE), &path).unwrap();
+    (dir, path)
+}
+
+#[test]
+fn check_prints_the_table_and_exits_zero() {
+    let out = run(&["check"]);
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}{}", text(&out.stderr));
+    assert!(stdout.lines().next().unwrap().contains("max |Δ|"));
+    assert!(stdout.contains("binary_cross_entropy/seed"));
+    assert!(stdout.contains("all agree:"));
+}
+
+#[test]
+fn filters_select_op_and_dtype() {
+    let out = run(&["check", "sigmoid", "--dtype", "float64", "--format", "json"]);
+    assert_eq!(out.status.code(), Some(0));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let rows = report["rows"].as_array().unwrap();
+    assert!(!rows.is_empty());
+    assert!(rows.iter().all(|r| r["op"] == "sigmoid" && r["dtype"] == "float64"));
+}
+
+#[test]
+fn json_report_is_machine_readable() {
+    let out = run(&["check", "--format", "json"]);
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["passed"], true);
+    let rows = report["rows"].as_array().unwrap();
+    assert_eq!(report["summary"]["rows"].as_u64().unwrap() as usize, rows.len());
+    let kinds: Vec<&str> = rows[0]["checks"].as_array().unwrap().iter().map(|c| c["kind"].as_str().unwrap()).collect();
+    assert_eq!(kinds, ["hand_vs_libtorch", "hand_vs_fixture", "libtorch_vs_fixture"]);
+}
+
+#[test]
+fn junit_and_markdown_reports() {
+    let junit = text(&run(&["check", "--format", "junit"]).stdout);
+    assert!(junit.starts_with("<?xml"));
+    assert!(junit.contains("<testsuites name=\"tch-parity\"") && junit.contains("failures=\"0\""));
+    assert_eq!(junit.matches("<testsuite ").count(), junit.matches("</testsuite>").count());
+
+    let markdown = text(&run(&["check", "--format", "markdown"]).stdout);
+    assert!(markdown.starts_with("## ✅ tch-parity:"), "{markdown}");
+    assert!(markdown.contains("| ✅ | `binary_cross_entropy/seed` | float32 | none | output |"));
+}
+
+#[test]
+fn output_file_receives_the_report() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("report.xml");
+    let out = run(&["check", "--format", "junit", "--output", file.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(out.stdout.is_empty());
+    assert!(std::fs::read_to_string(file).unwrap().contains("<testsuites"));
+}
+
+#[test]
+fn an_injected_disagreement_exits_one_and_is_named_in_full() {
+    let (_dir, path) = bce_copy();
+    let original = std::fs::read_to_string(&path).unwrap();
+    // The seed case's float32 `none` output, element 1: ln 10 recorded as 2.3025851.
+    let needle = r#""output": {"shape": [2], "data": [2.302585, 2.3025851]}"#;
+    assert!(original.contains(needle));
+    std::fs::write(&path, original.replacen(needle, r#""output": {"shape": [2], "data": [2.302585, 2.5]}"#, 1)).unwrap();
+
+    let out = run(&["check", "--fixtures", path.to_str().unwrap()]);
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    let detail = stdout.split("Disagreements:").nth(1).expect("a disagreement section");
+    assert!(detail.contains("binary_cross_entropy/seed [float32 none output]"), "{detail}");
+    assert!(detail.contains("hand-written vs fixture: 1 of 2 elements mismatched; worst at [1]: hand-written 2.3025851249694824, fixture 2.5"), "{detail}");
+    assert!(detail.contains("libtorch vs fixture: 1 of 2 elements mismatched; worst at [1]: libtorch 2.3025851249694824, fixture 2.5"), "{detail}");
+    assert!(stdout.contains("DISAGREEMENT: "));
+
+    let markdown = text(&run(&["check", "--fixtures", path.to_str().unwrap(), "--format", "markdown"]).stdout);
+    assert!(markdown.starts_with("## ❌"));
+    let junit = text(&run(&["check", "--fixtures", path.to_str().unwrap(), "--format", "junit"]).stdout);
+    // One row fails (with two failing checks in it).
+    assert!(junit.contains("failures=\"1\"") && junit.contains("<failure message="), "{junit}");
+}
+
+#[test]
+fn a_broken_fixture_exits_two_naming_file_case_and_field() {
+    let (_dir, path) = bce_copy();
+    let original = std::fs::read_to_string(&path).unwrap();
+    std::fs::write(&path, original.replacen(r#""data": [0.9, 0.1]"#, r#""data": [0.9, 0.1, 0.5]"#, 1)).unwrap();
+    let out = run(&["check", "--fixtures", path.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains("binary_cross_entropy.json: case 'seed': inputs.input.data: 3 values for shape [2]"), "{stderr}");
+}
+
+#[rstest]
+#[case::unknown_flag(&["check", "--no-such-flag"])]
+#[case::unknown_format(&["check", "--format", "yaml"])]
+#[case::unknown_dtype(&["check", "--dtype", "float16"])]
+#[case::unknown_command(&["frobnicate"])]
+#[case::no_matching_case(&["check", "no-such-case-anywhere"])]
+#[case::missing_fixtures(&["check", "--fixtures", "/nonexistent"])]
+fn usage_errors_exit_two(#[case] args: &[&str]) {
+    let out = run(args);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    assert!(!out.stderr.is_empty());
+}
+
+#[test]
+fn regen_twice_leaves_the_files_byte_identical() {
+    let (_dir, path) = bce_copy();
+    let before = std::fs::read(&path).unwrap();
+    for _ in 0..2 {
+        let out = run(&["regen", "--fixtures", path.to_str().unwrap()]);
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+        assert!(text(&out.stdout).contains("every fixture is up to date"));
+        assert_eq!(std::fs::read(&path).unwrap(), before);
+    }
+}
+
+#[test]
+fn regen_check_passes_on_the_repository_fixtures() {
+    let out = run(&["regen", "--check"]);
+    assert_eq!(out.status.code(), Some(0), "{}{}", text(&out.stdout), text(&out.stderr));
+}
+
+#[test]
+fn regen_reports_changed_values_and_check_mode_writes_nothing() {
+    let (_dir, path) = bce_copy();
+    let original = std::fs::read_to_string(&path).unwrap();
+    // float32 values near ln 10: 2.3025851249694824, then 2.3025853633880615, then
+    // 2.3025856018066406: "2.3025856" is 2 ulp above the recorded one.
+    let stale = original.replacen("2.3025851]", "2.3025856]", 1);
+    std::fs::write(&path, &stale).unwrap();
+
+    let out = run(&["regen", "--check", "--fixtures", path.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stdout).contains("seed: 1 of 20 values changed, by up to 2 ulp"), "{}", text(&out.stdout));
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), stale, "--check writes nothing");
+
+    let out = run(&["regen", "--fixtures", path.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(text(&out.stdout).contains("rewritten"));
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), original);
+    let leftovers: Vec<_> = std::fs::read_dir(path.parent().unwrap()).unwrap().collect();
+    assert_eq!(leftovers.len(), 1, "no temporary file is left behind");
+}
+
+#[test]
+fn regen_records_a_new_case_written_without_values() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("mine.json");
+    std::fs::write(
+        &path,
+        r#"{"format": "tch-parity-fixture/1", "cases": [{"name": "mine", "source": "user", "op": "binary_cross_entropy_with_logits",
+            "inputs": {"input": {"dtype": "float", "shape": [3], "data": [-2, 0, 2], "requires_grad": true},
+                       "target": {"dtype": "float", "shape": [3], "data": [0, 0.5, 1]}}}]}"#,
+    )
+    .unwrap();
+    let before = run(&["check", "--fixtures", path.to_str().unwrap()]);
+    assert_eq!(before.status.code(), Some(1), "no recorded values yet");
+    assert!(text(&before.stdout).contains("run `tch-parity regen`"));
+
+    let out = run(&["regen", "--fixtures", path.to_str().unwrap()]);
+    assert!(text(&out.stdout).contains("mine: recorded for the first time"));
+    let after = run(&["check", "--fixtures", path.to_str().unwrap()]);
+    assert_eq!(after.status.code(), Some(0), "{}", text(&after.stdout));
+}
+
+#[test]
+fn list_names_every_loss_with_its_cases() {
+    let out = run(&["list"]);
+    let stdout = text(&out.stdout);
+    for id in ["sigmoid", "binary_cross_entropy", "binary_cross_entropy_with_logits"] {
+        assert!(stdout.lines().any(|l| l.starts_with(&format!("{id}  "))), "{id} missing:\n{stdout}");
+    }
+    assert!(stdout.contains("input-above-one [rejects]"));
+}
