@@ -73,7 +73,8 @@ impl Report {
                     sci(c.max_abs),
                     sci(c.max_rel),
                     ulps(c.max_ulp),
-                    c.worst.as_ref().map(|w| format!("{:?}", w.index)).unwrap_or_default(),
+                    // Where nothing differs there is no worst element worth pointing at.
+                    c.worst.as_ref().filter(|_| c.max_ulp > 0).map(|w| format!("{:?}", w.index)).unwrap_or_default(),
                     format!("{} of {}", c.mismatched, c.numel),
                 ),
                 None => Default::default(),

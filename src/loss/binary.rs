@@ -1,7 +1,7 @@
 //! Sigmoid and the binary cross-entropy losses (seed §2.1).
 
 use super::{
-    check_broadcasts_to, check_floating, check_same_kind, check_same_shape, check_unit_interval,
+    check_broadcasts_to, check_floating, check_same_kind, check_same_shape, check_unit_interval, weighted,
     with_gradients, Reduction,
 };
 use crate::error::Result;
@@ -37,6 +37,18 @@ fn log_sigmoid_value(x: &Tensor) -> Result<Tensor> {
     Ok(x.f_clamp_max(0.0)?.f_sub(&z.f_log1p()?)?)
 }
 
+/// The checks both BCE variants share: a floating input, a target of the same dtype and shape,
+/// a weight that broadcasts to the input.
+fn check_input_target_weight(input: &Tensor, target: &Tensor, weight: Option<&Tensor>) -> Result<()> {
+    check_floating("input", input)?;
+    check_same_kind("target", target, input)?;
+    check_same_shape("target", target, input)?;
+    match weight {
+        Some(w) => check_broadcasts_to("weight", w, &input.size()),
+        None => Ok(()),
+    }
+}
+
 /// Binary cross entropy on probabilities, as `torch.nn.BCELoss`:
 /// `−w·(t·max(ln x, −100) + (1 − t)·max(ln(1 − x), −100))`, with ln(1 − x) taken as
 /// `log1p(−x)` (libtorch 2.13 does; at x = 1e-7 the naive form is 19% off), then the reduction
@@ -54,12 +66,7 @@ pub fn binary_cross_entropy(
     weight: Option<&Tensor>,
     reduction: Reduction,
 ) -> Result<Tensor> {
-    check_floating("input", input)?;
-    check_same_kind("target", target, input)?;
-    check_same_shape("target", target, input)?;
-    if let Some(w) = weight {
-        check_broadcasts_to("weight", w, &input.size())?;
-    }
+    check_input_target_weight(input, target, weight)?;
     check_unit_interval("input", input)?;
     check_unit_interval("target", target)?;
 
@@ -81,11 +88,7 @@ pub fn binary_cross_entropy(
         Ok(minus_logit.f_nan_to_num(0.0, 0.0, 0.0)?)
     };
     let loss = with_gradients(value, &[(input, &d_input), (target, &d_target)])?;
-    let loss = match weight {
-        Some(w) => loss.f_mul(&w.f_to_kind(input.kind())?)?,
-        None => loss,
-    };
-    reduction.apply(loss)
+    reduction.apply(weighted(loss, weight)?)
 }
 
 /// Binary cross entropy on logits, as `torch.nn.BCEWithLogitsLoss`:
@@ -99,12 +102,7 @@ pub fn binary_cross_entropy_with_logits(
     pos_weight: Option<&Tensor>,
     reduction: Reduction,
 ) -> Result<Tensor> {
-    check_floating("input", input)?;
-    check_same_kind("target", target, input)?;
-    check_same_shape("target", target, input)?;
-    if let Some(w) = weight {
-        check_broadcasts_to("weight", w, &input.size())?;
-    }
+    check_input_target_weight(input, target, weight)?;
     if let Some(p) = pos_weight {
         check_broadcasts_to("pos_weight", p, &input.size())?;
     }
@@ -142,11 +140,7 @@ pub fn binary_cross_entropy_with_logits(
         })
     };
     let loss = with_gradients(value, &[(input, &d_input), (target, &d_target)])?;
-    let loss = match weight {
-        Some(w) => loss.f_mul(&w.f_to_kind(kind)?)?,
-        None => loss,
-    };
-    reduction.apply(loss)
+    reduction.apply(weighted(loss, weight)?)
 }
 
 

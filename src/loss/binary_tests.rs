@@ -62,11 +62,12 @@ fn bce_gradient_is_libtorchs_formula() {
 
 #[test]
 fn bce_gradient_at_zero_uses_the_float_epsilon() {
-    // (0 − 1) / max(0, ε) with ε = 1e-12 as a C++ float: −1 / 9.9999999600419720025e-13.
+    // (0 − 1) / max(0, ε) with ε = 1e-12 as a C++ float, 9.9999999600419720025e-13
+    // (0x2B8CBCCC in float32 bits).
     let x = Tensor::from_slice(&[0.0f64]).set_requires_grad(true);
     let t = Tensor::from_slice(&[1.0f64]);
     let loss = binary_cross_entropy(&x, &t, None, Reduction::Sum).unwrap();
-    assert_relative_eq!(grad_of(&loss, &x)[0], -1.0 / 9.9999999600419720025e-13, max_relative = 1e-15);
+    assert_relative_eq!(grad_of(&loss, &x)[0], -1.0 / f64::from(f32::from_bits(0x2B8C_BCCC)), max_relative = 1e-15);
 }
 
 /// Where this implementation knowingly differs from libtorch: at x exactly 0 or 1, libtorch's

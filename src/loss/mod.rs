@@ -98,6 +98,15 @@ pub fn with_gradients(value: Tensor, grads: &[(&Tensor, &dyn Fn() -> Result<Tens
     Ok(out.unwrap_or(value))
 }
 
+/// `loss · weight` (the weight broadcast and taken at the loss's dtype), as libtorch applies a
+/// loss weight after the elementwise loss and before the reduction.
+pub(crate) fn weighted(loss: Tensor, weight: Option<&Tensor>) -> Result<Tensor> {
+    Ok(match weight {
+        Some(w) => loss.f_mul(&w.f_to_kind(loss.kind())?)?,
+        None => loss,
+    })
+}
+
 pub(crate) fn check_floating(name: &str, t: &Tensor) -> Result<()> {
     match t.kind() {
         Kind::Float | Kind::Double | Kind::Half | Kind::BFloat16 => Ok(()),
