@@ -46,12 +46,6 @@ fn mean_divides_by_the_element_count_not_the_weight_sum() {
 }
 
 #[test]
-fn default_reduction_is_mean_not_sum() {
-    // The document (§1) says the default is `sum`; PyTorch's default for every loss is `mean`.
-    assert_eq!(Reduction::default(), Reduction::Mean);
-}
-
-#[test]
 fn bce_gradient_is_libtorchs_formula() {
     // d/dx = (x − t) / (x (1 − x)): at x = 0.25, t = 1 that is −0.75 / 0.1875 = −4.
     let x = Tensor::from_slice(&[0.25f64]).set_requires_grad(true);

@@ -5,8 +5,16 @@
 //! through cancellation), [`with_gradients`] attaches the formula explicitly.
 
 pub mod binary;
+pub mod cross_entropy;
+pub mod focal;
+pub mod regression;
+pub mod softmax;
 
 pub use binary::{binary_cross_entropy, binary_cross_entropy_with_logits, sigmoid};
+pub use cross_entropy::{cross_entropy, nll_loss, smoothed_target_cross_entropy, CrossEntropy, IGNORE_INDEX};
+pub use focal::sigmoid_focal_loss;
+pub use regression::{huber_loss, l1_loss, mse_loss, smooth_l1_loss};
+pub use softmax::{log_softmax, softmax};
 
 use crate::error::{invalid, Result};
 use std::fmt;

@@ -1,0 +1,89 @@
+//! L1, MSE, smooth L1 and Huber (seed §4). Input and target broadcast against each other, as in
+//! libtorch's C++ API.
+
+use super::{check_floating, with_gradients, Reduction};
+use crate::error::{invalid, Result};
+use tch::Tensor;
+
+/// `x − t`, broadcast and type-promoted as libtorch does (float32 against float64 is float64).
+fn difference(input: &Tensor, target: &Tensor) -> Result<Tensor> {
+    check_floating("input", input)?;
+    check_floating("target", target)?;
+    let (a, b) = (input.size(), target.size());
+    let broadcasts = a.iter().rev().zip(b.iter().rev()).all(|(&x, &y)| x == y || x == 1 || y == 1);
+    if !broadcasts {
+        return invalid!("target shape {b:?} does not broadcast with the input shape {a:?}");
+    }
+    Ok(input.f_sub(target)?)
+}
+
+/// `|x − t|`, as `torch.nn.L1Loss`; its gradient is `sign(x − t)` (0 where equal).
+pub fn l1_loss(input: &Tensor, target: &Tensor, reduction: Reduction) -> Result<Tensor> {
+    reduction.apply(difference(input, target)?.f_abs()?)
+}
+
+/// `(x − t)²`, as `torch.nn.MSELoss` (the document's "L2").
+pub fn mse_loss(input: &Tensor, target: &Tensor, reduction: Reduction) -> Result<Tensor> {
+    let d = difference(input, target)?;
+    reduction.apply(d.f_mul(&d)?)
+}
+
+/// A value with libtorch's gradients attached: `slope(x − t)` for the input and `slope(t − x)`
+/// for the target (libtorch evaluates the target's with the arguments swapped, which matters
+/// only where the slope is not odd: SmoothL1 with β = 0 at a tie).
+fn piecewise(input: &Tensor, target: &Tensor, d: &Tensor, value: Tensor, slope: &dyn Fn(&Tensor) -> Result<Tensor>) -> Result<Tensor> {
+    let d_input = || slope(d);
+    let d_target = || -> Result<Tensor> { slope(&d.f_neg()?) };
+    with_gradients(value, &[(input, &d_input), (target, &d_target)])
+}
+
+/// With `z = |x − t|`: `0.5·z²/β` where `z < β`, else `z − 0.5·β`, as `torch.nn.SmoothL1Loss`;
+/// a negative β is rejected.
+///
+/// β = 0 is L1 in value. Its gradient is libtorch's smooth-L1 backward at β = 0, which is −1
+/// (not 0) at a tie x = t, for the input and the target alike; Python's `F.smooth_l1_loss`
+/// switches to `l1_loss` for β = 0 and gives 0 there.
+pub fn smooth_l1_loss(input: &Tensor, target: &Tensor, beta: f64, reduction: Reduction) -> Result<Tensor> {
+    if beta < 0.0 {
+        return invalid!("beta must not be negative, got {beta}");
+    }
+    let d = difference(input, target)?.f_detach()?;
+    let z = d.f_abs()?;
+    let value = if beta == 0.0 {
+        z
+    } else {
+        let quadratic = z.f_mul(&z)?.f_mul_scalar(0.5)?.f_div_scalar(beta)?;
+        let linear = z.f_sub_scalar(0.5 * beta)?;
+        quadratic.f_where_self(&z.f_lt(beta)?, &linear)?
+    };
+    // libtorch's backward: −1 for x ≤ −β, 1 for x ≥ β, x/β between. Written out, because
+    // autograd through the unused branch multiplies 0 by z/β, which overflows for tiny β.
+    let slope = |x: &Tensor| -> Result<Tensor> {
+        if beta == 0.0 {
+            let one = x.f_ones_like()?;
+            Ok(one.f_where_self(&x.f_gt(0.0)?, &one.f_neg()?)?)
+        } else {
+            Ok(x.f_div_scalar(beta)?.f_clamp(-1.0, 1.0)?)
+        }
+    };
+    reduction.apply(piecewise(input, target, &d, value, &slope)?)
+}
+
+/// With `z = |x − t|`: `0.5·z²` where `z < δ`, else `δ·(z − 0.5·δ)`, as `torch.nn.HuberLoss`;
+/// equal to δ·SmoothL1(β = δ). A δ ≤ 0 is rejected.
+pub fn huber_loss(input: &Tensor, target: &Tensor, delta: f64, reduction: Reduction) -> Result<Tensor> {
+    if delta.is_nan() || delta <= 0.0 {
+        return invalid!("delta must be positive, got {delta}");
+    }
+    let d = difference(input, target)?.f_detach()?;
+    let z = d.f_abs()?;
+    let quadratic = z.f_mul(&z)?.f_mul_scalar(0.5)?;
+    let linear = z.f_sub_scalar(0.5 * delta)?.f_mul_scalar(delta)?;
+    let value = quadratic.f_where_self(&z.f_lt(delta)?, &linear)?;
+    let slope = |x: &Tensor| -> Result<Tensor> { Ok(x.f_clamp(-delta, delta)?) };
+    reduction.apply(piecewise(input, target, &d, value, &slope)?)
+}
+
+#[cfg(test)]
+#[path = "regression_tests.rs"]
+mod tests;
