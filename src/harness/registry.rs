@@ -14,7 +14,8 @@ pub type LossFn = fn(&Args, Reduction) -> Result<Tensor>;
 #[derive(Debug)]
 pub struct InputSpec {
     pub name: &'static str,
-    pub dtype: InputDType,
+    /// The dtypes a case may give it (cross entropy's target: class indices or probabilities).
+    pub dtypes: &'static [InputDType],
     pub required: bool,
     /// Whether a case may ask for this input's gradient.
     pub differentiable: bool,
@@ -54,6 +55,17 @@ pub struct OptionSpec {
     pub doc: &'static str,
 }
 
+/// Where `regen` records a case's expected values from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Recorder {
+    /// The libtorch built-in, through tch (the `builtin` function).
+    Libtorch,
+    /// A PyTorch-ecosystem function with no libtorch op, run in Python by
+    /// `scripts/record_reference.py` (which knows it by this name); `builtin` is then a
+    /// composition of libtorch ops that is checked against the recorded values.
+    Python(&'static str),
+}
+
 pub struct LossInfo {
     pub id: &'static str,
     pub summary: &'static str,
@@ -63,6 +75,7 @@ pub struct LossInfo {
     pub reduces: bool,
     pub hand_written: LossFn,
     pub builtin: LossFn,
+    pub recorder: Recorder,
 }
 
 impl LossInfo {
@@ -129,13 +142,36 @@ impl Args {
     }
 }
 
+const FLOAT: &[InputDType] = &[InputDType::Float];
+
 const fn float_input(name: &'static str, required: bool, differentiable: bool) -> InputSpec {
-    InputSpec { name, dtype: InputDType::Float, required, differentiable }
+    InputSpec { name, dtypes: FLOAT, required, differentiable }
 }
 
 const INPUT: InputSpec = float_input("input", true, true);
 const TARGET: InputSpec = float_input("target", true, true);
 const WEIGHT: InputSpec = float_input("weight", false, false);
+/// Class indices. Float is accepted by the fixture format only so that a case can pin that both
+/// sides reject it.
+const CLASS_TARGET: InputSpec =
+    InputSpec { name: "target", dtypes: &[InputDType::Int64, InputDType::Float], required: true, differentiable: false };
+/// Class indices (int64) or class probabilities (float, the input's shape).
+const INDEX_OR_PROBABILITY_TARGET: InputSpec =
+    InputSpec { name: "target", dtypes: &[InputDType::Int64, InputDType::Float], required: true, differentiable: true };
+
+const DIM: OptionSpec = OptionSpec { name: "dim", default: OptionValue::Int(-1), doc: "the dimension to normalise over" };
+const IGNORE_INDEX: OptionSpec =
+    OptionSpec { name: "ignore_index", default: OptionValue::Int(loss::IGNORE_INDEX), doc: "class-index targets to skip" };
+const LABEL_SMOOTHING: OptionSpec =
+    OptionSpec { name: "label_smoothing", default: OptionValue::Float(0.0), doc: "ε in [0, 1]; ≤ 0 is ignored, as in libtorch" };
+
+fn cross_entropy_options(a: &Args) -> Result<loss::CrossEntropy<'_>> {
+    Ok(loss::CrossEntropy {
+        weight: a.optional("weight"),
+        ignore_index: a.int("ignore_index")?,
+        label_smoothing: a.float("label_smoothing")?,
+    })
+}
 
 pub static LOSSES: &[LossInfo] = &[
     LossInfo {
@@ -146,6 +182,7 @@ pub static LOSSES: &[LossInfo] = &[
         reduces: false,
         hand_written: |a, _| loss::sigmoid(a.tensor("input")?),
         builtin: |a, _| builtin::loss::sigmoid(a.tensor("input")?),
+        recorder: Recorder::Libtorch,
     },
     LossInfo {
         id: "binary_cross_entropy",
@@ -159,6 +196,7 @@ pub static LOSSES: &[LossInfo] = &[
         builtin: |a, r| {
             builtin::loss::binary_cross_entropy(a.tensor("input")?, a.tensor("target")?, a.optional("weight"), r)
         },
+        recorder: Recorder::Libtorch,
     },
     LossInfo {
         id: "binary_cross_entropy_with_logits",
@@ -174,6 +212,115 @@ pub static LOSSES: &[LossInfo] = &[
             let (x, t) = (a.tensor("input")?, a.tensor("target")?);
             builtin::loss::binary_cross_entropy_with_logits(x, t, a.optional("weight"), a.optional("pos_weight"), r)
         },
+        recorder: Recorder::Libtorch,
+    },
+    LossInfo {
+        id: "softmax",
+        summary: "exp(x) / Σ exp(x) along dim (seed §3.1)",
+        inputs: &[INPUT],
+        options: &[DIM],
+        reduces: false,
+        hand_written: |a, _| loss::softmax(a.tensor("input")?, a.int("dim")?),
+        builtin: |a, _| builtin::loss::softmax(a.tensor("input")?, a.int("dim")?),
+        recorder: Recorder::Libtorch,
+    },
+    LossInfo {
+        id: "log_softmax",
+        summary: "x − log Σ exp(x) along dim (seed §3.1)",
+        inputs: &[INPUT],
+        options: &[DIM],
+        reduces: false,
+        hand_written: |a, _| loss::log_softmax(a.tensor("input")?, a.int("dim")?),
+        builtin: |a, _| builtin::loss::log_softmax(a.tensor("input")?, a.int("dim")?),
+        recorder: Recorder::Libtorch,
+    },
+    LossInfo {
+        id: "nll_loss",
+        summary: "NLLLoss: −w[y]·x[y], mean over the summed weight of kept targets (seed §3.1)",
+        inputs: &[INPUT, CLASS_TARGET, WEIGHT],
+        options: &[IGNORE_INDEX],
+        reduces: true,
+        hand_written: |a, r| loss::nll_loss(a.tensor("input")?, a.tensor("target")?, a.optional("weight"), a.int("ignore_index")?, r),
+        builtin: |a, r| builtin::loss::nll_loss(a.tensor("input")?, a.tensor("target")?, a.optional("weight"), a.int("ignore_index")?, r),
+        recorder: Recorder::Libtorch,
+    },
+    LossInfo {
+        id: "cross_entropy",
+        summary: "CrossEntropyLoss: class-index or probability targets, weight, ignore_index, label_smoothing (seed §3.1, §3.2)",
+        inputs: &[INPUT, INDEX_OR_PROBABILITY_TARGET, WEIGHT],
+        options: &[IGNORE_INDEX, LABEL_SMOOTHING],
+        reduces: true,
+        hand_written: |a, r| loss::cross_entropy(a.tensor("input")?, a.tensor("target")?, &cross_entropy_options(a)?, r),
+        builtin: |a, r| {
+            let o = cross_entropy_options(a)?;
+            builtin::loss::cross_entropy(a.tensor("input")?, a.tensor("target")?, o.weight, o.ignore_index, o.label_smoothing, r)
+        },
+        recorder: Recorder::Libtorch,
+    },
+    LossInfo {
+        id: "smoothed_target_cross_entropy",
+        summary: "the document's CELoss: indices or one-hot, target smoothed by hand, probability cross entropy (seed §3.2)",
+        inputs: &[INPUT, INDEX_OR_PROBABILITY_TARGET],
+        options: &[OptionSpec { name: "label_smooth", default: OptionValue::Float(0.2), doc: "α in y·(1 − α) + α/K" }],
+        reduces: true,
+        hand_written: |a, r| loss::smoothed_target_cross_entropy(a.tensor("input")?, a.tensor("target")?, a.float("label_smooth")?, r),
+        builtin: |a, r| builtin::loss::smoothed_target_cross_entropy(a.tensor("input")?, a.tensor("target")?, a.float("label_smooth")?, r),
+        recorder: Recorder::Libtorch,
+    },
+    LossInfo {
+        id: "sigmoid_focal_loss",
+        summary: "torchvision's sigmoid_focal_loss; fixture values recorded by torchvision (seed §3.3)",
+        inputs: &[INPUT, TARGET],
+        options: &[
+            OptionSpec { name: "alpha", default: OptionValue::Float(0.25), doc: "weight of the positives; -1 switches it off" },
+            OptionSpec { name: "gamma", default: OptionValue::Float(2.0), doc: "exponent of (1 − p_t)" },
+        ],
+        reduces: true,
+        hand_written: |a, r| loss::sigmoid_focal_loss(a.tensor("input")?, a.tensor("target")?, a.float("alpha")?, a.float("gamma")?, r),
+        builtin: |a, r| {
+            builtin::loss::sigmoid_focal_loss(a.tensor("input")?, a.tensor("target")?, a.float("alpha")?, a.float("gamma")?, r)
+        },
+        recorder: Recorder::Python("torchvision.ops.sigmoid_focal_loss"),
+    },
+    LossInfo {
+        id: "l1_loss",
+        summary: "L1Loss: |x − t| (seed §4)",
+        inputs: &[INPUT, TARGET],
+        options: &[],
+        reduces: true,
+        hand_written: |a, r| loss::l1_loss(a.tensor("input")?, a.tensor("target")?, r),
+        builtin: |a, r| builtin::loss::l1_loss(a.tensor("input")?, a.tensor("target")?, r),
+        recorder: Recorder::Libtorch,
+    },
+    LossInfo {
+        id: "mse_loss",
+        summary: "MSELoss: (x − t)² (seed §4, the document's L2)",
+        inputs: &[INPUT, TARGET],
+        options: &[],
+        reduces: true,
+        hand_written: |a, r| loss::mse_loss(a.tensor("input")?, a.tensor("target")?, r),
+        builtin: |a, r| builtin::loss::mse_loss(a.tensor("input")?, a.tensor("target")?, r),
+        recorder: Recorder::Libtorch,
+    },
+    LossInfo {
+        id: "smooth_l1_loss",
+        summary: "SmoothL1Loss: 0.5·z²/β below β, else z − 0.5·β; β = 0 is L1 (seed §4)",
+        inputs: &[INPUT, TARGET],
+        options: &[OptionSpec { name: "beta", default: OptionValue::Float(1.0), doc: "where the quadratic part ends; ≥ 0" }],
+        reduces: true,
+        hand_written: |a, r| loss::smooth_l1_loss(a.tensor("input")?, a.tensor("target")?, a.float("beta")?, r),
+        builtin: |a, r| builtin::loss::smooth_l1_loss(a.tensor("input")?, a.tensor("target")?, a.float("beta")?, r),
+        recorder: Recorder::Libtorch,
+    },
+    LossInfo {
+        id: "huber_loss",
+        summary: "HuberLoss: 0.5·z² below δ, else δ·(z − 0.5·δ)",
+        inputs: &[INPUT, TARGET],
+        options: &[OptionSpec { name: "delta", default: OptionValue::Float(1.0), doc: "where the quadratic part ends; > 0" }],
+        reduces: true,
+        hand_written: |a, r| loss::huber_loss(a.tensor("input")?, a.tensor("target")?, a.float("delta")?, r),
+        builtin: |a, r| builtin::loss::huber_loss(a.tensor("input")?, a.tensor("target")?, a.float("delta")?, r),
+        recorder: Recorder::Libtorch,
     },
 ];
 

@@ -2,7 +2,7 @@
 //! both against the values the fixture recorded.
 
 use super::compare::{compare, default_tolerance, Comparison};
-use super::registry::{self, Args, LossFn, LossInfo};
+use super::registry::{self, Args, LossFn, LossInfo, OptionValue};
 use crate::fixture::load::{option_value, output_names};
 use crate::fixture::{float, Case, DType, ExpectedTensor, InputDType, Outcome, Tolerance};
 use crate::loss::Reduction;
@@ -120,15 +120,21 @@ pub fn materialize(case: &Case, info: &LossInfo, dtype: DType) -> Result<Args, S
         let t = t.f_reshape(input.shape.as_slice()).map_err(|e| e.to_string())?;
         tensors.push((name.clone(), t.set_requires_grad(input.requires_grad)));
     }
-    let mut options = Vec::new();
-    for spec in info.options {
-        let value = match case.options.iter().find(|(n, _)| n == spec.name) {
-            Some((_, v)) => option_value(v, spec.default)?,
-            None => spec.default,
-        };
-        options.push((spec.name.to_owned(), value));
-    }
-    Ok(Args { tensors, options })
+    Ok(Args { tensors, options: materialize_options(case, info)? })
+}
+
+/// Every option of the op: the case's value where it gives one, else the default.
+pub fn materialize_options(case: &Case, info: &LossInfo) -> Result<Vec<(String, OptionValue)>, String> {
+    info.options
+        .iter()
+        .map(|spec| {
+            let value = match case.options.iter().find(|(n, _)| n == spec.name) {
+                Some((_, v)) => option_value(v, spec.default)?,
+                None => spec.default,
+            };
+            Ok((spec.name.to_owned(), value))
+        })
+        .collect()
 }
 
 /// The upstream gradient used for an unreduced output: 0.25, 0.5, 0.75, 1, 0.25, … (exact in

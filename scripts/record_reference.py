@@ -1,0 +1,103 @@
+#!/usr/bin/env python3
+"""Records reference values from PyTorch-ecosystem functions that have no libtorch op.
+
+`tch-parity regen` runs this with the Python environment scripts/provision.sh installed
+(torch 2.13.0, torchvision 0.28.0). It reads a JSON list of requests on stdin and writes a JSON
+list of results on stdout, one per request:
+
+  request: {"function": NAME, "dtype": "float32"|"float64", "reductions": [...],
+            "options": {...}, "upstream": "quarters",
+            "inputs": [{"name", "dtype": "float"|"int64"|"bool", "shape", "values", "requires_grad"}]}
+  result:  {"versions": {...}, "outputs": {REDUCTION: [{"name", "shape", "data"}] | {"error": MESSAGE}}}
+
+Float inputs arrive as the exact float64 value of each element at the run's dtype, so converting
+them loses nothing; outputs leave as float64 text that reads back exactly. NaN and infinities
+are the strings "NaN", "inf", "-inf". For an unreduced output the gradient is taken of
+sum(g * loss) with g = 0.25, 0.5, 0.75, 1, 0.25, ... as the Rust harness does.
+"""
+import json
+import math
+import sys
+
+import torch
+
+DTYPES = {"float32": torch.float32, "float64": torch.float64}
+
+
+def functions():
+    import torchvision
+
+    def focal(inputs, options, reduction):
+        return torchvision.ops.sigmoid_focal_loss(
+            inputs["input"], inputs["target"], alpha=options["alpha"], gamma=options["gamma"], reduction=reduction
+        )
+
+    return {"torchvision.ops.sigmoid_focal_loss": focal}, {"torch": torch.__version__, "torchvision": torchvision.__version__}
+
+
+def decode(x):
+    return {"NaN": math.nan, "inf": math.inf, "-inf": -math.inf}.get(x, x) if isinstance(x, str) else x
+
+
+def encode(x):
+    if math.isnan(x):
+        return "NaN"
+    if math.isinf(x):
+        return "inf" if x > 0 else "-inf"
+    return x
+
+
+def tensor_of(spec, dtype):
+    values = [decode(v) for v in spec["values"]]
+    if spec["dtype"] == "float":
+        t = torch.tensor(values, dtype=torch.float64).to(dtype)
+    elif spec["dtype"] == "int64":
+        t = torch.tensor(values, dtype=torch.int64)
+    else:
+        t = torch.tensor(values, dtype=torch.bool)
+    t = t.reshape(spec["shape"])
+    return t.requires_grad_(bool(spec.get("requires_grad")))
+
+
+def quarters(shape, dtype):
+    n = math.prod(shape)
+    return ((torch.arange(n) % 4 + 1).to(dtype) / 4).reshape(shape)
+
+
+def flat(name, t):
+    return {"name": name, "shape": list(t.shape), "data": [encode(x) for x in t.detach().double().flatten().tolist()]}
+
+
+def record(request, table):
+    fn = table[request["function"]]
+    dtype = DTYPES[request["dtype"]]
+    outputs = {}
+    for reduction in request["reductions"]:
+        inputs = {spec["name"]: tensor_of(spec, dtype) for spec in request["inputs"]}
+        try:
+            out = fn(inputs, request["options"], reduction)
+        except Exception as error:  # recorded for the case, not fatal for the run
+            outputs[reduction] = {"error": f"{type(error).__name__}: {error}"}
+            continue
+        recorded = [flat("output", out)]
+        wanted = [spec["name"] for spec in request["inputs"] if spec.get("requires_grad")]
+        if wanted:
+            scalar = out if out.dim() == 0 else (out * quarters(list(out.shape), out.dtype)).sum()
+            grads = torch.autograd.grad(scalar, [inputs[name] for name in wanted])
+            recorded += [flat(f"grad.{name}", g) for name, g in zip(wanted, grads)]
+        outputs[reduction] = recorded
+    return outputs
+
+
+def main():
+    requests = json.load(sys.stdin)
+    table, versions = functions()
+    unknown = sorted({r["function"] for r in requests} - table.keys())
+    if unknown:
+        sys.exit(f"record_reference.py: unknown function(s): {', '.join(unknown)}")
+    results = [{"versions": versions, "outputs": record(r, table)} for r in requests]
+    json.dump(results, sys.stdout, allow_nan=False)
+
+
+if __name__ == "__main__":
+    main()
