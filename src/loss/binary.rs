@@ -20,8 +20,12 @@ const BCE_BACKWARD_EPSILON: f64 = 1e-12_f32 as f64;
 /// form would give the subnormal value instead, millions of ulp from libtorch's 0).
 /// Its gradient is `y·(1 − y)`, as libtorch's `sigmoid_backward`; autograd through the
 /// division would give inf/inf = NaN where `exp(−x)` overflows.
+///
+/// Integer and bool inputs are promoted to float32, as libtorch promotes them.
 pub fn sigmoid(x: &Tensor) -> Result<Tensor> {
-    check_floating("input", x)?;
+    if check_floating("input", x).is_err() {
+        return sigmoid(&x.f_to_kind(tch::Kind::Float)?);
+    }
     let y = sigmoid_value(x)?;
     with_gradients(y.shallow_clone(), &[(x, &|| Ok(y.f_neg()?.f_add_scalar(1.0)?.f_mul(&y)?))])
 }

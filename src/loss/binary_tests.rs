@@ -146,6 +146,12 @@ fn errors_say_which_argument_is_wrong() {
     assert!(message(binary_cross_entropy(&x, &t, Some(&w), Reduction::Mean)).contains("weight of shape [2] does not broadcast"));
     let outside = Tensor::from_slice(&[0.5f32, 1.5, 0.5]);
     assert!(message(binary_cross_entropy(&outside, &t, None, Reduction::Mean)).contains("all elements of input should be between 0 and 1"));
-    let ints = Tensor::from_slice(&[1i64, 2]);
-    assert!(message(sigmoid(&ints)).contains("must be a floating tensor"));
+}
+
+#[test]
+fn sigmoid_promotes_integers_to_float32_as_libtorch_does() {
+    let ints = Tensor::from_slice(&[0i64, 2]);
+    let y = sigmoid(&ints).unwrap();
+    assert_eq!(y.kind(), Kind::Float);
+    assert_eq!(f64s(&y), f64s(&crate::builtin::loss::sigmoid(&ints).unwrap()));
 }
