@@ -1,17 +1,20 @@
 //! Gives every binary, test and bench of this crate an rpath to the libtorch that torch-sys
-//! linked against, so nothing needs LD_LIBRARY_PATH, and records libtorch's version.
-use std::path::Path;
+//! linked against (so nothing needs LD_LIBRARY_PATH), records libtorch's version, and compiles
+//! the C++ shim (src/builtin/shim) against the same libtorch headers.
+use std::path::{Path, PathBuf};
 
 fn main() {
     println!("cargo:rerun-if-changed=build.rs");
     let lib = std::env::var("DEP_TCH_LIBTORCH_LIB")
         .expect("torch-sys did not report its libtorch folder (DEP_TCH_LIBTORCH_LIB)");
     // The real folder, not the .libtorch link inside the clone that LIBTORCH may name.
-    let lib = std::fs::canonicalize(&lib).map(|p| p.display().to_string()).unwrap_or(lib);
-    println!("cargo:rustc-link-arg=-Wl,-rpath,{lib}");
+    let lib = std::fs::canonicalize(&lib).unwrap_or_else(|_| PathBuf::from(&lib));
+    println!("cargo:rustc-link-arg=-Wl,-rpath,{}", lib.display());
 
-    let version = libtorch_version(Path::new(&lib)).unwrap_or_else(|| "unknown".to_owned());
+    let version = libtorch_version(&lib).unwrap_or_else(|| "unknown".to_owned());
     println!("cargo:rustc-env=TCH_PARITY_LIBTORCH_VERSION={version}");
+
+    compile_shim(&lib);
 }
 
 /// A pip-installed torch has `version.py` beside `lib/`; a libtorch archive has `build-version`.
@@ -25,4 +28,27 @@ fn libtorch_version(lib: &Path) -> Option<String> {
     text.lines()
         .find_map(|line| line.strip_prefix("__version__ = "))
         .map(|v| v.trim().trim_matches(|c| c == '\'' || c == '"').to_owned())
+}
+
+fn compile_shim(lib: &Path) {
+    let shim = "src/builtin/shim/shim.cpp";
+    println!("cargo:rerun-if-changed={shim}");
+    let root = lib.parent().expect("libtorch's lib folder has a parent");
+    // torch-sys builds its own wrapper with the same flags; the ABI default matches its.
+    let abi = std::env::var("LIBTORCH_CXX11_ABI").unwrap_or_else(|_| "1".to_owned());
+    cc::Build::new()
+        .cpp(true)
+        .pic(true)
+        .warnings(false)
+        .include(root.join("include"))
+        .include(root.join("include/torch/csrc/api/include"))
+        .flag("-std=c++17")
+        .flag(format!("-D_GLIBCXX_USE_CXX11_ABI={abi}"))
+        .flag("-DGLOG_USE_GLOG_EXPORT")
+        .file(shim)
+        .compile("tch_parity_shim");
+    for name in ["torch_cpu", "torch", "c10"] {
+        println!("cargo:rustc-link-lib={name}");
+    }
+    println!("cargo:rustc-link-search=native={}", lib.display());
 }

@@ -2,3 +2,4 @@
 //! Every call goes through tch's fallible `f_` twin, so a C++ exception becomes an `Err`.
 
 pub mod loss;
+pub mod shim;

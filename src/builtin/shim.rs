@@ -1,0 +1,264 @@
+//! Safe wrappers over the C++ shim (`shim/shim.cpp`): libtorch's C++ optimizers with readable
+//! state, libtorch's Adagrad, and the fused CPU optimizer kernels.
+
+use crate::error::{Error, Result};
+use std::ffi::{c_char, c_int, CStr, CString};
+use tch::Tensor;
+
+type CTensor = *mut torch_sys::C_tensor;
+
+/// Hyperparameters as the shim takes them, one set per parameter group.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Hyper {
+    pub lr: f64,
+    pub momentum: f64,
+    pub dampening: f64,
+    pub weight_decay: f64,
+    pub beta1: f64,
+    pub beta2: f64,
+    pub eps: f64,
+    pub alpha: f64,
+    pub lr_decay: f64,
+    pub initial_accumulator_value: f64,
+    pub nesterov: c_int,
+    pub amsgrad: c_int,
+    pub centered: c_int,
+}
+
+#[repr(C)]
+struct RawOptimizer {
+    _private: [u8; 0],
+}
+
+extern "C" {
+    fn tp_free_string(s: *mut c_char);
+    fn tp_optimizer_new(
+        kind: *const c_char,
+        hypers: *const Hyper,
+        n_groups: c_int,
+        params: *const CTensor,
+        group_of: *const c_int,
+        n_params: c_int,
+        out: *mut *mut RawOptimizer,
+    ) -> *mut c_char;
+    fn tp_optimizer_free(o: *mut RawOptimizer);
+    fn tp_optimizer_step(o: *mut RawOptimizer) -> *mut c_char;
+    fn tp_optimizer_set_lr(o: *mut RawOptimizer, group: c_int, lr: f64) -> *mut c_char;
+    fn tp_optimizer_state(o: *mut RawOptimizer, index: c_int, name: *const c_char, out: *mut CTensor) -> *mut c_char;
+    fn tp_set_grad(param: CTensor, grad: CTensor) -> *mut c_char;
+    fn tp_fused_sgd(
+        params: *const CTensor,
+        grads: *const CTensor,
+        momentum_buffers: *const CTensor,
+        n: c_int,
+        weight_decay: f64,
+        momentum: f64,
+        lr: f64,
+        dampening: f64,
+        nesterov: c_int,
+        maximize: c_int,
+        is_first_step: c_int,
+    ) -> *mut c_char;
+    fn tp_fused_adam(
+        params: *const CTensor,
+        grads: *const CTensor,
+        exp_avgs: *const CTensor,
+        exp_avg_sqs: *const CTensor,
+        max_exp_avg_sqs: *const CTensor,
+        steps: *const CTensor,
+        n: c_int,
+        lr: f64,
+        beta1: f64,
+        beta2: f64,
+        weight_decay: f64,
+        eps: f64,
+        amsgrad: c_int,
+        maximize: c_int,
+        adamw: c_int,
+    ) -> *mut c_char;
+    fn tp_fused_adagrad(
+        params: *const CTensor,
+        grads: *const CTensor,
+        state_sums: *const CTensor,
+        steps: *const CTensor,
+        n: c_int,
+        lr: f64,
+        lr_decay: f64,
+        weight_decay: f64,
+        eps: f64,
+        maximize: c_int,
+    ) -> *mut c_char;
+}
+
+/// Turns the shim's returned message (NULL on success) into a `Result`.
+fn check(message: *mut c_char) -> Result<()> {
+    if message.is_null() {
+        return Ok(());
+    }
+    // SAFETY: a non-null return is a NUL-terminated string malloc'd by the shim, freed here once.
+    let text = unsafe { CStr::from_ptr(message) }.to_string_lossy().into_owned();
+    unsafe { tp_free_string(message) };
+    Err(Error::Torch(text))
+}
+
+/// The fused kernels trust their lists: a length or shape mismatch reads out of bounds and
+/// crashes the process. Every list is checked here against the parameters first.
+fn check_lists(params: &[&Tensor], lists: &[(&str, &[&Tensor])], steps: Option<&[&Tensor]>) -> Result<()> {
+    for (name, list) in lists {
+        if list.len() != params.len() {
+            return Err(Error::InvalidArgument(format!("{} {name} for {} parameters", list.len(), params.len())));
+        }
+        for (i, (t, p)) in list.iter().zip(params).enumerate() {
+            if t.size() != p.size() || t.kind() != p.kind() || t.device() != p.device() {
+                return Err(Error::InvalidArgument(format!(
+                    "{name}[{i}] is {:?} {:?} on {:?}, its parameter {:?} {:?} on {:?}",
+                    t.kind(), t.size(), t.device(), p.kind(), p.size(), p.device()
+                )));
+            }
+        }
+    }
+    if let Some(steps) = steps {
+        if steps.len() != params.len() || steps.iter().any(|s| s.numel() != 1 || !s.is_floating_point()) {
+            return Err(Error::InvalidArgument("one floating scalar step per parameter is required".into()));
+        }
+    }
+    Ok(())
+}
+
+fn pointers(tensors: &[&Tensor]) -> Vec<CTensor> {
+    tensors.iter().map(|t| t.as_ptr() as CTensor).collect()
+}
+
+/// One of libtorch's C++ optimizers (`torch::optim::SGD`, `Adam`, `AdamW`, `RMSprop`,
+/// `Adagrad`), owned by the shim so that its per-parameter state can be read.
+pub struct CppOptimizer {
+    raw: *mut RawOptimizer,
+    params: Vec<Tensor>,
+}
+
+impl CppOptimizer {
+    /// `kind` is sgd, adam, adamw, rmsprop or adagrad; `groups[g]` holds group g's
+    /// hyperparameters and `group_of[i]` the group of `params[i]`. libtorch validates the
+    /// hyperparameters of the first group, which it also uses as its defaults.
+    pub fn new(kind: &str, groups: &[Hyper], params: &[Tensor], group_of: &[usize]) -> Result<Self> {
+        if groups.is_empty() || group_of.len() != params.len() || group_of.iter().any(|&g| g >= groups.len()) {
+            return Err(Error::InvalidArgument(format!(
+                "{} parameters with group indices {group_of:?} for {} groups",
+                params.len(),
+                groups.len()
+            )));
+        }
+        let kind = CString::new(kind).map_err(|e| Error::InvalidArgument(e.to_string()))?;
+        let refs: Vec<&Tensor> = params.iter().collect();
+        let ptrs = pointers(&refs);
+        let group_of: Vec<c_int> = group_of.iter().map(|&g| g as c_int).collect();
+        let mut raw = std::ptr::null_mut();
+        // SAFETY: every pointer is valid for the call; the shim copies the tensors it keeps.
+        check(unsafe {
+            tp_optimizer_new(kind.as_ptr(), groups.as_ptr(), groups.len() as c_int, ptrs.as_ptr(), group_of.as_ptr(), ptrs.len() as c_int, &mut raw)
+        })?;
+        Ok(CppOptimizer { raw, params: params.iter().map(Tensor::shallow_clone).collect() })
+    }
+
+    pub fn step(&mut self) -> Result<()> {
+        check(unsafe { tp_optimizer_step(self.raw) })
+    }
+
+    pub fn set_lr(&mut self, group: usize, lr: f64) -> Result<()> {
+        check(unsafe { tp_optimizer_set_lr(self.raw, group as c_int, lr) })
+    }
+
+    /// A copy of the named state buffer of parameter `index`, if it exists yet.
+    pub fn state(&self, index: usize, name: &str) -> Result<Option<Tensor>> {
+        let name = CString::new(name).map_err(|e| Error::InvalidArgument(e.to_string()))?;
+        let mut out: CTensor = std::ptr::null_mut();
+        check(unsafe { tp_optimizer_state(self.raw, index as c_int, name.as_ptr(), &mut out) })?;
+        // SAFETY: a non-null result is a new at::Tensor the shim allocated for us to own.
+        Ok((!out.is_null()).then(|| unsafe { Tensor::from_ptr(out) }))
+    }
+
+    pub fn params(&self) -> &[Tensor] {
+        &self.params
+    }
+}
+
+impl Drop for CppOptimizer {
+    fn drop(&mut self) {
+        unsafe { tp_optimizer_free(self.raw) }
+    }
+}
+
+/// Sets `param.grad` to a copy of `grad`.
+pub fn set_grad(param: &Tensor, grad: &Tensor) -> Result<()> {
+    check(unsafe { tp_set_grad(param.as_ptr() as CTensor, grad.as_ptr() as CTensor) })
+}
+
+/// `torch._fused_sgd_` on CPU. Without momentum the buffers are not used.
+#[allow(clippy::too_many_arguments)]
+pub fn fused_sgd(
+    params: &[&Tensor],
+    grads: &[&Tensor],
+    momentum_buffers: &[&Tensor],
+    weight_decay: f64,
+    momentum: f64,
+    lr: f64,
+    dampening: f64,
+    nesterov: bool,
+    maximize: bool,
+    is_first_step: bool,
+) -> Result<()> {
+    let buffers: &[&Tensor] = if momentum == 0.0 { params } else { momentum_buffers };
+    check_lists(params, &[("grads", grads), ("momentum buffers", buffers)], None)?;
+    let (p, g, b) = (pointers(params), pointers(grads), pointers(momentum_buffers));
+    check(unsafe {
+        tp_fused_sgd(p.as_ptr(), g.as_ptr(), b.as_ptr(), p.len() as c_int, weight_decay, momentum, lr, dampening, nesterov.into(), maximize.into(), is_first_step.into())
+    })
+}
+
+/// `torch._fused_adam_` (or `_fused_adamw_`) on CPU; `steps` are float tensors the caller has
+/// already incremented, as torch.optim does.
+#[allow(clippy::too_many_arguments)]
+pub fn fused_adam(
+    params: &[&Tensor],
+    grads: &[&Tensor],
+    exp_avgs: &[&Tensor],
+    exp_avg_sqs: &[&Tensor],
+    max_exp_avg_sqs: &[&Tensor],
+    steps: &[&Tensor],
+    lr: f64,
+    betas: (f64, f64),
+    weight_decay: f64,
+    eps: f64,
+    amsgrad: bool,
+    maximize: bool,
+    adamw: bool,
+) -> Result<()> {
+    let maxes: &[&Tensor] = if amsgrad { max_exp_avg_sqs } else { params };
+    check_lists(params, &[("grads", grads), ("exp_avgs", exp_avgs), ("exp_avg_sqs", exp_avg_sqs), ("max_exp_avg_sqs", maxes)], Some(steps))?;
+    let (p, g, m, v, x, s) = (pointers(params), pointers(grads), pointers(exp_avgs), pointers(exp_avg_sqs), pointers(max_exp_avg_sqs), pointers(steps));
+    check(unsafe {
+        tp_fused_adam(
+            p.as_ptr(), g.as_ptr(), m.as_ptr(), v.as_ptr(), x.as_ptr(), s.as_ptr(), p.len() as c_int,
+            lr, betas.0, betas.1, weight_decay, eps, amsgrad.into(), maximize.into(), adamw.into(),
+        )
+    })
+}
+
+/// `torch._fused_adagrad_` on CPU; `steps` are float tensors the caller has incremented.
+#[allow(clippy::too_many_arguments)]
+pub fn fused_adagrad(
+    params: &[&Tensor],
+    grads: &[&Tensor],
+    state_sums: &[&Tensor],
+    steps: &[&Tensor],
+    lr: f64,
+    lr_decay: f64,
+    weight_decay: f64,
+    eps: f64,
+    maximize: bool,
+) -> Result<()> {
+    check_lists(params, &[("grads", grads), ("state sums", state_sums)], Some(steps))?;
+    let (p, g, s, t) = (pointers(params), pointers(grads), pointers(state_sums), pointers(steps));
+    check(unsafe { tp_fused_adagrad(p.as_ptr(), g.as_ptr(), s.as_ptr(), t.as_ptr(), p.len() as c_int, lr, lr_decay, weight_decay, eps, maximize.into()) })
+}

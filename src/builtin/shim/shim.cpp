@@ -1,0 +1,202 @@
+// The C++ side of tch-parity: what tch does not expose. libtorch's C++ optimizers with their
+// state readable, libtorch's Adagrad, and the fused CPU optimizer kernels. Compiled by build.rs
+// against the same libtorch headers as torch-sys. Tensors cross as `at::Tensor*`, which is
+// what tch's C_tensor points to. Every function catches C++ exceptions and returns the
+// message (free it with tp_free_string), or NULL on success, so nothing aborts the process.
+
+#include <ATen/ATen.h>
+#include <torch/optim.h>
+
+#include <cstdlib>
+#include <cstring>
+#include <string>
+#include <vector>
+
+struct tp_hyper {
+  double lr, momentum, dampening, weight_decay, beta1, beta2, eps, alpha, lr_decay,
+      initial_accumulator_value;
+  int nesterov, amsgrad, centered;
+};
+
+struct tp_optimizer {
+  std::unique_ptr<torch::optim::Optimizer> optimizer;
+  std::vector<at::Tensor> params;
+};
+
+static char *tp_message(const std::exception &e) {
+  std::string text = e.what();
+  auto cut = text.find("\nException raised from");
+  if (cut != std::string::npos) text = text.substr(0, cut);
+  char *out = static_cast<char *>(std::malloc(text.size() + 1));
+  std::memcpy(out, text.c_str(), text.size() + 1);
+  return out;
+}
+
+// The body may contain commas (braces do not protect them from the preprocessor).
+#define TP_GUARD(...)                 \
+  try {                               \
+    __VA_ARGS__;                      \
+    return nullptr;                   \
+  } catch (const std::exception &e) { \
+    return tp_message(e);             \
+  }
+
+static std::vector<at::Tensor> tp_list(at::Tensor **ts, int n) {
+  std::vector<at::Tensor> out;
+  out.reserve(n);
+  for (int i = 0; i < n; ++i) out.push_back(*ts[i]);
+  return out;
+}
+
+static std::unique_ptr<torch::optim::OptimizerOptions> tp_options(const char *kind, const tp_hyper &h) {
+  std::string k = kind;
+  if (k == "sgd")
+    return std::make_unique<torch::optim::SGDOptions>(torch::optim::SGDOptions(h.lr)
+                                                          .momentum(h.momentum)
+                                                          .dampening(h.dampening)
+                                                          .weight_decay(h.weight_decay)
+                                                          .nesterov(h.nesterov != 0));
+  if (k == "adam")
+    return std::make_unique<torch::optim::AdamOptions>(torch::optim::AdamOptions(h.lr)
+                                                           .betas(std::make_tuple(h.beta1, h.beta2))
+                                                           .eps(h.eps)
+                                                           .weight_decay(h.weight_decay)
+                                                           .amsgrad(h.amsgrad != 0));
+  if (k == "adamw")
+    return std::make_unique<torch::optim::AdamWOptions>(torch::optim::AdamWOptions(h.lr)
+                                                            .betas(std::make_tuple(h.beta1, h.beta2))
+                                                            .eps(h.eps)
+                                                            .weight_decay(h.weight_decay)
+                                                            .amsgrad(h.amsgrad != 0));
+  if (k == "rmsprop")
+    return std::make_unique<torch::optim::RMSpropOptions>(torch::optim::RMSpropOptions(h.lr)
+                                                              .alpha(h.alpha)
+                                                              .eps(h.eps)
+                                                              .weight_decay(h.weight_decay)
+                                                              .momentum(h.momentum)
+                                                              .centered(h.centered != 0));
+  if (k == "adagrad")
+    return std::make_unique<torch::optim::AdagradOptions>(
+        torch::optim::AdagradOptions(h.lr)
+            .lr_decay(h.lr_decay)
+            .weight_decay(h.weight_decay)
+            .initial_accumulator_value(h.initial_accumulator_value)
+            .eps(h.eps));
+  throw std::invalid_argument("unknown optimizer kind " + k);
+}
+
+template <class O, class Options>
+static std::unique_ptr<torch::optim::Optimizer> tp_make(std::vector<torch::optim::OptimizerParamGroup> groups,
+                                                        const torch::optim::OptimizerOptions &defaults) {
+  return std::make_unique<O>(std::move(groups), static_cast<const Options &>(defaults));
+}
+
+extern "C" {
+
+void tp_free_string(char *s) { std::free(s); }
+
+// Groups: hypers[g] for group g; group_of[i] is the group of params[i].
+char *tp_optimizer_new(const char *kind, const tp_hyper *hypers, int n_groups, at::Tensor **params,
+                       const int *group_of, int n_params, tp_optimizer **out) {
+  TP_GUARD({
+    std::vector<torch::optim::OptimizerParamGroup> groups;
+    for (int g = 0; g < n_groups; ++g) {
+      std::vector<at::Tensor> members;
+      for (int i = 0; i < n_params; ++i)
+        if (group_of[i] == g) members.push_back(*params[i]);
+      groups.emplace_back(members, tp_options(kind, hypers[g]));
+    }
+    auto defaults = tp_options(kind, hypers[0]);
+    std::string k = kind;
+    auto o = std::make_unique<tp_optimizer>();
+    o->params = tp_list(params, n_params);
+    if (k == "sgd") o->optimizer = tp_make<torch::optim::SGD, torch::optim::SGDOptions>(groups, *defaults);
+    if (k == "adam") o->optimizer = tp_make<torch::optim::Adam, torch::optim::AdamOptions>(groups, *defaults);
+    if (k == "adamw") o->optimizer = tp_make<torch::optim::AdamW, torch::optim::AdamWOptions>(groups, *defaults);
+    if (k == "rmsprop") o->optimizer = tp_make<torch::optim::RMSprop, torch::optim::RMSpropOptions>(groups, *defaults);
+    if (k == "adagrad") o->optimizer = tp_make<torch::optim::Adagrad, torch::optim::AdagradOptions>(groups, *defaults);
+    *out = o.release();
+  })
+}
+
+void tp_optimizer_free(tp_optimizer *o) { delete o; }
+
+char *tp_optimizer_step(tp_optimizer *o) { TP_GUARD(o->optimizer->step()) }
+
+char *tp_optimizer_set_lr(tp_optimizer *o, int group, double lr) {
+  TP_GUARD({
+    auto &groups = o->optimizer->param_groups();
+    TORCH_CHECK(group >= 0 && group < static_cast<int>(groups.size()), "no parameter group ", group);
+    groups[group].options().set_lr(lr);
+  })
+}
+
+// The named state buffer of params[index], cloned into *out (NULL when it does not exist yet).
+// Steps are returned as int64 scalars.
+char *tp_optimizer_state(tp_optimizer *o, int index, const char *name, at::Tensor **out) {
+  TP_GUARD({
+    *out = nullptr;
+    auto &state = o->optimizer->state();
+    auto found = state.find(o->params.at(index).unsafeGetTensorImpl());
+    if (found == state.end()) return nullptr;
+    auto *s = found->second.get();
+    std::string n = name;
+    at::Tensor t;
+    if (auto *a = dynamic_cast<torch::optim::AdamParamState *>(s)) {
+      if (n == "step") t = at::scalar_tensor(a->step(), at::kLong);
+      if (n == "exp_avg") t = a->exp_avg();
+      if (n == "exp_avg_sq") t = a->exp_avg_sq();
+      if (n == "max_exp_avg_sq") t = a->max_exp_avg_sq();
+    } else if (auto *w = dynamic_cast<torch::optim::AdamWParamState *>(s)) {
+      if (n == "step") t = at::scalar_tensor(w->step(), at::kLong);
+      if (n == "exp_avg") t = w->exp_avg();
+      if (n == "exp_avg_sq") t = w->exp_avg_sq();
+      if (n == "max_exp_avg_sq") t = w->max_exp_avg_sq();
+    } else if (auto *g = dynamic_cast<torch::optim::SGDParamState *>(s)) {
+      if (n == "momentum_buffer") t = g->momentum_buffer();
+    } else if (auto *r = dynamic_cast<torch::optim::RMSpropParamState *>(s)) {
+      if (n == "step") t = at::scalar_tensor(r->step(), at::kLong);
+      if (n == "square_avg") t = r->square_avg();
+      if (n == "momentum_buffer") t = r->momentum_buffer();
+      if (n == "grad_avg") t = r->grad_avg();
+    } else if (auto *d = dynamic_cast<torch::optim::AdagradParamState *>(s)) {
+      if (n == "step") t = at::scalar_tensor(d->step(), at::kLong);
+      if (n == "sum") t = d->sum();
+    }
+    if (t.defined()) *out = new at::Tensor(t.detach().clone());
+  })
+}
+
+// Sets a tensor's .grad to a copy of `grad`, as the optimizers read it.
+char *tp_set_grad(at::Tensor *param, at::Tensor *grad) { TP_GUARD(param->mutable_grad() = grad->detach().clone()) }
+
+char *tp_fused_sgd(at::Tensor **params, at::Tensor **grads, at::Tensor **momentum_buffers, int n, double weight_decay,
+                   double momentum, double lr, double dampening, int nesterov, int maximize, int is_first_step) {
+  TP_GUARD(at::_fused_sgd_(tp_list(params, n), tp_list(grads, n),
+                           momentum == 0 ? std::vector<at::Tensor>{} : tp_list(momentum_buffers, n), weight_decay,
+                           momentum, lr, dampening, nesterov != 0, maximize != 0, is_first_step != 0))
+}
+
+// adamw != 0 selects _fused_adamw_ (decoupled weight decay). Steps are float tensors that the
+// caller increments before the call, as torch.optim does.
+char *tp_fused_adam(at::Tensor **params, at::Tensor **grads, at::Tensor **exp_avgs, at::Tensor **exp_avg_sqs,
+                    at::Tensor **max_exp_avg_sqs, at::Tensor **steps, int n, double lr, double beta1, double beta2,
+                    double weight_decay, double eps, int amsgrad, int maximize, int adamw) {
+  TP_GUARD({
+    auto maxes = amsgrad ? tp_list(max_exp_avg_sqs, n) : std::vector<at::Tensor>{};
+    if (adamw)
+      at::_fused_adamw_(tp_list(params, n), tp_list(grads, n), tp_list(exp_avgs, n), tp_list(exp_avg_sqs, n), maxes,
+                        tp_list(steps, n), lr, beta1, beta2, weight_decay, eps, amsgrad != 0, maximize != 0);
+    else
+      at::_fused_adam_(tp_list(params, n), tp_list(grads, n), tp_list(exp_avgs, n), tp_list(exp_avg_sqs, n), maxes,
+                       tp_list(steps, n), lr, beta1, beta2, weight_decay, eps, amsgrad != 0, maximize != 0);
+  })
+}
+
+char *tp_fused_adagrad(at::Tensor **params, at::Tensor **grads, at::Tensor **state_sums, at::Tensor **steps, int n,
+                       double lr, double lr_decay, double weight_decay, double eps, int maximize) {
+  TP_GUARD(at::_fused_adagrad_(tp_list(params, n), tp_list(grads, n), tp_list(state_sums, n), tp_list(steps, n), lr,
+                               lr_decay, weight_decay, eps, maximize != 0))
+}
+
+}  // extern "C"

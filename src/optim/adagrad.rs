@@ -1,0 +1,70 @@
+//! Adagrad with learning-rate decay, weight decay, an initial accumulator, eps and maximize.
+
+use super::{check_non_negative, direction, step_tensor, with_weight_decay, Hyperparameters, Optimizer, Rule};
+use crate::error::Result;
+use tch::Tensor;
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct AdagradOptions {
+    pub lr: f64,
+    pub lr_decay: f64,
+    pub weight_decay: f64,
+    pub initial_accumulator_value: f64,
+    pub eps: f64,
+    pub maximize: bool,
+}
+
+impl Default for AdagradOptions {
+    /// torch.optim.Adagrad's defaults: lr 1e-2, eps 1e-10, the rest 0.
+    fn default() -> Self {
+        AdagradOptions { lr: 1e-2, lr_decay: 0.0, weight_decay: 0.0, initial_accumulator_value: 0.0, eps: 1e-10, maximize: false }
+    }
+}
+
+impl Hyperparameters for AdagradOptions {
+    fn lr(&self) -> f64 {
+        self.lr
+    }
+    fn set_lr(&mut self, lr: f64) {
+        self.lr = lr;
+    }
+    fn validate(&self) -> Result<()> {
+        check_non_negative("learning rate", self.lr)?;
+        check_non_negative("lr_decay value", self.lr_decay)?;
+        check_non_negative("weight_decay value", self.weight_decay)?;
+        check_non_negative("initial_accumulator_value value", self.initial_accumulator_value)?;
+        check_non_negative("epsilon value", self.eps)
+    }
+}
+
+pub struct AdagradRule;
+
+pub struct AdagradState {
+    pub step: i64,
+    pub sum: Tensor,
+}
+
+impl Rule for AdagradRule {
+    type Options = AdagradOptions;
+    type State = AdagradState;
+
+    fn init(param: &Tensor, o: &AdagradOptions) -> Result<AdagradState> {
+        Ok(AdagradState { step: 0, sum: param.f_full_like(o.initial_accumulator_value)? })
+    }
+
+    fn update(param: &mut Tensor, grad: &Tensor, s: &mut AdagradState, o: &AdagradOptions) -> Result<()> {
+        s.step += 1;
+        let g = with_weight_decay(direction(grad, o.maximize)?, param, o.weight_decay)?;
+        let clr = o.lr / (1.0 + (s.step - 1) as f64 * o.lr_decay);
+        let _ = s.sum.f_add_(&g.f_mul(&g)?)?;
+        let std = s.sum.f_sqrt()?.f_add_scalar(o.eps)?;
+        let _ = param.f_add_(&g.f_div(&std)?.f_mul_scalar(-clr)?)?;
+        Ok(())
+    }
+
+    fn buffers(s: &AdagradState) -> Vec<(&'static str, Tensor)> {
+        vec![("step", step_tensor(s.step)), ("sum", s.sum.shallow_clone())]
+    }
+}
+
+pub type Adagrad = Optimizer<AdagradRule>;

@@ -1,0 +1,169 @@
+//! Hand-written optimizers over tch tensors: SGD, Adam, AdamW, RMSprop and Adagrad.
+//!
+//! One generic [`Optimizer`] holds the parameter groups (each with its own hyperparameters) and
+//! the per-parameter state, created at the first step as torch.optim does; each file defines an
+//! update [`Rule`]. Updates run without autograd tracking, in place, on whatever device the
+//! parameters live. Each rule follows libtorch's C++ optimizer step by step (the order of
+//! operations decides the last bits); `maximize` follows torch.optim and negates the gradient.
+//!
+//! ```no_run
+//! # fn main() -> tch_parity::Result<()> {
+//! use tch_parity::optim::{Adam, AdamOptions, ParamGroup};
+//! # let (w, b) = (tch::Tensor::zeros([3], tch::kind::FLOAT_CPU), tch::Tensor::zeros([1], tch::kind::FLOAT_CPU));
+//! let mut opt = Adam::with_groups(vec![
+//!     ParamGroup { params: vec![w.shallow_clone()], options: AdamOptions { weight_decay: 1e-4, ..AdamOptions::adam() } },
+//!     ParamGroup { params: vec![b.shallow_clone()], options: AdamOptions { lr: 1e-2, ..AdamOptions::adam() } },
+//! ])?;
+//! // loss.backward(); then:
+//! opt.step()?;
+//! opt.zero_grad();
+//! opt.set_lr(5e-4);
+//! # Ok(()) }
+//! ```
+
+pub mod adagrad;
+pub mod adam;
+pub mod rmsprop;
+pub mod sgd;
+
+pub use adagrad::{Adagrad, AdagradOptions};
+pub use adam::{Adam, AdamOptions, AdamW};
+pub use rmsprop::{RmsProp, RmsPropOptions};
+pub use sgd::{Sgd, SgdOptions};
+
+use crate::error::{invalid, Result};
+use tch::Tensor;
+
+/// Hyperparameters every optimizer has.
+pub trait Hyperparameters: Clone + std::fmt::Debug {
+    fn lr(&self) -> f64;
+    fn set_lr(&mut self, lr: f64);
+    /// Rejects what torch.optim rejects, with its message.
+    fn validate(&self) -> Result<()>;
+}
+
+/// One optimizer's update: its state per parameter and how a step changes both.
+pub trait Rule {
+    type Options: Hyperparameters;
+    type State;
+    /// The state of a parameter before its first step.
+    fn init(param: &Tensor, options: &Self::Options) -> Result<Self::State>;
+    /// One step for one parameter, in place, with autograd off.
+    fn update(param: &mut Tensor, grad: &Tensor, state: &mut Self::State, options: &Self::Options) -> Result<()>;
+    /// The state's buffers by name (`step` as a scalar), sharing storage with the state.
+    fn buffers(state: &Self::State) -> Vec<(&'static str, Tensor)>;
+}
+
+/// Parameters that share hyperparameters.
+#[derive(Debug)]
+pub struct ParamGroup<O> {
+    pub params: Vec<Tensor>,
+    pub options: O,
+}
+
+pub struct Optimizer<R: Rule> {
+    groups: Vec<ParamGroup<R::Options>>,
+    state: Vec<Vec<Option<R::State>>>,
+}
+
+impl<R: Rule> Optimizer<R> {
+    /// One group of parameters with the same hyperparameters.
+    pub fn new(params: Vec<Tensor>, options: R::Options) -> Result<Self> {
+        Self::with_groups(vec![ParamGroup { params, options }])
+    }
+
+    pub fn with_groups(groups: Vec<ParamGroup<R::Options>>) -> Result<Self> {
+        if groups.is_empty() {
+            return invalid!("optimizer got an empty parameter list");
+        }
+        for group in &groups {
+            group.options.validate()?;
+        }
+        let state = groups.iter().map(|g| g.params.iter().map(|_| None).collect()).collect();
+        Ok(Optimizer { groups, state })
+    }
+
+    pub fn groups(&self) -> &[ParamGroup<R::Options>] {
+        &self.groups
+    }
+
+    /// Changes every group's learning rate; the next step uses it.
+    pub fn set_lr(&mut self, lr: f64) {
+        for group in &mut self.groups {
+            group.options.set_lr(lr);
+        }
+    }
+
+    pub fn set_group_lr(&mut self, group: usize, lr: f64) -> Result<()> {
+        let n = self.groups.len();
+        match self.groups.get_mut(group) {
+            Some(g) => {
+                g.options.set_lr(lr);
+                Ok(())
+            }
+            None => invalid!("there is no parameter group {group} (there are {n})"),
+        }
+    }
+
+    /// One update of every parameter that has a gradient; the others are left alone.
+    pub fn step(&mut self) -> Result<()> {
+        tch::no_grad(|| {
+            for (group, states) in self.groups.iter().zip(&mut self.state) {
+                for (param, state) in group.params.iter().zip(states.iter_mut()) {
+                    let grad = param.grad();
+                    if !grad.defined() {
+                        continue;
+                    }
+                    if state.is_none() {
+                        *state = Some(R::init(param, &group.options)?);
+                    }
+                    let state = state.as_mut().expect("initialised above");
+                    R::update(&mut param.shallow_clone(), &grad, state, &group.options)?;
+                }
+            }
+            Ok(())
+        })
+    }
+
+    /// Zeroes every parameter's gradient.
+    pub fn zero_grad(&mut self) {
+        for param in self.groups.iter().flat_map(|g| &g.params) {
+            let mut grad = param.grad();
+            if grad.defined() {
+                let _ = grad.f_zero_();
+            }
+        }
+    }
+
+    /// The named state buffers of parameter `index` of `group`; empty before its first step.
+    pub fn state(&self, group: usize, index: usize) -> Vec<(&'static str, Tensor)> {
+        self.state.get(group).and_then(|g| g.get(index)).and_then(Option::as_ref).map(R::buffers).unwrap_or_default()
+    }
+}
+
+/// `param · (1 − …)`-style helpers shared by the rules, as libtorch's C++ optimizers write them.
+pub(crate) fn check_non_negative(name: &str, value: f64) -> Result<()> {
+    if value >= 0.0 {
+        Ok(())
+    } else {
+        invalid!("Invalid {name}: {value}")
+    }
+}
+
+/// `g + wd·p` (libtorch's `grad.add(p, weight_decay)`), or `g` when `wd` is 0.
+pub(crate) fn with_weight_decay(grad: Tensor, param: &Tensor, weight_decay: f64) -> Result<Tensor> {
+    if weight_decay == 0.0 {
+        return Ok(grad);
+    }
+    Ok(grad.f_add(&param.f_mul_scalar(weight_decay)?)?)
+}
+
+/// The gradient to follow: negated when maximizing.
+pub(crate) fn direction(grad: &Tensor, maximize: bool) -> Result<Tensor> {
+    Ok(if maximize { grad.f_neg()? } else { grad.shallow_clone() })
+}
+
+/// `step` as a scalar tensor, for `buffers`.
+pub(crate) fn step_tensor(step: i64) -> Tensor {
+    Tensor::from(step)
+}

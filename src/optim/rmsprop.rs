@@ -1,0 +1,103 @@
+//! RMSprop with alpha, eps, weight decay, momentum and centering.
+
+use super::{check_non_negative, step_tensor, with_weight_decay, Hyperparameters, Optimizer, Rule};
+use crate::error::Result;
+use tch::Tensor;
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RmsPropOptions {
+    pub lr: f64,
+    pub alpha: f64,
+    pub eps: f64,
+    pub weight_decay: f64,
+    pub momentum: f64,
+    pub centered: bool,
+}
+
+impl Default for RmsPropOptions {
+    /// torch.optim.RMSprop's defaults: lr 1e-2, alpha 0.99, eps 1e-8.
+    fn default() -> Self {
+        RmsPropOptions { lr: 1e-2, alpha: 0.99, eps: 1e-8, weight_decay: 0.0, momentum: 0.0, centered: false }
+    }
+}
+
+impl Hyperparameters for RmsPropOptions {
+    fn lr(&self) -> f64 {
+        self.lr
+    }
+    fn set_lr(&mut self, lr: f64) {
+        self.lr = lr;
+    }
+    fn validate(&self) -> Result<()> {
+        check_non_negative("learning rate", self.lr)?;
+        check_non_negative("epsilon value", self.eps)?;
+        check_non_negative("momentum value", self.momentum)?;
+        check_non_negative("weight_decay value", self.weight_decay)?;
+        check_non_negative("alpha value", self.alpha)
+    }
+}
+
+pub struct RmsPropRule;
+
+pub struct RmsPropState {
+    pub step: i64,
+    pub square_avg: Tensor,
+    /// Only with momentum.
+    pub momentum_buffer: Option<Tensor>,
+    /// Only when centered: the running mean of the gradient.
+    pub grad_avg: Option<Tensor>,
+}
+
+impl Rule for RmsPropRule {
+    type Options = RmsPropOptions;
+    type State = RmsPropState;
+
+    fn init(param: &Tensor, o: &RmsPropOptions) -> Result<RmsPropState> {
+        Ok(RmsPropState {
+            step: 0,
+            square_avg: param.f_zeros_like()?,
+            momentum_buffer: if o.momentum > 0.0 { Some(param.f_zeros_like()?) } else { None },
+            grad_avg: if o.centered { Some(param.f_zeros_like()?) } else { None },
+        })
+    }
+
+    fn update(param: &mut Tensor, grad: &Tensor, s: &mut RmsPropState, o: &RmsPropOptions) -> Result<()> {
+        s.step += 1;
+        let g = with_weight_decay(grad.shallow_clone(), param, o.weight_decay)?;
+        let _ = s.square_avg.f_mul_scalar_(o.alpha)?;
+        let _ = s.square_avg.f_add_(&g.f_mul_scalar(1.0 - o.alpha)?.f_mul(&g)?)?;
+        let avg = match &mut s.grad_avg {
+            Some(grad_avg) => {
+                let _ = grad_avg.f_mul_scalar_(o.alpha)?;
+                let _ = grad_avg.f_add_(&g.f_mul_scalar(1.0 - o.alpha)?)?;
+                // square_avg.addcmul(grad_avg, grad_avg, −1): square_avg + (−grad_avg)·grad_avg.
+                s.square_avg.f_add(&grad_avg.f_neg()?.f_mul(grad_avg)?)?.f_sqrt()?.f_add_scalar(o.eps)?
+            }
+            None => s.square_avg.f_sqrt()?.f_add_scalar(o.eps)?,
+        };
+        match &mut s.momentum_buffer {
+            Some(buf) => {
+                let _ = buf.f_mul_scalar_(o.momentum)?;
+                let _ = buf.f_add_(&g.f_div(&avg)?)?;
+                let _ = param.f_add_(&buf.f_mul_scalar(-o.lr)?)?;
+            }
+            None => {
+                let _ = param.f_add_(&g.f_div(&avg)?.f_mul_scalar(-o.lr)?)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn buffers(s: &RmsPropState) -> Vec<(&'static str, Tensor)> {
+        let mut out = vec![("step", step_tensor(s.step)), ("square_avg", s.square_avg.shallow_clone())];
+        if let Some(b) = &s.momentum_buffer {
+            out.push(("momentum_buffer", b.shallow_clone()));
+        }
+        if let Some(g) = &s.grad_avg {
+            out.push(("grad_avg", g.shallow_clone()));
+        }
+        out
+    }
+}
+
+pub type RmsProp = Optimizer<RmsPropRule>;

@@ -1,0 +1,80 @@
+//! SGD with momentum, dampening, Nesterov momentum, weight decay and maximize.
+
+use super::{check_non_negative, direction, with_weight_decay, Hyperparameters, Optimizer, Rule};
+use crate::error::{invalid, Result};
+use tch::Tensor;
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct SgdOptions {
+    pub lr: f64,
+    pub momentum: f64,
+    pub dampening: f64,
+    pub weight_decay: f64,
+    pub nesterov: bool,
+    pub maximize: bool,
+}
+
+impl SgdOptions {
+    /// SGD has no default learning rate; the rest are torch.optim's defaults (all off).
+    pub fn new(lr: f64) -> Self {
+        SgdOptions { lr, momentum: 0.0, dampening: 0.0, weight_decay: 0.0, nesterov: false, maximize: false }
+    }
+}
+
+impl Hyperparameters for SgdOptions {
+    fn lr(&self) -> f64 {
+        self.lr
+    }
+    fn set_lr(&mut self, lr: f64) {
+        self.lr = lr;
+    }
+    fn validate(&self) -> Result<()> {
+        check_non_negative("learning rate", self.lr)?;
+        check_non_negative("momentum value", self.momentum)?;
+        check_non_negative("weight_decay value", self.weight_decay)?;
+        if self.nesterov && (self.momentum <= 0.0 || self.dampening != 0.0) {
+            return invalid!("Nesterov momentum requires a momentum and zero dampening");
+        }
+        Ok(())
+    }
+}
+
+pub struct SgdRule;
+
+pub struct SgdState {
+    /// Created at the first step with momentum (a copy of that step's gradient, undamped).
+    pub momentum_buffer: Option<Tensor>,
+}
+
+impl Rule for SgdRule {
+    type Options = SgdOptions;
+    type State = SgdState;
+
+    fn init(_: &Tensor, _: &SgdOptions) -> Result<SgdState> {
+        Ok(SgdState { momentum_buffer: None })
+    }
+
+    fn update(param: &mut Tensor, grad: &Tensor, state: &mut SgdState, o: &SgdOptions) -> Result<()> {
+        let mut d_p = with_weight_decay(direction(grad, o.maximize)?, param, o.weight_decay)?;
+        if o.momentum != 0.0 {
+            let buf = match state.momentum_buffer.take() {
+                None => d_p.f_detach_copy()?,
+                Some(mut buf) => {
+                    let _ = buf.f_mul_scalar_(o.momentum)?;
+                    let _ = buf.f_add_(&d_p.f_mul_scalar(1.0 - o.dampening)?)?;
+                    buf
+                }
+            };
+            d_p = if o.nesterov { d_p.f_add(&buf.f_mul_scalar(o.momentum)?)? } else { buf.shallow_clone() };
+            state.momentum_buffer = Some(buf);
+        }
+        let _ = param.f_add_(&d_p.f_mul_scalar(-o.lr)?)?;
+        Ok(())
+    }
+
+    fn buffers(state: &SgdState) -> Vec<(&'static str, Tensor)> {
+        state.momentum_buffer.iter().map(|b| ("momentum_buffer", b.shallow_clone())).collect()
+    }
+}
+
+pub type Sgd = Optimizer<SgdRule>;
