@@ -4,6 +4,8 @@ use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use tch_parity::fixture::{self, regen, DType, FixtureFile};
+use tch_parity::harness::objectives::OBJECTIVES;
+use tch_parity::harness::optimizers::{Path, OPTIMIZERS};
 use tch_parity::harness::registry::LOSSES;
 use tch_parity::harness::report::Format;
 use tch_parity::harness::run;
@@ -58,7 +60,7 @@ enum Command {
         #[arg(long)]
         check: bool,
     },
-    /// List every loss, its inputs, options and cases.
+    /// List every loss and optimizer, its inputs, options and cases.
     List {
         #[arg(long, default_value_os_t = default_fixtures())]
         fixtures: PathBuf,
@@ -226,6 +228,28 @@ fn list(fixtures: &std::path::Path) -> ExitCode {
             .collect();
         println!("  cases ({}): {}", cases.len(), cases.join(", "));
         println!();
+    }
+    for info in OPTIMIZERS {
+        println!("{}  {}", info.id, info.summary);
+        let options: Vec<String> = info.options.iter().map(|o| format!("{}={} ({})", o.name, o.default, o.doc)).collect();
+        println!("  options: {}", options.join(", "));
+        let paths = |p: &[Path]| p.iter().map(|p| p.name()).collect::<Vec<_>>().join(", ");
+        println!("  libtorch paths: {} (with maximize: {})", paths(info.paths), paths(info.paths_maximizing));
+        let cases: Vec<String> = files
+            .iter()
+            .flat_map(|f| f.cases.iter())
+            .filter(|c| c.op == info.id)
+            .map(|c| match c.outcome {
+                fixture::Outcome::Rejects(_) => format!("{} [rejects]", c.name),
+                _ => c.name.clone(),
+            })
+            .collect();
+        println!("  cases ({}): {}", cases.len(), cases.join(", "));
+        println!();
+    }
+    println!("objectives for the optimizer cases:");
+    for o in OBJECTIVES {
+        println!("  {}  {} (parameters: {}; data: {})", o.id, o.summary, o.params.join(", "), o.data.join(", "));
     }
     ExitCode::SUCCESS
 }

@@ -6,6 +6,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 const BCE: &str = "fixtures/binary/binary_cross_entropy.json";
+/// A small family keeps each run of the binary fast; every fixture is checked (in-process) by
+/// tests/parity.rs and by the gate in .ci/run.
+const BINARY: &str = "fixtures/binary";
 
 fn root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -29,7 +32,7 @@ fn bce_copy() -> (tempfile::TempDir, PathBuf) {
 
 #[test]
 fn check_prints_the_table_and_exits_zero() {
-    let out = run(&["check"]);
+    let out = run(&["check", "--fixtures", BINARY]);
     let stdout = text(&out.stdout);
     assert_eq!(out.status.code(), Some(0), "{stdout}{}", text(&out.stderr));
     assert!(stdout.lines().next().unwrap().contains("max |Δ|"));
@@ -39,7 +42,7 @@ fn check_prints_the_table_and_exits_zero() {
 
 #[test]
 fn filters_select_op_and_dtype() {
-    let out = run(&["check", "sigmoid", "--dtype", "float64", "--format", "json"]);
+    let out = run(&["check", "sigmoid", "--dtype", "float64", "--format", "json", "--fixtures", BINARY]);
     assert_eq!(out.status.code(), Some(0));
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let rows = report["rows"].as_array().unwrap();
@@ -49,7 +52,7 @@ fn filters_select_op_and_dtype() {
 
 #[test]
 fn json_report_is_machine_readable() {
-    let out = run(&["check", "--format", "json"]);
+    let out = run(&["check", "--format", "json", "--fixtures", BINARY]);
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(report["passed"], true);
     let rows = report["rows"].as_array().unwrap();
@@ -60,12 +63,12 @@ fn json_report_is_machine_readable() {
 
 #[test]
 fn junit_and_markdown_reports() {
-    let junit = text(&run(&["check", "--format", "junit"]).stdout);
+    let junit = text(&run(&["check", "--format", "junit", "--fixtures", BINARY]).stdout);
     assert!(junit.starts_with("<?xml"));
     assert!(junit.contains("<testsuites name=\"tch-parity\"") && junit.contains("failures=\"0\""));
     assert_eq!(junit.matches("<testsuite ").count(), junit.matches("</testsuite>").count());
 
-    let markdown = text(&run(&["check", "--format", "markdown"]).stdout);
+    let markdown = text(&run(&["check", "--format", "markdown", "--fixtures", BINARY]).stdout);
     assert!(markdown.starts_with("## ✅ tch-parity:"), "{markdown}");
     assert!(markdown.contains("| ✅ | `binary_cross_entropy/seed` | float32 | none | output |"));
 }
@@ -74,7 +77,7 @@ fn junit_and_markdown_reports() {
 fn output_file_receives_the_report() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("report.xml");
-    let out = run(&["check", "--format", "junit", "--output", file.to_str().unwrap()]);
+    let out = run(&["check", "--format", "junit", "--output", file.to_str().unwrap(), "--fixtures", BINARY]);
     assert_eq!(out.status.code(), Some(0));
     assert!(out.stdout.is_empty());
     assert!(std::fs::read_to_string(file).unwrap().contains("<testsuites"));
@@ -142,8 +145,8 @@ fn regen_twice_leaves_the_files_byte_identical() {
 }
 
 #[test]
-fn regen_check_passes_on_the_repository_fixtures() {
-    let out = run(&["regen", "--check"]);
+fn regen_check_passes_on_repository_fixtures() {
+    let out = run(&["regen", "--check", "--fixtures", BINARY]);
     assert_eq!(out.status.code(), Some(0), "{}{}", text(&out.stdout), text(&out.stderr));
 }
 
@@ -194,7 +197,7 @@ fn regen_records_a_new_case_written_without_values() {
 fn list_names_every_loss_with_its_cases() {
     let out = run(&["list"]);
     let stdout = text(&out.stdout);
-    for id in ["sigmoid", "binary_cross_entropy", "binary_cross_entropy_with_logits"] {
+    for id in ["sigmoid", "binary_cross_entropy", "binary_cross_entropy_with_logits", "cross_entropy", "sgd", "adam", "adamw", "rmsprop", "adagrad"] {
         assert!(stdout.lines().any(|l| l.starts_with(&format!("{id}  "))), "{id} missing:\n{stdout}");
     }
     assert!(stdout.contains("input-above-one [rejects]"));

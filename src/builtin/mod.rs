@@ -2,4 +2,5 @@
 //! Every call goes through tch's fallible `f_` twin, so a C++ exception becomes an `Err`.
 
 pub mod loss;
+pub mod optim;
 pub mod shim;

@@ -40,6 +40,7 @@ extern "C" {
         params: *const CTensor,
         group_of: *const c_int,
         n_params: c_int,
+        exact_groups: c_int,
         out: *mut *mut RawOptimizer,
     ) -> *mut c_char;
     fn tp_optimizer_free(o: *mut RawOptimizer);
@@ -140,8 +141,20 @@ pub struct CppOptimizer {
 impl CppOptimizer {
     /// `kind` is sgd, adam, adamw, rmsprop or adagrad; `groups[g]` holds group g's
     /// hyperparameters and `group_of[i]` the group of `params[i]`. libtorch validates the
-    /// hyperparameters of the first group, which it also uses as its defaults.
+    /// hyperparameters of the first group, which it also uses as its defaults. Every group gets
+    /// exactly the options given (see [`CppOptimizer::new_merging_groups`] for libtorch's own
+    /// construction).
     pub fn new(kind: &str, groups: &[Hyper], params: &[Tensor], group_of: &[usize]) -> Result<Self> {
+        Self::build(kind, groups, params, group_of, true)
+    }
+
+    /// As libtorch constructs it: a later group's option that equals the options class's
+    /// default is replaced by the first group's.
+    pub fn new_merging_groups(kind: &str, groups: &[Hyper], params: &[Tensor], group_of: &[usize]) -> Result<Self> {
+        Self::build(kind, groups, params, group_of, false)
+    }
+
+    fn build(kind: &str, groups: &[Hyper], params: &[Tensor], group_of: &[usize], exact: bool) -> Result<Self> {
         if groups.is_empty() || group_of.len() != params.len() || group_of.iter().any(|&g| g >= groups.len()) {
             return Err(Error::InvalidArgument(format!(
                 "{} parameters with group indices {group_of:?} for {} groups",
@@ -156,7 +169,7 @@ impl CppOptimizer {
         let mut raw = std::ptr::null_mut();
         // SAFETY: every pointer is valid for the call; the shim copies the tensors it keeps.
         check(unsafe {
-            tp_optimizer_new(kind.as_ptr(), groups.as_ptr(), groups.len() as c_int, ptrs.as_ptr(), group_of.as_ptr(), ptrs.len() as c_int, &mut raw)
+            tp_optimizer_new(kind.as_ptr(), groups.as_ptr(), groups.len() as c_int, ptrs.as_ptr(), group_of.as_ptr(), ptrs.len() as c_int, exact.into(), &mut raw)
         })?;
         Ok(CppOptimizer { raw, params: params.iter().map(Tensor::shallow_clone).collect() })
     }

@@ -2,6 +2,9 @@
 //! and the reports.
 
 pub mod compare;
+pub mod objectives;
+pub mod optim_run;
+pub mod optimizers;
 pub mod registry;
 pub mod report;
 pub mod run;

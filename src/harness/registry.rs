@@ -48,7 +48,7 @@ impl fmt::Display for OptionValue {
     }
 }
 
-#[derive(Debug)]
+#[derive(Debug, Clone, Copy)]
 pub struct OptionSpec {
     pub name: &'static str,
     pub default: OptionValue,

@@ -62,7 +62,7 @@ impl Report {
     }
 
     fn table(&self) -> String {
-        let headers = ["", "case", "dtype", "reduction", "output", "max |Δ|", "max rel", "ulp", "worst at", "mismatched", "fixture ulp"];
+        let headers = ["", "case", "dtype", "variant", "output", "max |Δ|", "max rel", "ulp", "worst at", "mismatched", "fixture ulp"];
         let mut lines: Vec<[String; 11]> = Vec::new();
         let mut details = String::new();
         for row in &self.rows {
@@ -89,7 +89,7 @@ impl Report {
                 status.into(),
                 case,
                 row.dtype.to_string(),
-                row.reduction.to_string(),
+                row.variant.clone(),
                 output,
                 abs,
                 rel,
@@ -163,7 +163,7 @@ impl Report {
             let failures = rows.iter().filter(|r| !r.passed()).count();
             let _ = writeln!(out, "  <testsuite name=\"{}\" tests=\"{}\" failures=\"{}\">", xml(op), rows.len(), failures);
             for row in rows {
-                let name = format!("{} {} {} {}", row.case, row.dtype, row.reduction, row.output);
+                let name = format!("{} {} {} {}", row.case, row.dtype, row.variant, row.output);
                 let _ = write!(out, "    <testcase classname=\"tch-parity.{}\" name=\"{}\"", xml(op), xml(&name));
                 if row.passed() {
                     out.push_str("/>\n");
@@ -192,7 +192,7 @@ impl Report {
             out.push_str("```\n\n");
         }
         out.push_str("<details><summary>Every row</summary>\n\n");
-        out.push_str("| | case | dtype | reduction | output | max abs | max rel | ulp | mismatched | fixture ulp |\n");
+        out.push_str("| | case | dtype | variant | output | max abs | max rel | ulp | mismatched | fixture ulp |\n");
         out.push_str("|---|---|---|---|---|--:|--:|--:|--:|--:|\n");
         for row in &self.rows {
             let c = row.check(CheckKind::HandVsLibtorch).and_then(|c| c.comparison.as_ref());
@@ -204,7 +204,7 @@ impl Report {
                 row.op,
                 row.case,
                 row.dtype,
-                row.reduction,
+                row.variant,
                 row.output,
                 if row.tolerance_override.is_some() { " (tol*)" } else { "" },
                 c.map(|c| sci(c.max_abs)).unwrap_or_default(),
@@ -221,7 +221,10 @@ impl Report {
 
 /// The failing checks of a row: what disagreed, where, and both values.
 pub fn failure_detail(row: &Row) -> String {
-    let mut out = format!("{}/{} [{} {} {}] (file {})\n", row.op, row.case, row.dtype, row.reduction, row.output, row.file);
+    let mut out = format!("{}/{} [{} {} {}] (file {})\n", row.op, row.case, row.dtype, row.variant, row.output, row.file);
+    if let Some(step) = row.first_failing_step {
+        let _ = writeln!(out, "  first left tolerance at step {step}");
+    }
     for check in row.checks.iter().filter(|c| !c.passed) {
         let _ = writeln!(out, "  {}: {}", check.kind.label(), describe(check, row));
     }

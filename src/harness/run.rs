@@ -64,7 +64,7 @@ pub struct Check {
 }
 
 impl Check {
-    fn failed(kind: CheckKind, message: String) -> Check {
+    pub(crate) fn failed(kind: CheckKind, message: String) -> Check {
         Check { kind, passed: false, comparison: None, message: Some(message) }
     }
 }
@@ -77,9 +77,15 @@ pub struct Row {
     pub op: String,
     pub source: String,
     pub dtype: DType,
-    pub reduction: Reduction,
-    /// "output", "grad.<input>", or "rejects" for an error case.
+    /// The reduction of a loss; for an optimizer, the mode and the libtorch path compared
+    /// ("lockstep/cpp", "free-running/fused", …).
+    pub variant: String,
+    /// "output", "grad.<input>", or "rejects" for an error case; for an optimizer, a parameter
+    /// or state buffer ("param.x", "exp_avg.x", …).
     pub output: String,
+    /// For an optimizer: the first step at which this buffer left tolerance.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub first_failing_step: Option<usize>,
     pub rtol: f64,
     pub atol: f64,
     /// The case's written reason, when it overrides the default tolerance.
@@ -100,6 +106,11 @@ impl Row {
 
 /// Builds the arguments of one call at `dtype`, fresh for each call so that gradients never mix.
 pub fn materialize(case: &Case, info: &LossInfo, dtype: DType) -> Result<Args, String> {
+    Ok(Args { tensors: materialize_inputs(case, dtype)?, options: materialize_options(case, info)? })
+}
+
+/// The case's input tensors at `dtype`, fresh, with `requires_grad` as declared.
+pub fn materialize_inputs(case: &Case, dtype: DType) -> Result<Vec<(String, Tensor)>, String> {
     let mut tensors = Vec::new();
     for (name, input) in &case.inputs {
         let t = match input.dtype {
@@ -120,7 +131,7 @@ pub fn materialize(case: &Case, info: &LossInfo, dtype: DType) -> Result<Args, S
         let t = t.f_reshape(input.shape.as_slice()).map_err(|e| e.to_string())?;
         tensors.push((name.clone(), t.set_requires_grad(input.requires_grad)));
     }
-    Ok(Args { tensors, options: materialize_options(case, info)? })
+    Ok(tensors)
 }
 
 /// Every option of the op: the case's value where it gives one, else the default.
@@ -185,7 +196,7 @@ pub fn evaluate(f: LossFn, case: &Case, info: &LossInfo, dtype: DType, reduction
     }
 }
 
-fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> String {
+pub(crate) fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> String {
     if let Some(s) = panic.downcast_ref::<&str>() {
         (*s).to_owned()
     } else if let Some(s) = panic.downcast_ref::<String>() {
@@ -202,9 +213,10 @@ fn read(name: &str, t: &Tensor) -> Result<Computed, String> {
     Ok(Computed { name: name.to_owned(), shape: t.size(), values })
 }
 
-/// The tolerance a case uses at `dtype`, and its reason when it is not the default.
-pub fn tolerance_for(case: &Case, dtype: DType) -> (Tolerance, Option<String>) {
-    match case.tolerance.as_ref().and_then(|o| o.per_dtype.get(&dtype).map(|t| (*t, o.reason.clone()))) {
+/// The tolerance a row uses, and the case's reason when it is not the default.
+pub fn tolerance_for(case: &Case, dtype: DType, variant: &str, output: &str) -> (Tolerance, Option<String>) {
+    let scoped = case.tolerance.as_ref().filter(|o| o.applies(variant, output));
+    match scoped.and_then(|o| o.per_dtype.get(&dtype).map(|t| (*t, o.reason.clone()))) {
         Some((t, reason)) => (t, Some(reason)),
         None => (default_tolerance(dtype), None),
     }
@@ -212,6 +224,9 @@ pub fn tolerance_for(case: &Case, dtype: DType) -> (Tolerance, Option<String>) {
 
 /// Every row of one case.
 pub fn run_case(file: &str, case: &Case, dtypes: &[DType]) -> Vec<Row> {
+    if case.trajectory.is_some() {
+        return super::optim_run::run_case(file, case, dtypes);
+    }
     run_case_with(registry::find(&case.op).expect("fixture loading validates op ids"), file, case, dtypes)
 }
 
@@ -220,29 +235,33 @@ pub fn run_case(file: &str, case: &Case, dtypes: &[DType]) -> Vec<Row> {
 pub fn run_case_with(info: &LossInfo, file: &str, case: &Case, dtypes: &[DType]) -> Vec<Row> {
     let mut rows = Vec::new();
     for &dtype in case.dtypes.iter().filter(|d| dtypes.contains(d)) {
-        let (tolerance, reason) = tolerance_for(case, dtype);
         for &reduction in info.reductions() {
-            let row = |output: &str, checks: Vec<Check>| Row {
+            let row = |output: &str, checks: Vec<Check>| {
+                let (tolerance, reason) = tolerance_for(case, dtype, reduction.name(), output);
+                Row {
                 file: file.to_owned(),
                 case: case.name.clone(),
                 op: case.op.clone(),
                 source: case.source.clone(),
                 dtype,
-                reduction,
+                variant: reduction.name().to_owned(),
                 output: output.to_owned(),
+                first_failing_step: None,
                 rtol: tolerance.rtol,
                 atol: tolerance.atol,
-                tolerance_override: reason.clone(),
+                tolerance_override: reason,
                 checks,
+                }
             };
             let hand = evaluate(info.hand_written, case, info, dtype, reduction);
             let torch = evaluate(info.builtin, case, info, dtype, reduction);
             match &case.outcome {
                 Outcome::Rejects(text) => rows.push(row("rejects", rejection_checks(text, &hand, &torch))),
                 Outcome::Values(expected) => {
-                    let recorded = expected.as_ref().and_then(|e| e.values.get(&dtype)).and_then(|r| r.get(&reduction));
+                    let recorded = expected.as_ref().and_then(|e| e.outputs(dtype, reduction.name()));
                     for name in output_names(&case.inputs) {
                         let fixture = recorded.and_then(|outs| outs.iter().find(|(n, _)| *n == name)).map(|(_, t)| t);
+                        let (tolerance, _) = tolerance_for(case, dtype, reduction.name(), &name);
                         rows.push(row(&name, value_checks(&name, &hand, &torch, fixture, dtype, tolerance)));
                     }
                 }

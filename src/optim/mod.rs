@@ -167,3 +167,7 @@ pub(crate) fn direction(grad: &Tensor, maximize: bool) -> Result<Tensor> {
 pub(crate) fn step_tensor(step: i64) -> Tensor {
     Tensor::from(step)
 }
+
+#[cfg(test)]
+#[path = "optim_tests.rs"]
+mod tests;

@@ -96,8 +96,14 @@ extern "C" {
 void tp_free_string(char *s) { std::free(s); }
 
 // Groups: hypers[g] for group g; group_of[i] is the group of params[i].
+//
+// libtorch merges each group's options with the optimizer's defaults by comparison: a field
+// equal to the options class's own default (weight_decay 0, say) counts as unset and takes the
+// optimizer default (the first group's here). With exact_groups set, every group's options are
+// assigned again after construction, so each group has exactly the options given, as in
+// torch.optim and as tch's per-group setters leave them.
 char *tp_optimizer_new(const char *kind, const tp_hyper *hypers, int n_groups, at::Tensor **params,
-                       const int *group_of, int n_params, tp_optimizer **out) {
+                       const int *group_of, int n_params, int exact_groups, tp_optimizer **out) {
   TP_GUARD({
     std::vector<torch::optim::OptimizerParamGroup> groups;
     for (int g = 0; g < n_groups; ++g) {
@@ -115,6 +121,8 @@ char *tp_optimizer_new(const char *kind, const tp_hyper *hypers, int n_groups, a
     if (k == "adamw") o->optimizer = tp_make<torch::optim::AdamW, torch::optim::AdamWOptions>(groups, *defaults);
     if (k == "rmsprop") o->optimizer = tp_make<torch::optim::RMSprop, torch::optim::RMSpropOptions>(groups, *defaults);
     if (k == "adagrad") o->optimizer = tp_make<torch::optim::Adagrad, torch::optim::AdagradOptions>(groups, *defaults);
+    if (exact_groups)
+      for (int g = 0; g < n_groups; ++g) o->optimizer->param_groups()[g].set_options(tp_options(kind, hypers[g]));
     *out = o.release();
   })
 }

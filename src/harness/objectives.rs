@@ -1,0 +1,90 @@
+//! What the optimizer cases minimise: the document's tensors under the document's losses, and
+//! two classic problems. Every objective is computed with libtorch's built-in losses: the
+//! optimizer is what is under test, and both sides differentiate the same function.
+
+use crate::builtin::loss as libtorch;
+use crate::error::Result;
+use crate::Reduction;
+use tch::Tensor;
+
+pub struct ObjectiveInfo {
+    pub id: &'static str,
+    pub summary: &'static str,
+    /// Inputs that are optimised (each needs `requires_grad` in the fixture).
+    pub params: &'static [&'static str],
+    /// Inputs that stay fixed.
+    pub data: &'static [&'static str],
+    /// The scalar loss of `params` given `data`, both in the order declared above.
+    pub loss: fn(&[Tensor], &[Tensor]) -> Result<Tensor>,
+}
+
+pub static OBJECTIVES: &[ObjectiveInfo] = &[
+    ObjectiveInfo {
+        id: "l1",
+        summary: "L1Loss(reduction='sum') of x toward y (seed §4)",
+        params: &["x"],
+        data: &["y"],
+        loss: |p, d| libtorch::l1_loss(&p[0], &d[0], Reduction::Sum),
+    },
+    ObjectiveInfo {
+        id: "mse",
+        summary: "MSELoss(reduction='sum') of x toward y (seed §4)",
+        params: &["x"],
+        data: &["y"],
+        loss: |p, d| libtorch::mse_loss(&p[0], &d[0], Reduction::Sum),
+    },
+    ObjectiveInfo {
+        id: "smooth_l1",
+        summary: "SmoothL1Loss(reduction='sum') of x toward y (seed §4)",
+        params: &["x"],
+        data: &["y"],
+        loss: |p, d| libtorch::smooth_l1_loss(&p[0], &d[0], 1.0, Reduction::Sum),
+    },
+    ObjectiveInfo {
+        id: "cross_entropy",
+        summary: "CrossEntropyLoss of logits against class labels (seed §3.1)",
+        params: &["logits"],
+        data: &["labels"],
+        loss: |p, d| libtorch::cross_entropy(&p[0], &d[0], None, -100, 0.0, Reduction::Mean),
+    },
+    ObjectiveInfo {
+        id: "focal",
+        summary: "torchvision's sigmoid_focal_loss (alpha 0.25, gamma 2, summed) of logits (seed §3.3)",
+        params: &["logits"],
+        data: &["targets"],
+        loss: |p, d| libtorch::sigmoid_focal_loss(&p[0], &d[0], 0.25, 2.0, Reduction::Sum),
+    },
+    ObjectiveInfo {
+        id: "rosenbrock",
+        summary: "(1 − x)² + 100·(y − x²)² of xy = [x, y]",
+        params: &["xy"],
+        data: &[],
+        loss: |p, _| {
+            let (x, y) = (p[0].f_select(0, 0)?, p[0].f_select(0, 1)?);
+            let a = x.f_neg()?.f_add_scalar(1.0)?.f_square()?;
+            let b = y.f_sub(&x.f_square()?)?.f_square()?.f_mul_scalar(100.0)?;
+            Ok(a.f_add(&b)?)
+        },
+    },
+    ObjectiveInfo {
+        id: "least_squares",
+        summary: "½·‖a·w + b − y‖² of weights w and bias b",
+        params: &["w", "b"],
+        data: &["a", "y"],
+        loss: |p, d| {
+            let residual = d[0].f_matmul(&p[0])?.f_add(&p[1])?.f_sub(&d[1])?;
+            Ok(residual.f_square()?.f_sum(None)?.f_mul_scalar(0.5)?)
+        },
+    },
+];
+
+pub fn find(id: &str) -> Option<&'static ObjectiveInfo> {
+    OBJECTIVES.iter().find(|o| o.id == id)
+}
+
+/// The gradient of `objective` at `params`, one tensor per parameter.
+pub fn gradients(objective: &ObjectiveInfo, params: &[Tensor], data: &[Tensor]) -> Result<Vec<Tensor>> {
+    let leaves: Vec<Tensor> = params.iter().map(|p| Ok(p.f_detach_copy()?.set_requires_grad(true))).collect::<Result<_>>()?;
+    let loss = (objective.loss)(&leaves, data)?;
+    Ok(Tensor::f_run_backward(&[loss], &leaves, false, false)?)
+}
