@@ -198,6 +198,19 @@ fn regen(filter: &Filter, dry_run: bool) -> ExitCode {
     }
 }
 
+fn print_cases(files: &[FixtureFile], op: &str) {
+    let cases: Vec<String> = files
+        .iter()
+        .flat_map(|f| f.cases.iter())
+        .filter(|c| c.op == op)
+        .map(|c| match c.outcome {
+            fixture::Outcome::Rejects(_) => format!("{} [rejects]", c.name),
+            _ => c.name.clone(),
+        })
+        .collect();
+    println!("  cases ({}): {}", cases.len(), cases.join(", "));
+}
+
 fn list(fixtures: &std::path::Path) -> ExitCode {
     let files = match load(fixtures) {
         Ok(files) => files,
@@ -217,16 +230,7 @@ fn list(fixtures: &std::path::Path) -> ExitCode {
         }
         let reductions: Vec<&str> = info.reductions().iter().map(|r| r.name()).collect();
         println!("  reductions: {}", reductions.join(", "));
-        let cases: Vec<String> = files
-            .iter()
-            .flat_map(|f| f.cases.iter())
-            .filter(|c| c.op == info.id)
-            .map(|c| match c.outcome {
-                fixture::Outcome::Rejects(_) => format!("{} [rejects]", c.name),
-                _ => c.name.clone(),
-            })
-            .collect();
-        println!("  cases ({}): {}", cases.len(), cases.join(", "));
+        print_cases(&files, info.id);
         println!();
     }
     for info in OPTIMIZERS {
@@ -235,16 +239,7 @@ fn list(fixtures: &std::path::Path) -> ExitCode {
         println!("  options: {}", options.join(", "));
         let paths = |p: &[Path]| p.iter().map(|p| p.name()).collect::<Vec<_>>().join(", ");
         println!("  libtorch paths: {} (with maximize: {})", paths(info.paths), paths(info.paths_maximizing));
-        let cases: Vec<String> = files
-            .iter()
-            .flat_map(|f| f.cases.iter())
-            .filter(|c| c.op == info.id)
-            .map(|c| match c.outcome {
-                fixture::Outcome::Rejects(_) => format!("{} [rejects]", c.name),
-                _ => c.name.clone(),
-            })
-            .collect();
-        println!("  cases ({}): {}", cases.len(), cases.join(", "));
+        print_cases(&files, info.id);
         println!();
     }
     println!("objectives for the optimizer cases:");

@@ -5,7 +5,7 @@
 use super::compare::{compare, compare_element, Comparison};
 use super::objectives::{self, ObjectiveInfo};
 use super::optimizers::{self, OptimizerInfo, Options, Path};
-use super::run::{materialize_inputs, panic_message, tolerance_for, Check, CheckKind, Row};
+use super::run::{materialize_inputs, panic_message, rejection_checks, tolerance_for, Check, CheckKind, Row};
 use crate::builtin::optim::Stepper;
 use crate::fixture::load::option_value;
 use crate::fixture::{Case, DType, ExpectedTensor, Outcome, Trajectory, TRAJECTORY};
@@ -175,22 +175,9 @@ fn comparison(a: &ExpectedTensor, b: &ExpectedTensor, dtype: DType, tolerance: c
 pub fn run_case(file: &str, case: &Case, dtypes: &[DType]) -> Vec<Row> {
     let mut rows = Vec::new();
     for &dtype in case.dtypes.iter().filter(|d| dtypes.contains(d)) {
-        let row = |variant: String, output: String, checks: Vec<Check>, first: Option<usize>| {
-            let (tolerance, reason) = tolerance_for(case, dtype, &variant, &output);
-            Row {
-            file: file.to_owned(),
-            case: case.name.clone(),
-            op: case.op.clone(),
-            source: case.source.clone(),
-            dtype,
-            variant,
-            output,
+        let row = |variant: String, output: String, checks: Vec<Check>, first: Option<usize>| Row {
             first_failing_step: first,
-            rtol: tolerance.rtol,
-            atol: tolerance.atol,
-            tolerance_override: reason,
-            checks,
-            }
+            ..Row::new(file, case, dtype, &variant, &output, checks)
         };
         let setup = match setup(case, dtype) {
             Ok(s) => s,
@@ -200,7 +187,7 @@ pub fn run_case(file: &str, case: &Case, dtypes: &[DType]) -> Vec<Row> {
             }
         };
         if let Outcome::Rejects(text) = &case.outcome {
-            rows.push(row("construction".into(), "rejects".into(), rejection_checks(&setup, text), None));
+            rows.push(row("construction".into(), "rejects".into(), optimizer_rejection_checks(&setup, text), None));
             continue;
         }
         let paths = optimizers::paths(setup.info, &setup.groups);
@@ -245,19 +232,10 @@ pub fn run_case(file: &str, case: &Case, dtypes: &[DType]) -> Vec<Row> {
 }
 
 /// An invalid configuration: the hand-written optimizer and libtorch's C++ one both refuse it.
-fn rejection_checks(setup: &Setup, text: &str) -> Vec<Check> {
-    let hand = setup.groups.iter().try_for_each(|g| optimizers::validate_hand_written(setup.info, g));
-    let torch = optimizers::reference(setup.info, Path::Cpp, &setup.groups, &setup.params, &setup.group_of).map(|_| ());
-    let torch_check = match torch {
-        Err(e) if e.to_string().contains(text) => Check { kind: CheckKind::LibtorchRejects, passed: true, comparison: None, message: Some(e.to_string()) },
-        Err(e) => Check::failed(CheckKind::LibtorchRejects, format!("libtorch's message does not contain \"{text}\": {e}")),
-        Ok(()) => Check::failed(CheckKind::LibtorchRejects, "libtorch accepted the configuration".into()),
-    };
-    let hand_check = match hand {
-        Err(e) => Check { kind: CheckKind::HandRejects, passed: true, comparison: None, message: Some(e.to_string()) },
-        Ok(()) => Check::failed(CheckKind::HandRejects, "the hand-written optimizer accepted the configuration".into()),
-    };
-    vec![torch_check, hand_check]
+fn optimizer_rejection_checks(setup: &Setup, text: &str) -> Vec<Check> {
+    let hand = setup.groups.iter().try_for_each(|g| optimizers::validate_hand_written(setup.info, g)).map_err(|e| e.to_string());
+    let torch = optimizers::reference(setup.info, Path::Cpp, &setup.groups, &setup.params, &setup.group_of).map(|_| ()).map_err(|e| e.to_string());
+    rejection_checks(text, hand, torch)
 }
 
 /// What `regen` stores for an optimizer case: the first libtorch path's free-running

@@ -95,6 +95,25 @@ pub struct Row {
 }
 
 impl Row {
+    /// A row with the tolerance the case gives this variant and output.
+    pub fn new(file: &str, case: &Case, dtype: DType, variant: &str, output: &str, checks: Vec<Check>) -> Row {
+        let (tolerance, reason) = tolerance_for(case, dtype, variant, output);
+        Row {
+            file: file.to_owned(),
+            case: case.name.clone(),
+            op: case.op.clone(),
+            source: case.source.clone(),
+            dtype,
+            variant: variant.to_owned(),
+            output: output.to_owned(),
+            first_failing_step: None,
+            rtol: tolerance.rtol,
+            atol: tolerance.atol,
+            tolerance_override: reason,
+            checks,
+        }
+    }
+
     pub fn passed(&self) -> bool {
         self.checks.iter().all(|c| c.passed)
     }
@@ -236,27 +255,14 @@ pub fn run_case_with(info: &LossInfo, file: &str, case: &Case, dtypes: &[DType])
     let mut rows = Vec::new();
     for &dtype in case.dtypes.iter().filter(|d| dtypes.contains(d)) {
         for &reduction in info.reductions() {
-            let row = |output: &str, checks: Vec<Check>| {
-                let (tolerance, reason) = tolerance_for(case, dtype, reduction.name(), output);
-                Row {
-                file: file.to_owned(),
-                case: case.name.clone(),
-                op: case.op.clone(),
-                source: case.source.clone(),
-                dtype,
-                variant: reduction.name().to_owned(),
-                output: output.to_owned(),
-                first_failing_step: None,
-                rtol: tolerance.rtol,
-                atol: tolerance.atol,
-                tolerance_override: reason,
-                checks,
-                }
-            };
+            let row = |output: &str, checks: Vec<Check>| Row::new(file, case, dtype, reduction.name(), output, checks);
             let hand = evaluate(info.hand_written, case, info, dtype, reduction);
             let torch = evaluate(info.builtin, case, info, dtype, reduction);
             match &case.outcome {
-                Outcome::Rejects(text) => rows.push(row("rejects", rejection_checks(text, &hand, &torch))),
+                Outcome::Rejects(text) => {
+                    let (hand, torch) = (hand.map(|_| ()), torch.map(|_| ()));
+                    rows.push(row("rejects", rejection_checks(text, hand, torch)))
+                }
                 Outcome::Values(expected) => {
                     let recorded = expected.as_ref().and_then(|e| e.outputs(dtype, reduction.name()));
                     for name in output_names(&case.inputs) {
@@ -271,23 +277,25 @@ pub fn run_case_with(info: &LossInfo, file: &str, case: &Case, dtypes: &[DType])
     rows
 }
 
-fn rejection_checks(text: &str, hand: &Result<Vec<Computed>, String>, torch: &Result<Vec<Computed>, String>) -> Vec<Check> {
+/// An error case's checks: libtorch rejects with a message containing `text`, and the
+/// hand-written side rejects too (with an error, not a panic).
+pub fn rejection_checks(text: &str, hand: Result<(), String>, torch: Result<(), String>) -> Vec<Check> {
     let torch_check = match torch {
         Err(message) if message.contains(text) => {
-            Check { kind: CheckKind::LibtorchRejects, passed: true, comparison: None, message: Some(message.clone()) }
+            Check { kind: CheckKind::LibtorchRejects, passed: true, comparison: None, message: Some(message) }
         }
         Err(message) => Check::failed(
             CheckKind::LibtorchRejects,
             format!("libtorch rejected the input, but its message does not contain \"{text}\": {message}"),
         ),
-        Ok(_) => Check::failed(CheckKind::LibtorchRejects, "libtorch accepted the input".into()),
+        Ok(()) => Check::failed(CheckKind::LibtorchRejects, "libtorch accepted the input".into()),
     };
     let hand_check = match hand {
         Err(message) if !message.starts_with("panicked") => {
-            Check { kind: CheckKind::HandRejects, passed: true, comparison: None, message: Some(message.clone()) }
+            Check { kind: CheckKind::HandRejects, passed: true, comparison: None, message: Some(message) }
         }
-        Err(message) => Check::failed(CheckKind::HandRejects, message.clone()),
-        Ok(_) => Check::failed(CheckKind::HandRejects, "the hand-written implementation accepted the input".into()),
+        Err(message) => Check::failed(CheckKind::HandRejects, message),
+        Ok(()) => Check::failed(CheckKind::HandRejects, "the hand-written implementation accepted the input".into()),
     };
     vec![torch_check, hand_check]
 }

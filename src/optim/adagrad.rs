@@ -22,12 +22,7 @@ impl Default for AdagradOptions {
 }
 
 impl Hyperparameters for AdagradOptions {
-    fn lr(&self) -> f64 {
-        self.lr
-    }
-    fn set_lr(&mut self, lr: f64) {
-        self.lr = lr;
-    }
+    super::lr_field!();
     fn validate(&self) -> Result<()> {
         check_non_negative("learning rate", self.lr)?;
         check_non_negative("lr_decay value", self.lr_decay)?;

@@ -38,12 +38,7 @@ impl AdamOptions {
 }
 
 impl Hyperparameters for AdamOptions {
-    fn lr(&self) -> f64 {
-        self.lr
-    }
-    fn set_lr(&mut self, lr: f64) {
-        self.lr = lr;
-    }
+    super::lr_field!();
     fn validate(&self) -> Result<()> {
         check_non_negative("learning rate", self.lr)?;
         check_non_negative("epsilon value", self.eps)?;
@@ -103,7 +98,7 @@ impl Rule for AdamRule {
 
         let second_moment = match &mut s.max_exp_avg_sq {
             Some(max) => {
-                let _ = max.f_copy_(&max.f_maximum(&s.exp_avg_sq)?)?;
+                max.f_copy_(&max.f_maximum(&s.exp_avg_sq)?)?;
                 max.shallow_clone()
             }
             None => s.exp_avg_sq.shallow_clone(),

@@ -42,6 +42,19 @@ pub trait Hyperparameters: Clone + std::fmt::Debug {
     fn validate(&self) -> Result<()>;
 }
 
+/// `lr` and `set_lr` for an options struct with an `lr` field.
+macro_rules! lr_field {
+    () => {
+        fn lr(&self) -> f64 {
+            self.lr
+        }
+        fn set_lr(&mut self, lr: f64) {
+            self.lr = lr;
+        }
+    };
+}
+pub(crate) use lr_field;
+
 /// One optimizer's update: its state per parameter and how a step changes both.
 pub trait Rule {
     type Options: Hyperparameters;
