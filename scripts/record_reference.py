@@ -32,7 +32,30 @@ def functions():
             inputs["input"], inputs["target"], alpha=options["alpha"], gamma=options["gamma"], reduction=reduction
         )
 
-    return {"torchvision.ops.sigmoid_focal_loss": focal}, {"torch": torch.__version__, "torchvision": torchvision.__version__}
+    F = torch.nn.functional
+
+    def gaussian_nll(inputs, options, reduction):
+        return F.gaussian_nll_loss(
+            inputs["input"], inputs["target"], inputs["var"], full=options["full"], eps=options["eps"], reduction=reduction
+        )
+
+    def multilabel_soft_margin(inputs, options, reduction):
+        return F.multilabel_soft_margin_loss(inputs["input"], inputs["target"], weight=inputs.get("weight"), reduction=reduction)
+
+    def triplet_with_distance(inputs, options, reduction):
+        distance = (lambda x, y: 1 - F.cosine_similarity(x, y)) if options["cosine_distance"] else None
+        return F.triplet_margin_with_distance_loss(
+            inputs["anchor"], inputs["positive"], inputs["negative"],
+            distance_function=distance, margin=options["margin"], swap=options["swap"], reduction=reduction,
+        )
+
+    table = {
+        "torchvision.ops.sigmoid_focal_loss": focal,
+        "torch.nn.functional.gaussian_nll_loss": gaussian_nll,
+        "torch.nn.functional.multilabel_soft_margin_loss": multilabel_soft_margin,
+        "torch.nn.functional.triplet_margin_with_distance_loss": triplet_with_distance,
+    }
+    return table, {"torch": torch.__version__, "torchvision": torchvision.__version__}
 
 
 def decode(x):

@@ -111,3 +111,30 @@ fn cpp_optimizer_groups_inherit_defaults_for_options_equal_to_the_class_default(
     assert_eq!(step(false), 0.95);
     assert_eq!(step(true), 1.0 - 0.05 * 1.1);
 }
+
+/// libtorch's soft margin loss is `log(1 + exp(−t·x))` as written, so it overflows to inf
+/// (and its gradient to NaN) once −t·x passes about 88 in float32; the hand-written one is
+/// softplus and stays exact (−t·x = 100 costs 100).
+#[test]
+fn soft_margin_overflows_in_libtorch_not_here() {
+    let x = Tensor::from_slice(&[-100.0f32]).set_requires_grad(true);
+    let t = Tensor::from_slice(&[1.0f32]);
+    let by_libtorch = builtin::loss::soft_margin_loss(&x, &t, Reduction::Sum).unwrap();
+    assert_eq!(by_libtorch.double_value(&[]), f64::INFINITY);
+    let grad = Tensor::run_backward(&[&by_libtorch], &[&x], false, false);
+    assert!(grad[0].double_value(&[0]).is_nan());
+    let by_hand = loss::soft_margin_loss(&x, &t, Reduction::Sum).unwrap();
+    assert_eq!(by_hand.double_value(&[]), 100.0);
+    assert_eq!(Tensor::run_backward(&[&by_hand], &[&x], false, false)[0].double_value(&[0]), -1.0);
+}
+
+/// libtorch's triplet_margin_loss op accepts a non-positive margin; Python's
+/// F.triplet_margin_loss rejects it before calling the op. The hand-written loss follows the
+/// op (the fixture case `negative-margin-accepted` pins the values).
+#[test]
+fn triplet_margin_op_accepts_a_negative_margin() {
+    let a = Tensor::from_slice(&[0.0f64, 1.0]).view([1, 2]);
+    let (p, n) = (a.shallow_clone() + 0.5, a.shallow_clone() - 0.25);
+    assert!(builtin::loss::triplet_margin_loss(&a, &p, &n, -1.0, 2.0, 1e-6, false, Reduction::Sum).is_ok());
+    assert!(loss::triplet_margin_loss(&a, &p, &n, -1.0, 2.0, 1e-6, false, Reduction::Sum).is_ok());
+}

@@ -48,6 +48,7 @@ extern "C" {
     fn tp_optimizer_set_lr(o: *mut RawOptimizer, group: c_int, lr: f64) -> *mut c_char;
     fn tp_optimizer_state(o: *mut RawOptimizer, index: c_int, name: *const c_char, out: *mut CTensor) -> *mut c_char;
     fn tp_set_grad(param: CTensor, grad: CTensor) -> *mut c_char;
+    fn tp_multi_margin_loss(input: CTensor, target: CTensor, p: i64, margin: f64, weight: CTensor, reduction: i64, out: *mut CTensor) -> *mut c_char;
     fn tp_fused_sgd(
         params: *const CTensor,
         grads: *const CTensor,
@@ -274,4 +275,18 @@ pub fn fused_adagrad(
     check_lists(params, &[("grads", grads), ("state sums", state_sums)], Some(steps))?;
     let (p, g, s, t) = (pointers(params), pointers(grads), pointers(state_sums), pointers(steps));
     check(unsafe { tp_fused_adagrad(p.as_ptr(), g.as_ptr(), s.as_ptr(), t.as_ptr(), p.len() as c_int, lr, lr_decay, weight_decay, eps, maximize.into()) })
+}
+
+/// `at::multi_margin_loss`, which tch does not expose.
+pub fn multi_margin_loss(input: &Tensor, target: &Tensor, p: i64, margin: f64, weight: Option<&Tensor>, reduction: crate::Reduction) -> Result<Tensor> {
+    let reduction = match reduction {
+        crate::Reduction::None => 0,
+        crate::Reduction::Mean => 1,
+        crate::Reduction::Sum => 2,
+    };
+    let weight = weight.map_or(std::ptr::null_mut(), |w| w.as_ptr() as CTensor);
+    let mut out: CTensor = std::ptr::null_mut();
+    check(unsafe { tp_multi_margin_loss(input.as_ptr() as CTensor, target.as_ptr() as CTensor, p, margin, weight, reduction, &mut out) })?;
+    // SAFETY: on success the shim allocated a new at::Tensor for us to own.
+    Ok(unsafe { Tensor::from_ptr(out) })
 }

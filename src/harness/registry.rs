@@ -322,7 +322,200 @@ pub static LOSSES: &[LossInfo] = &[
         builtin: |a, r| builtin::loss::huber_loss(a.tensor("input")?, a.tensor("target")?, a.float("delta")?, r),
         recorder: Recorder::Libtorch,
     },
+    LossInfo {
+        id: "kl_div",
+        summary: "KLDivLoss: t·(log t − x), or exp(t)·(t − x) with log_target; batchmean as sum / batch",
+        inputs: &[INPUT, float_input("target", true, false)],
+        options: &[
+            OptionSpec { name: "log_target", default: OptionValue::Bool(false), doc: "the target is given as log-probabilities" },
+            OptionSpec { name: "batchmean", default: OptionValue::Bool(false), doc: "mean is Python's batchmean: sum / batch size" },
+        ],
+        reduces: true,
+        hand_written: |a, r| {
+            let (x, t, log_target) = (a.tensor("input")?, a.tensor("target")?, a.bool("log_target")?);
+            if a.bool("batchmean")? && r == Reduction::Mean {
+                return loss::kl_div_batchmean(x, t, log_target);
+            }
+            loss::kl_div(x, t, r, log_target)
+        },
+        builtin: |a, r| {
+            let (x, t, log_target) = (a.tensor("input")?, a.tensor("target")?, a.bool("log_target")?);
+            if a.bool("batchmean")? && r == Reduction::Mean {
+                return builtin::loss::kl_div_batchmean(x, t, log_target);
+            }
+            builtin::loss::kl_div(x, t, r, log_target)
+        },
+        recorder: Recorder::Libtorch,
+    },
+    LossInfo {
+        id: "soft_margin_loss",
+        summary: "SoftMarginLoss: log(1 + exp(−t·x))",
+        inputs: &[INPUT, float_input("target", true, false)],
+        options: &[],
+        reduces: true,
+        hand_written: |a, r| loss::soft_margin_loss(a.tensor("input")?, a.tensor("target")?, r),
+        builtin: |a, r| builtin::loss::soft_margin_loss(a.tensor("input")?, a.tensor("target")?, r),
+        recorder: Recorder::Libtorch,
+    },
+    LossInfo {
+        id: "multilabel_margin_loss",
+        summary: "MultiLabelMarginLoss: hinge between each listed target class and every other class",
+        inputs: &[INPUT, InputSpec { name: "target", dtypes: &[InputDType::Int64], required: true, differentiable: false }],
+        options: &[],
+        reduces: true,
+        hand_written: |a, r| loss::multilabel_margin_loss(a.tensor("input")?, a.tensor("target")?, r),
+        builtin: |a, r| builtin::loss::multilabel_margin_loss(a.tensor("input")?, a.tensor("target")?, r),
+        recorder: Recorder::Libtorch,
+    },
+    LossInfo {
+        id: "multi_margin_loss",
+        summary: "MultiMarginLoss: Σ w[y]·max(0, margin − x[y] + x[i])^p / C (libtorch through the shim)",
+        inputs: &[INPUT, CLASS_TARGET, WEIGHT],
+        options: &[
+            OptionSpec { name: "p", default: OptionValue::Int(1), doc: "1 or 2" },
+            OptionSpec { name: "margin", default: OptionValue::Float(1.0), doc: "the margin" },
+        ],
+        reduces: true,
+        hand_written: |a, r| loss::multi_margin_loss(a.tensor("input")?, a.tensor("target")?, a.int("p")?, a.float("margin")?, a.optional("weight"), r),
+        builtin: |a, r| builtin::loss::multi_margin_loss(a.tensor("input")?, a.tensor("target")?, a.int("p")?, a.float("margin")?, a.optional("weight"), r),
+        recorder: Recorder::Libtorch,
+    },
+    LossInfo {
+        id: "margin_ranking_loss",
+        summary: "MarginRankingLoss: max(0, −t·(x1 − x2) + margin)",
+        inputs: &[float_input("input1", true, true), float_input("input2", true, true), float_input("target", true, false)],
+        options: &[OptionSpec { name: "margin", default: OptionValue::Float(0.0), doc: "the margin" }],
+        reduces: true,
+        hand_written: |a, r| loss::margin_ranking_loss(a.tensor("input1")?, a.tensor("input2")?, a.tensor("target")?, a.float("margin")?, r),
+        builtin: |a, r| builtin::loss::margin_ranking_loss(a.tensor("input1")?, a.tensor("input2")?, a.tensor("target")?, a.float("margin")?, r),
+        recorder: Recorder::Libtorch,
+    },
+    LossInfo {
+        id: "hinge_embedding_loss",
+        summary: "HingeEmbeddingLoss: x for t = 1, max(0, margin − x) for t = −1",
+        inputs: &[INPUT, float_input("target", true, false)],
+        options: &[OptionSpec { name: "margin", default: OptionValue::Float(1.0), doc: "the margin" }],
+        reduces: true,
+        hand_written: |a, r| loss::hinge_embedding_loss(a.tensor("input")?, a.tensor("target")?, a.float("margin")?, r),
+        builtin: |a, r| builtin::loss::hinge_embedding_loss(a.tensor("input")?, a.tensor("target")?, a.float("margin")?, r),
+        recorder: Recorder::Libtorch,
+    },
+    LossInfo {
+        id: "cosine_embedding_loss",
+        summary: "CosineEmbeddingLoss: 1 − cos for t = 1, max(0, cos − margin) for t = −1",
+        inputs: &[float_input("input1", true, true), float_input("input2", true, true), float_input("target", true, false)],
+        options: &[OptionSpec { name: "margin", default: OptionValue::Float(0.0), doc: "the margin" }],
+        reduces: true,
+        hand_written: |a, r| loss::cosine_embedding_loss(a.tensor("input1")?, a.tensor("input2")?, a.tensor("target")?, a.float("margin")?, r),
+        builtin: |a, r| builtin::loss::cosine_embedding_loss(a.tensor("input1")?, a.tensor("input2")?, a.tensor("target")?, a.float("margin")?, r),
+        recorder: Recorder::Libtorch,
+    },
+    LossInfo {
+        id: "triplet_margin_loss",
+        summary: "TripletMarginLoss: max(0, margin + d(a, p) − d(a, n)) with the p-norm distance",
+        inputs: &TRIPLET_INPUTS,
+        options: &[
+            OptionSpec { name: "margin", default: OptionValue::Float(1.0), doc: "the margin" },
+            OptionSpec { name: "p", default: OptionValue::Float(2.0), doc: "the norm's degree" },
+            OptionSpec { name: "eps", default: OptionValue::Float(1e-6), doc: "added to the difference" },
+            OptionSpec { name: "swap", default: OptionValue::Bool(false), doc: "use min(d(a, n), d(p, n))" },
+        ],
+        reduces: true,
+        hand_written: |a, r| {
+            let (x, p, n) = (a.tensor("anchor")?, a.tensor("positive")?, a.tensor("negative")?);
+            loss::triplet_margin_loss(x, p, n, a.float("margin")?, a.float("p")?, a.float("eps")?, a.bool("swap")?, r)
+        },
+        builtin: |a, r| {
+            let (x, p, n) = (a.tensor("anchor")?, a.tensor("positive")?, a.tensor("negative")?);
+            builtin::loss::triplet_margin_loss(x, p, n, a.float("margin")?, a.float("p")?, a.float("eps")?, a.bool("swap")?, r)
+        },
+        recorder: Recorder::Libtorch,
+    },
+    LossInfo {
+        id: "poisson_nll_loss",
+        summary: "PoissonNLLLoss: exp(x) − t·x, or x − t·log(x + eps); full adds Stirling's term",
+        inputs: &[INPUT, float_input("target", true, false)],
+        options: &[
+            OptionSpec { name: "log_input", default: OptionValue::Bool(true), doc: "the input is the log of the rate" },
+            OptionSpec { name: "full", default: OptionValue::Bool(false), doc: "add Stirling's approximation where t > 1" },
+            OptionSpec { name: "eps", default: OptionValue::Float(1e-8), doc: "added inside the log when not log_input" },
+        ],
+        reduces: true,
+        hand_written: |a, r| loss::poisson_nll_loss(a.tensor("input")?, a.tensor("target")?, a.bool("log_input")?, a.bool("full")?, a.float("eps")?, r),
+        builtin: |a, r| builtin::loss::poisson_nll_loss(a.tensor("input")?, a.tensor("target")?, a.bool("log_input")?, a.bool("full")?, a.float("eps")?, r),
+        recorder: Recorder::Libtorch,
+    },
+    LossInfo {
+        id: "ctc_loss",
+        summary: "CTCLoss over log-probabilities [T, N, C]: padded or concatenated targets, per-sample lengths",
+        inputs: &[
+            float_input("log_probs", true, true),
+            InputSpec { name: "targets", dtypes: &[InputDType::Int64], required: true, differentiable: false },
+            InputSpec { name: "input_lengths", dtypes: &[InputDType::Int64], required: true, differentiable: false },
+            InputSpec { name: "target_lengths", dtypes: &[InputDType::Int64], required: true, differentiable: false },
+        ],
+        options: &[
+            OptionSpec { name: "blank", default: OptionValue::Int(0), doc: "the blank label" },
+            OptionSpec { name: "zero_infinity", default: OptionValue::Bool(false), doc: "impossible alignments cost 0" },
+        ],
+        reduces: true,
+        hand_written: |a, r| {
+            let lengths = |name: &str| -> Result<Vec<i64>> { Vec::<i64>::try_from(a.tensor(name)?.f_reshape([-1])?).map_err(crate::Error::from) };
+            let (input_lengths, target_lengths) = (lengths("input_lengths")?, lengths("target_lengths")?);
+            loss::ctc_loss(a.tensor("log_probs")?, a.tensor("targets")?, &input_lengths, &target_lengths, a.int("blank")?, r, a.bool("zero_infinity")?)
+        },
+        builtin: |a, r| {
+            let (lp, t, il, tl) = (a.tensor("log_probs")?, a.tensor("targets")?, a.tensor("input_lengths")?, a.tensor("target_lengths")?);
+            builtin::loss::ctc_loss(lp, t, il, tl, a.int("blank")?, r, a.bool("zero_infinity")?)
+        },
+        recorder: Recorder::Libtorch,
+    },
+    LossInfo {
+        id: "gaussian_nll_loss",
+        summary: "GaussianNLLLoss (Python-only): ½·(log v + (x − t)²/v), per-element or per-sample variance",
+        inputs: &[INPUT, float_input("target", true, false), float_input("var", true, true)],
+        options: &[
+            OptionSpec { name: "full", default: OptionValue::Bool(false), doc: "add ½·log(2π)" },
+            OptionSpec { name: "eps", default: OptionValue::Float(1e-6), doc: "the variance's lower clamp" },
+        ],
+        reduces: true,
+        hand_written: |a, r| loss::gaussian_nll_loss(a.tensor("input")?, a.tensor("target")?, a.tensor("var")?, a.bool("full")?, a.float("eps")?, r),
+        builtin: |a, r| builtin::loss::gaussian_nll_loss(a.tensor("input")?, a.tensor("target")?, a.tensor("var")?, a.bool("full")?, a.float("eps")?, r),
+        recorder: Recorder::Python("torch.nn.functional.gaussian_nll_loss"),
+    },
+    LossInfo {
+        id: "multilabel_soft_margin_loss",
+        summary: "MultiLabelSoftMarginLoss (Python-only): per-class logistic loss averaged over classes",
+        inputs: &[INPUT, float_input("target", true, false), WEIGHT],
+        options: &[],
+        reduces: true,
+        hand_written: |a, r| loss::multilabel_soft_margin_loss(a.tensor("input")?, a.tensor("target")?, a.optional("weight"), r),
+        builtin: |a, r| builtin::loss::multilabel_soft_margin_loss(a.tensor("input")?, a.tensor("target")?, a.optional("weight"), r),
+        recorder: Recorder::Python("torch.nn.functional.multilabel_soft_margin_loss"),
+    },
+    LossInfo {
+        id: "triplet_margin_with_distance_loss",
+        summary: "TripletMarginWithDistanceLoss (Python-only): pairwise or cosine distance",
+        inputs: &TRIPLET_INPUTS,
+        options: &[
+            OptionSpec { name: "cosine_distance", default: OptionValue::Bool(false), doc: "1 − cosine similarity instead of the pairwise distance" },
+            OptionSpec { name: "margin", default: OptionValue::Float(1.0), doc: "the margin; must be positive" },
+            OptionSpec { name: "swap", default: OptionValue::Bool(false), doc: "use min(d(a, n), d(p, n))" },
+        ],
+        reduces: true,
+        hand_written: |a, r| {
+            let (x, p, n) = (a.tensor("anchor")?, a.tensor("positive")?, a.tensor("negative")?);
+            loss::triplet_margin_with_distance_loss(x, p, n, a.bool("cosine_distance")?, a.float("margin")?, a.bool("swap")?, r)
+        },
+        builtin: |a, r| {
+            let (x, p, n) = (a.tensor("anchor")?, a.tensor("positive")?, a.tensor("negative")?);
+            builtin::loss::triplet_margin_with_distance_loss(x, p, n, a.bool("cosine_distance")?, a.float("margin")?, a.bool("swap")?, r)
+        },
+        recorder: Recorder::Python("torch.nn.functional.triplet_margin_with_distance_loss"),
+    },
 ];
+
+const TRIPLET_INPUTS: [InputSpec; 3] = [float_input("anchor", true, true), float_input("positive", true, true), float_input("negative", true, true)];
 
 pub fn find(id: &str) -> Option<&'static LossInfo> {
     LOSSES.iter().find(|info| info.id == id)

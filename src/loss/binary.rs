@@ -11,9 +11,9 @@ use tch::Tensor;
 /// finite loss.
 const LOG_CLAMP: f64 = -100.0;
 
-/// libtorch's BCE backward divides by `max(x·(1−x), EPSILON)` with a C++ `float` constant, which
+/// libtorch's Loss.cpp `EPSILON` (BCE's backward, cosine embedding's norms) is a C++ `float`, which
 /// stays the float value `1e-12f` even in float64 (so there 1/ε = 1000000003995.8).
-const BCE_BACKWARD_EPSILON: f64 = 1e-12_f32 as f64;
+pub(crate) const LOSS_EPSILON: f64 = 1e-12_f32 as f64;
 
 /// `1 / (1 + exp(−x))`, in that form, as libtorch computes it: for x below about −88 (float32)
 /// `exp(−x)` overflows to +inf and the result is exactly 0, the right limit (an `exp(−|x|)`
@@ -81,7 +81,7 @@ pub fn binary_cross_entropy(
     let value = t.f_sub_scalar(1.0)?.f_mul(&log_one_minus_x)?.f_sub(&t.f_mul(&log_x)?)?;
 
     let d_input = || -> Result<Tensor> {
-        let denominator = x.f_neg()?.f_add_scalar(1.0)?.f_mul(&x)?.f_clamp_min(BCE_BACKWARD_EPSILON)?;
+        let denominator = x.f_neg()?.f_add_scalar(1.0)?.f_mul(&x)?.f_clamp_min(LOSS_EPSILON)?;
         Ok(x.f_sub(&t)?.f_div(&denominator)?)
     };
     // libtorch's target gradient is −logit(x), without the clamp. It is ±inf at x ∈ {0, 1}; there

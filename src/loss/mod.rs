@@ -6,13 +6,21 @@
 
 pub mod binary;
 pub mod cross_entropy;
+pub mod ctc;
+pub mod embedding;
 pub mod focal;
+pub mod margin;
+pub mod probabilistic;
 pub mod regression;
 pub mod softmax;
 
 pub use binary::{binary_cross_entropy, binary_cross_entropy_with_logits, sigmoid};
 pub use cross_entropy::{cross_entropy, nll_loss, smoothed_target_cross_entropy, CrossEntropy, IGNORE_INDEX};
+pub use ctc::ctc_loss;
+pub use embedding::{cosine_embedding_loss, pairwise_distance, triplet_margin_loss, triplet_margin_with_distance_loss};
 pub use focal::sigmoid_focal_loss;
+pub use margin::{hinge_embedding_loss, margin_ranking_loss, multi_margin_loss, multilabel_margin_loss, multilabel_soft_margin_loss, soft_margin_loss};
+pub use probabilistic::{gaussian_nll_loss, kl_div, kl_div_batchmean, poisson_nll_loss};
 pub use regression::{huber_loss, l1_loss, mse_loss, smooth_l1_loss};
 pub use softmax::{log_softmax, softmax};
 
@@ -159,3 +167,7 @@ pub(crate) fn check_unit_interval(name: &str, t: &Tensor) -> Result<()> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+#[path = "catalogue_tests.rs"]
+mod catalogue_tests;

@@ -207,4 +207,15 @@ char *tp_fused_adagrad(at::Tensor **params, at::Tensor **grads, at::Tensor **sta
                                lr_decay, weight_decay, eps, maximize != 0))
 }
 
+// at::multi_margin_loss, which tch does not expose; through the dispatcher, so autograd records
+// it like any other op. weight may be NULL.
+char *tp_multi_margin_loss(at::Tensor *input, at::Tensor *target, int64_t p, double margin, at::Tensor *weight,
+                           int64_t reduction, at::Tensor **out) {
+  TP_GUARD({
+    std::optional<at::Tensor> w;
+    if (weight) w = *weight;
+    *out = new at::Tensor(at::multi_margin_loss(*input, *target, p, margin, w, reduction));
+  })
+}
+
 }  // extern "C"

@@ -1,0 +1,115 @@
+//! Losses on pairs and triplets of embeddings: cosine embedding, triplet margin (with the
+//! p-norm distance, as libtorch) and triplet margin with a chosen distance (Python-only).
+
+use super::binary::LOSS_EPSILON;
+use super::{check_floating, check_same_shape, Reduction};
+use crate::error::{invalid, Result};
+use tch::Tensor;
+
+/// `1 − cos(x1, x2)` where t = 1 and `max(0, cos − margin)` where t = −1, as
+/// `torch.nn.CosineEmbeddingLoss`; libtorch adds its float `1e-12` to each squared norm.
+pub fn cosine_embedding_loss(input1: &Tensor, input2: &Tensor, target: &Tensor, margin: f64, reduction: Reduction) -> Result<Tensor> {
+    check_floating("input1", input1)?;
+    check_same_shape("input2", input2, input1)?;
+    let dim = match (target.dim(), input1.dim()) {
+        (1, 2) => 1,
+        (0, 1) => 0,
+        (t, i) => return invalid!("a {t}-D target needs {}-D inputs, found {i}-D", t + 1),
+    };
+    let dims = [dim as i64];
+    let dot = input1.f_mul(input2)?.f_sum_dim_intlist(dims.as_slice(), false, None)?;
+    let norm1 = input1.f_mul(input1)?.f_sum_dim_intlist(dims.as_slice(), false, None)?.f_add_scalar(LOSS_EPSILON)?;
+    let norm2 = input2.f_mul(input2)?.f_sum_dim_intlist(dims.as_slice(), false, None)?.f_add_scalar(LOSS_EPSILON)?;
+    let cos = dot.f_div(&norm1.f_mul(&norm2)?.f_sqrt()?)?;
+    let zeros = cos.f_zeros_like()?;
+    let positive = cos.f_neg()?.f_add_scalar(1.0)?.f_where_self(&target.f_eq(1)?, &zeros)?;
+    let negative = cos.f_sub_scalar(margin)?.f_clamp_min(0.0)?.f_where_self(&target.f_eq(-1)?, &zeros)?;
+    reduction.apply(positive.f_add(&negative)?)
+}
+
+/// `‖a − b + eps‖_p` over the last dimension, as `torch.pairwise_distance`.
+pub fn pairwise_distance(a: &Tensor, b: &Tensor, p: f64, eps: f64) -> Result<Tensor> {
+    let d = a.f_sub(b)?.f_add_scalar(eps)?;
+    let last = [-1i64];
+    Ok(if p == 2.0 {
+        d.f_mul(&d)?.f_sum_dim_intlist(last.as_slice(), false, None)?.f_sqrt()?
+    } else if p == 1.0 {
+        d.f_abs()?.f_sum_dim_intlist(last.as_slice(), false, None)?
+    } else if p.is_infinite() {
+        d.f_abs()?.f_amax(last.as_slice(), false)?
+    } else {
+        d.f_abs()?.f_pow_tensor_scalar(p)?.f_sum_dim_intlist(last.as_slice(), false, None)?.f_pow_tensor_scalar(1.0 / p)?
+    })
+}
+
+/// `max(0, margin + d(a, p) − d(a, n))` with the p-norm distance, as `torch.nn.TripletMarginLoss`;
+/// with `swap`, `d(a, n)` becomes `min(d(a, n), d(p, n))`.
+#[allow(clippy::too_many_arguments)]
+pub fn triplet_margin_loss(anchor: &Tensor, positive: &Tensor, negative: &Tensor, margin: f64, p: f64, eps: f64, swap: bool, reduction: Reduction) -> Result<Tensor> {
+    check_triplet(anchor, positive, negative)?;
+    let distance = |x: &Tensor, y: &Tensor| pairwise_distance(x, y, p, eps);
+    triplet(anchor, positive, negative, margin, swap, &distance, reduction)
+}
+
+/// `torch.nn.TripletMarginWithDistanceLoss` with the Euclidean pairwise distance (its default)
+/// or, with `cosine_distance`, `1 − cos(x, y)`. The margin must be positive.
+pub fn triplet_margin_with_distance_loss(
+    anchor: &Tensor,
+    positive: &Tensor,
+    negative: &Tensor,
+    cosine_distance: bool,
+    margin: f64,
+    swap: bool,
+    reduction: Reduction,
+) -> Result<Tensor> {
+    if margin.is_nan() || margin <= 0.0 {
+        return invalid!("the margin must be greater than 0, got {margin}");
+    }
+    check_triplet(anchor, positive, negative)?;
+    let distance = |x: &Tensor, y: &Tensor| -> Result<Tensor> {
+        if cosine_distance {
+            Ok(cosine_similarity(x, y, 1e-8)?.f_neg()?.f_add_scalar(1.0)?)
+        } else {
+            pairwise_distance(x, y, 2.0, 1e-6)
+        }
+    };
+    triplet(anchor, positive, negative, margin, swap, &distance, reduction)
+}
+
+/// `x·y / max(‖x‖·‖y‖, eps)` over the last dimension, as `torch.cosine_similarity`.
+pub fn cosine_similarity(x: &Tensor, y: &Tensor, eps: f64) -> Result<Tensor> {
+    let last = [-1i64];
+    let norm = |t: &Tensor| -> Result<Tensor> { Ok(t.f_mul(t)?.f_sum_dim_intlist(last.as_slice(), false, None)?.f_sqrt()?) };
+    let dot = x.f_mul(y)?.f_sum_dim_intlist(last.as_slice(), false, None)?;
+    Ok(dot.f_div(&norm(x)?.f_mul(&norm(y)?)?.f_clamp_min(eps)?)?)
+}
+
+fn check_triplet(anchor: &Tensor, positive: &Tensor, negative: &Tensor) -> Result<()> {
+    check_floating("anchor", anchor)?;
+    if positive.dim() != anchor.dim() || negative.dim() != anchor.dim() {
+        return invalid!(
+            "anchor, positive and negative must have the same number of dimensions, got {}, {} and {}",
+            anchor.dim(),
+            positive.dim(),
+            negative.dim()
+        );
+    }
+    Ok(())
+}
+
+fn triplet(
+    anchor: &Tensor,
+    positive: &Tensor,
+    negative: &Tensor,
+    margin: f64,
+    swap: bool,
+    distance: &dyn Fn(&Tensor, &Tensor) -> Result<Tensor>,
+    reduction: Reduction,
+) -> Result<Tensor> {
+    let to_positive = distance(anchor, positive)?;
+    let mut to_negative = distance(anchor, negative)?;
+    if swap {
+        to_negative = to_negative.f_minimum(&distance(positive, negative)?)?;
+    }
+    reduction.apply(to_positive.f_sub(&to_negative)?.f_add_scalar(margin)?.f_clamp_min(0.0)?)
+}

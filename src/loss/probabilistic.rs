@@ -1,0 +1,82 @@
+//! Losses on distributions: KL divergence, Poisson NLL and Gaussian NLL.
+
+use super::{check_floating, check_same_shape, Reduction};
+use crate::error::{invalid, Result};
+use tch::Tensor;
+
+/// `KL(target ‖ exp(input))` per element, as `torch.nn.KLDivLoss`: `t·(log t − x)` (0 where
+/// t = 0), or `exp(t)·(t − x)` with log targets. `Mean` is the element mean; see
+/// [`kl_div_batchmean`] for PyTorch's recommended reduction.
+pub fn kl_div(input: &Tensor, target: &Tensor, reduction: Reduction, log_target: bool) -> Result<Tensor> {
+    reduction.apply(kl_div_elements(input, target, log_target)?)
+}
+
+/// PyTorch's `reduction='batchmean'`, which exists only in Python: the sum over the batch size
+/// (the input's first dimension).
+pub fn kl_div_batchmean(input: &Tensor, target: &Tensor, log_target: bool) -> Result<Tensor> {
+    let batch = input.size().first().copied().unwrap_or(1);
+    Ok(kl_div_elements(input, target, log_target)?.f_sum(None)?.f_div_scalar(batch as f64)?)
+}
+
+fn kl_div_elements(input: &Tensor, target: &Tensor, log_target: bool) -> Result<Tensor> {
+    check_floating("input", input)?;
+    check_floating("target", target)?;
+    if log_target {
+        return Ok(target.f_exp()?.f_mul(&target.f_sub(input)?)?);
+    }
+    // t·log t with the 0·log 0 = 0 convention; the log is taken of a target with its zeros
+    // replaced, so that neither value nor gradient meets 0·(−inf).
+    let positive = target.f_gt(0.0)?;
+    let safe = target.f_where_self(&positive, &target.f_ones_like()?)?;
+    let value = target.f_mul(&safe.f_log()?.f_sub(input)?)?;
+    Ok(value.f_where_self(&positive, &value.f_zeros_like()?)?)
+}
+
+/// `torch.nn.PoissonNLLLoss`: `exp(x) − t·x` with `log_input`, else `x − t·log(x + eps)`; with
+/// `full`, Stirling's term `t·log t − t + ½·log(2πt)` where t > 1.
+pub fn poisson_nll_loss(input: &Tensor, target: &Tensor, log_input: bool, full: bool, eps: f64, reduction: Reduction) -> Result<Tensor> {
+    check_floating("input", input)?;
+    let mut loss = if log_input {
+        input.f_exp()?.f_sub(&target.f_mul(input)?)?
+    } else {
+        input.f_sub(&target.f_mul(&input.f_add_scalar(eps)?.f_log()?)?)?
+    };
+    if full {
+        let t = target.f_detach()?;
+        let above_one = t.f_gt(1.0)?;
+        let safe = t.f_where_self(&above_one, &t.f_ones_like()?)?;
+        let stirling = safe.f_mul(&safe.f_log()?)?.f_sub(&safe)?.f_add(&safe.f_mul_scalar(2.0 * std::f64::consts::PI)?.f_log()?.f_mul_scalar(0.5)?)?;
+        loss = loss.f_add(&stirling.f_where_self(&above_one, &stirling.f_zeros_like()?)?)?;
+    }
+    reduction.apply(loss)
+}
+
+/// `torch.nn.GaussianNLLLoss` (Python-only in PyTorch): `½·(log v + (x − t)²/v)` with the
+/// variance `v` clamped at `eps` (the clamp does not block its gradient, as PyTorch clamps
+/// under `no_grad`), plus `½·log(2π)` when `full`. `var` has the input's shape, or that shape
+/// without its last dimension, or with a last dimension of 1 (one variance per sample).
+pub fn gaussian_nll_loss(input: &Tensor, target: &Tensor, var: &Tensor, full: bool, eps: f64, reduction: Reduction) -> Result<Tensor> {
+    check_floating("input", input)?;
+    check_same_shape("target", target, input)?;
+    let (x_shape, v_shape) = (input.size(), var.size());
+    let var = if v_shape == x_shape {
+        var.shallow_clone()
+    } else if !x_shape.is_empty() && v_shape == x_shape[..x_shape.len() - 1] {
+        var.f_unsqueeze(-1)?
+    } else if !x_shape.is_empty() && v_shape.len() == x_shape.len() && v_shape[..v_shape.len() - 1] == x_shape[..x_shape.len() - 1] && v_shape.last() == Some(&1) {
+        var.shallow_clone()
+    } else {
+        return invalid!("var of shape {v_shape:?} does not fit the input's {x_shape:?}");
+    };
+    if var.numel() > 0 && var.f_min()?.f_double_value(&[])? < 0.0 {
+        return invalid!("var has negative entry/entries");
+    }
+    let vd = var.f_detach()?;
+    let clamped = var.f_add(&vd.f_clamp_min(eps)?.f_sub(&vd)?)?;
+    let diff = input.f_sub(target)?;
+    let mut loss = clamped.f_log()?.f_add(&diff.f_mul(&diff)?.f_div(&clamped)?)?.f_mul_scalar(0.5)?;
+    if full {
+        loss = loss.f_add_scalar(0.5 * (2.0 * std::f64::consts::PI).ln())?;
+    }
+    reduction.apply(loss)
+}
