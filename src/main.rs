@@ -4,6 +4,7 @@ use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use tch_parity::fixture::{self, regen, DType, FixtureFile};
+use tch_parity::harness::fuzz;
 use tch_parity::harness::objectives::OBJECTIVES;
 use tch_parity::harness::optimizers::{Path, OPTIMIZERS};
 use tch_parity::harness::registry::LOSSES;
@@ -60,6 +61,25 @@ enum Command {
         #[arg(long)]
         check: bool,
     },
+    /// Random cases for every loss and optimizer, hand-written against libtorch; disagreements
+    /// are shrunk and written out as fixtures.
+    Fuzz {
+        /// Replays a run exactly (default: a new seed, printed).
+        #[arg(long)]
+        seed: Option<u64>,
+        /// At most this many cases.
+        #[arg(long, default_value_t = 1000)]
+        cases: u64,
+        /// At most this many seconds.
+        #[arg(long, default_value_t = 60.0)]
+        seconds: f64,
+        /// Only these loss or optimizer ids (repeatable).
+        #[arg(long = "op")]
+        ops: Vec<String>,
+        /// Where shrunk disagreements are written as fixture files.
+        #[arg(long, default_value_os_t = default_fixtures().join("fuzz"))]
+        out: PathBuf,
+    },
     /// List every loss and optimizer, its inputs, options and cases.
     List {
         #[arg(long, default_value_os_t = default_fixtures())]
@@ -96,6 +116,7 @@ fn main() -> ExitCode {
         Command::Check { filter, format, output } => check(&filter, format, output),
         Command::Regen { filter, check } => regen(&filter, check),
         Command::List { fixtures } => list(&fixtures),
+        Command::Fuzz { seed, cases, seconds, ops, out } => fuzz(seed, cases, seconds, &ops, &out),
     }
 }
 
@@ -195,6 +216,49 @@ fn regen(filter: &Filter, dry_run: bool) -> ExitCode {
             println!("regen: rewrote {n} file(s) from libtorch {}", regen::LIBTORCH_VERSION);
             ExitCode::SUCCESS
         }
+    }
+}
+
+fn fuzz(seed: Option<u64>, cases: u64, seconds: f64, ops: &[String], out: &std::path::Path) -> ExitCode {
+    let known = |id: &str| LOSSES.iter().any(|l| l.id == id) || OPTIMIZERS.iter().any(|o| o.id == id);
+    if let Some(bad) = ops.iter().find(|o| !known(o)) {
+        eprintln!("tch-parity: unknown op '{bad}' (see `tch-parity list`)");
+        return ExitCode::from(EXIT_USAGE);
+    }
+    if !(seconds > 0.0) {
+        eprintln!("tch-parity: --seconds must be positive");
+        return ExitCode::from(EXIT_USAGE);
+    }
+    let seed = seed.unwrap_or_else(|| {
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(1)
+    });
+    println!("fuzz: seed {seed} (replay with --seed {seed})");
+    let started = std::time::Instant::now();
+    let summary = fuzz::run(seed, cases, started + std::time::Duration::from_secs_f64(seconds), ops);
+    let elapsed = started.elapsed().as_secs_f64();
+    for (op, n) in &summary.per_op {
+        println!("  {op}: {n} cases");
+    }
+    for finding in &summary.findings {
+        println!("DISAGREEMENT {} (case {}): {}", finding.op, finding.case_index, finding.message);
+        if let Some(case) = &finding.case {
+            let path = out.join(format!("{}-{}.json", finding.op, case.name));
+            let file = FixtureFile { path: path.clone(), cases: vec![case.clone()] };
+            let written = std::fs::create_dir_all(out).and_then(|_| fixture::write::write_atomic(&path, &fixture::write::to_text(&file)));
+            match written {
+                Ok(()) => println!("  shrunk and written to {}; `tch-parity regen {}` records libtorch's values", path.display(), case.name),
+                Err(e) => eprintln!("  cannot write {}: {e}", path.display()),
+            }
+        } else {
+            println!("  replay: tch-parity fuzz --seed {seed} --op {} --cases {}", finding.op, finding.case_index + 1);
+        }
+    }
+    let verdict = if summary.findings.is_empty() { "no disagreement" } else { "DISAGREEMENTS" };
+    println!("fuzz: {verdict}: {} cases in {elapsed:.1} s, {} disagreements (seed {seed})", summary.cases, summary.findings.len());
+    if summary.findings.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(EXIT_DISAGREEMENT)
     }
 }
 

@@ -138,3 +138,20 @@ fn triplet_margin_op_accepts_a_negative_margin() {
     assert!(builtin::loss::triplet_margin_loss(&a, &p, &n, -1.0, 2.0, 1e-6, false, Reduction::Sum).is_ok());
     assert!(loss::triplet_margin_loss(&a, &p, &n, -1.0, 2.0, 1e-6, false, Reduction::Sum).is_ok());
 }
+
+/// Found by the fuzzer: with an empty batch and `mean`, libtorch's multi_margin_loss and
+/// multilabel_margin_loss return uninitialised memory (a different value on each call: 20.9,
+/// 27.9, -9.8e15, 1.5e-39 were seen), where every other loss returns NaN, the mean of nothing.
+/// A value that changes from call to call cannot be a fixture; the hand-written losses return
+/// NaN for the mean and 0 for the sum, as the other losses do.
+#[test]
+fn empty_batch_mean_of_multi_margin_losses_is_nan_here() {
+    let x = Tensor::zeros([0, 3], (Kind::Float, tch::Device::Cpu));
+    let labels = Tensor::zeros([0], (Kind::Int64, tch::Device::Cpu));
+    let rows = Tensor::zeros([0, 3], (Kind::Int64, tch::Device::Cpu));
+    assert!(loss::multi_margin_loss(&x, &labels, 1, 1.0, None, Reduction::Mean).unwrap().double_value(&[]).is_nan());
+    assert!(loss::multilabel_margin_loss(&x, &rows, Reduction::Mean).unwrap().double_value(&[]).is_nan());
+    assert_eq!(loss::multi_margin_loss(&x, &labels, 1, 1.0, None, Reduction::Sum).unwrap().double_value(&[]), 0.0);
+    // Every other loss of the catalogue agrees that the mean of an empty batch is NaN.
+    assert!(builtin::loss::cross_entropy(&x, &labels, None, -100, 0.0, Reduction::Mean).unwrap().double_value(&[]).is_nan());
+}

@@ -2,6 +2,7 @@
 //! and the reports.
 
 pub mod compare;
+pub mod fuzz;
 pub mod objectives;
 pub mod optim_run;
 pub mod optimizers;

@@ -34,6 +34,14 @@ fn sigmoid_value(x: &Tensor) -> Result<Tensor> {
     Ok(x.f_detach()?.f_neg()?.f_exp()?.f_add_scalar(1.0)?.f_reciprocal()?)
 }
 
+/// `log σ(x)`, stable, with libtorch's gradient `1 − σ(x)` (autograd through `min` and `|·|`
+/// would be wrong at 0).
+pub(crate) fn log_sigmoid(x: &Tensor) -> Result<Tensor> {
+    let value = log_sigmoid_value(x)?;
+    let xd = x.f_detach()?;
+    with_gradients(value, &[(x, &|| Ok(sigmoid_value(&xd)?.f_neg()?.f_add_scalar(1.0)?))])
+}
+
 /// `log(sigmoid(x)) = min(x, 0) − log1p(exp(−|x|))`, finite for every finite x.
 fn log_sigmoid_value(x: &Tensor) -> Result<Tensor> {
     let x = x.f_detach()?;

@@ -76,12 +76,18 @@ pub fn triplet_margin_with_distance_loss(
     triplet(anchor, positive, negative, margin, swap, &distance, reduction)
 }
 
-/// `x·y / max(‖x‖·‖y‖, eps)` over the last dimension, as `torch.cosine_similarity`.
+/// `Σ (x/‖x‖)·(y/‖y‖)` over the last dimension, as `torch.cosine_similarity` computes it: each
+/// vector normalised first, its norm clamped at `eps` without blocking the gradient (libtorch
+/// clamps under no_grad).
 pub fn cosine_similarity(x: &Tensor, y: &Tensor, eps: f64) -> Result<Tensor> {
     let last = [-1i64];
-    let norm = |t: &Tensor| -> Result<Tensor> { Ok(t.f_mul(t)?.f_sum_dim_intlist(last.as_slice(), false, None)?.f_sqrt()?) };
-    let dot = x.f_mul(y)?.f_sum_dim_intlist(last.as_slice(), false, None)?;
-    Ok(dot.f_div(&norm(x)?.f_mul(&norm(y)?)?.f_clamp_min(eps)?)?)
+    let normalised = |t: &Tensor| -> Result<Tensor> {
+        let norm = t.f_mul(t)?.f_sum_dim_intlist(last.as_slice(), true, None)?.f_sqrt()?;
+        let nd = norm.f_detach()?;
+        let clamped = norm.f_add(&nd.f_clamp_min(eps)?.f_sub(&nd)?)?;
+        Ok(t.f_div(&clamped)?)
+    };
+    Ok(normalised(x)?.f_mul(&normalised(y)?)?.f_sum_dim_intlist(last.as_slice(), false, None)?)
 }
 
 fn check_triplet(anchor: &Tensor, positive: &Tensor, negative: &Tensor) -> Result<()> {

@@ -27,12 +27,13 @@ pub fn soft_margin_loss(input: &Tensor, target: &Tensor, reduction: Reduction) -
 }
 
 /// `max(0, −t·(x1 − x2) + margin)`, as `torch.nn.MarginRankingLoss`; all three tensors of the
-/// same shape (libtorch does not broadcast here).
+/// same shape (libtorch does not broadcast here). At a tie (exactly 0) libtorch's gradient is
+/// the active side's, so this is `clamp_min`, not `relu`.
 pub fn margin_ranking_loss(input1: &Tensor, input2: &Tensor, target: &Tensor, margin: f64, reduction: Reduction) -> Result<Tensor> {
     check_floating("input1", input1)?;
     check_same_shape("input2", input2, input1)?;
     check_same_shape("target", target, input1)?;
-    let loss = target.f_neg()?.f_mul(&input1.f_sub(input2)?)?.f_add_scalar(margin)?.f_relu()?;
+    let loss = target.f_neg()?.f_mul(&input1.f_sub(input2)?)?.f_add_scalar(margin)?.f_clamp_min(0.0)?;
     reduction.apply(loss)
 }
 
@@ -141,10 +142,11 @@ pub fn multi_margin_loss(input: &Tensor, target: &Tensor, p: i64, margin: f64, w
 pub fn multilabel_soft_margin_loss(input: &Tensor, target: &Tensor, weight: Option<&Tensor>, reduction: Reduction) -> Result<Tensor> {
     check_floating("input", input)?;
     check_same_shape("target", target, input)?;
-    // t·log σ(x) + (1 − t)·log σ(−x) = −BCE-with-logits(x, t), which is stable and carries
-    // libtorch's gradient σ(x) − t.
-    let bce = super::binary::binary_cross_entropy_with_logits(input, target, None, None, Reduction::None)?;
-    let loss = weighted(bce, weight)?;
+    // Python's form, −(t·log σ(x) + (1 − t)·log σ(−x)), with the hand-written log σ (stable, and
+    // with log σ's own gradient 1 − σ).
+    let t = target;
+    let loss = t.f_mul(&super::binary::log_sigmoid(input)?)?.f_add(&t.f_neg()?.f_add_scalar(1.0)?.f_mul(&super::binary::log_sigmoid(&input.f_neg()?)?)?)?.f_neg()?;
+    let loss = weighted(loss, weight)?;
     // Python averages over the last dimension.
     let class_dim = (input.dim() as i64 - 1).max(0);
     let classes = input.size().get(class_dim as usize).copied().unwrap_or(1);

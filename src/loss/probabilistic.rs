@@ -24,12 +24,14 @@ fn kl_div_elements(input: &Tensor, target: &Tensor, log_target: bool) -> Result<
     if log_target {
         return Ok(target.f_exp()?.f_mul(&target.f_sub(input)?)?);
     }
-    // t·log t with the 0·log 0 = 0 convention; the log is taken of a target with its zeros
-    // replaced, so that neither value nor gradient meets 0·(−inf).
-    let positive = target.f_gt(0.0)?;
-    let safe = target.f_where_self(&positive, &target.f_ones_like()?)?;
-    let value = target.f_mul(&safe.f_log()?.f_sub(input)?)?;
-    Ok(value.f_where_self(&positive, &value.f_zeros_like()?)?)
+    // xlogy(t, t) − t·x, libtorch's form (its rounding differs from t·(log t − x)). xlogy is 0
+    // where t = 0; the log is taken of a target with its zeros replaced, so that neither value
+    // nor gradient meets 0·(−inf).
+    let zero = target.f_eq(0.0)?;
+    let safe = target.f_where_self(&zero.f_logical_not()?, &target.f_ones_like()?)?;
+    let xlogy = target.f_mul(&safe.f_log()?)?;
+    let xlogy = xlogy.f_where_self(&zero.f_logical_not()?, &xlogy.f_zeros_like()?)?;
+    Ok(xlogy.f_sub(&target.f_mul(input)?)?)
 }
 
 /// `torch.nn.PoissonNLLLoss`: `exp(x) − t·x` with `log_input`, else `x − t·log(x + eps)`; with

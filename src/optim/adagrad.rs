@@ -1,6 +1,6 @@
 //! Adagrad with learning-rate decay, weight decay, an initial accumulator, eps and maximize.
 
-use super::{check_non_negative, direction, step_tensor, with_weight_decay, Hyperparameters, Optimizer, Rule};
+use super::{add_product_, add_quotient_, check_non_negative, direction, step_tensor, with_weight_decay, Hyperparameters, Optimizer, Rule};
 use crate::error::Result;
 use tch::Tensor;
 
@@ -51,10 +51,9 @@ impl Rule for AdagradRule {
         s.step += 1;
         let g = with_weight_decay(direction(grad, o.maximize)?, param, o.weight_decay)?;
         let clr = o.lr / (1.0 + (s.step - 1) as f64 * o.lr_decay);
-        let _ = s.sum.f_add_(&g.f_mul(&g)?)?;
+        add_product_(&mut s.sum, &g, &g, 1.0)?;
         let std = s.sum.f_sqrt()?.f_add_scalar(o.eps)?;
-        let _ = param.f_add_(&g.f_div(&std)?.f_mul_scalar(-clr)?)?;
-        Ok(())
+        add_quotient_(param, &g, &std, -clr)
     }
 
     fn buffers(s: &AdagradState) -> Vec<(&'static str, Tensor)> {

@@ -1,6 +1,6 @@
 //! Adam and AdamW (decoupled weight decay), with amsgrad and maximize.
 
-use super::{check_non_negative, direction, with_weight_decay, Hyperparameters, Optimizer, Rule};
+use super::{add_product_, add_quotient_, add_scaled_, check_non_negative, direction, with_weight_decay, Hyperparameters, Optimizer, Rule};
 use crate::error::{invalid, Result};
 use tch::Tensor;
 
@@ -91,10 +91,9 @@ impl Rule for AdamRule {
         let bias_correction2 = 1.0 - beta2.powf(step);
 
         let _ = s.exp_avg.f_mul_scalar_(beta1)?;
-        let _ = s.exp_avg.f_add_(&g.f_mul_scalar(1.0 - beta1)?)?;
-        // addcmul_(g, g, 1 − β2): self + (value·g)·g.
+        add_scaled_(&mut s.exp_avg, &g, 1.0 - beta1)?;
         let _ = s.exp_avg_sq.f_mul_scalar_(beta2)?;
-        let _ = s.exp_avg_sq.f_add_(&g.f_mul_scalar(1.0 - beta2)?.f_mul(&g)?)?;
+        add_product_(&mut s.exp_avg_sq, &g, &g, 1.0 - beta2)?;
 
         let second_moment = match &mut s.max_exp_avg_sq {
             Some(max) => {
@@ -105,9 +104,7 @@ impl Rule for AdamRule {
         };
         let denom = second_moment.f_sqrt()?.f_div_scalar(bias_correction2.sqrt())?.f_add_scalar(o.eps)?;
         let step_size = o.lr / bias_correction1;
-        // addcdiv_(m, denom, −step_size): self + value·(m / denom).
-        let _ = param.f_add_(&s.exp_avg.f_div(&denom)?.f_mul_scalar(-step_size)?)?;
-        Ok(())
+        add_quotient_(param, &s.exp_avg, &denom, -step_size)
     }
 
     fn buffers(s: &AdamState) -> Vec<(&'static str, Tensor)> {

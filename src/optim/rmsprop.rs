@@ -1,6 +1,6 @@
 //! RMSprop with alpha, eps, weight decay, momentum and centering.
 
-use super::{check_non_negative, step_tensor, with_weight_decay, Hyperparameters, Optimizer, Rule};
+use super::{add_product_, add_quotient_, add_scaled_, check_non_negative, step_tensor, with_weight_decay, Hyperparameters, Optimizer, Rule};
 use crate::error::Result;
 use tch::Tensor;
 
@@ -60,27 +60,26 @@ impl Rule for RmsPropRule {
         s.step += 1;
         let g = with_weight_decay(grad.shallow_clone(), param, o.weight_decay)?;
         let _ = s.square_avg.f_mul_scalar_(o.alpha)?;
-        let _ = s.square_avg.f_add_(&g.f_mul_scalar(1.0 - o.alpha)?.f_mul(&g)?)?;
+        add_product_(&mut s.square_avg, &g, &g, 1.0 - o.alpha)?;
         let avg = match &mut s.grad_avg {
             Some(grad_avg) => {
                 let _ = grad_avg.f_mul_scalar_(o.alpha)?;
-                let _ = grad_avg.f_add_(&g.f_mul_scalar(1.0 - o.alpha)?)?;
-                // square_avg.addcmul(grad_avg, grad_avg, −1): square_avg + (−grad_avg)·grad_avg.
-                s.square_avg.f_add(&grad_avg.f_neg()?.f_mul(grad_avg)?)?.f_sqrt()?.f_add_scalar(o.eps)?
+                add_scaled_(grad_avg, &g, 1.0 - o.alpha)?;
+                // square_avg.addcmul(grad_avg, grad_avg, −1).
+                let mut variance = s.square_avg.f_detach_copy()?;
+                add_product_(&mut variance, grad_avg, grad_avg, -1.0)?;
+                variance.f_sqrt()?.f_add_scalar(o.eps)?
             }
             None => s.square_avg.f_sqrt()?.f_add_scalar(o.eps)?,
         };
         match &mut s.momentum_buffer {
             Some(buf) => {
                 let _ = buf.f_mul_scalar_(o.momentum)?;
-                let _ = buf.f_add_(&g.f_div(&avg)?)?;
-                let _ = param.f_add_(&buf.f_mul_scalar(-o.lr)?)?;
+                add_quotient_(buf, &g, &avg, 1.0)?;
+                add_scaled_(param, buf, -o.lr)
             }
-            None => {
-                let _ = param.f_add_(&g.f_div(&avg)?.f_mul_scalar(-o.lr)?)?;
-            }
+            None => add_quotient_(param, &g, &avg, -o.lr),
         }
-        Ok(())
     }
 
     fn buffers(s: &RmsPropState) -> Vec<(&'static str, Tensor)> {

@@ -1,6 +1,6 @@
 //! SGD with momentum, dampening, Nesterov momentum, weight decay and maximize.
 
-use super::{check_non_negative, direction, with_weight_decay, Hyperparameters, Optimizer, Rule};
+use super::{add_scaled_, check_non_negative, direction, with_weight_decay, Hyperparameters, Optimizer, Rule};
 use crate::error::{invalid, Result};
 use tch::Tensor;
 
@@ -56,15 +56,20 @@ impl Rule for SgdRule {
                 None => d_p.f_detach_copy()?,
                 Some(mut buf) => {
                     let _ = buf.f_mul_scalar_(o.momentum)?;
-                    let _ = buf.f_add_(&d_p.f_mul_scalar(1.0 - o.dampening)?)?;
+                    add_scaled_(&mut buf, &d_p, 1.0 - o.dampening)?;
                     buf
                 }
             };
-            d_p = if o.nesterov { d_p.f_add(&buf.f_mul_scalar(o.momentum)?)? } else { buf.shallow_clone() };
+            d_p = if o.nesterov {
+                let mut ahead = d_p.f_detach_copy()?;
+                add_scaled_(&mut ahead, &buf, o.momentum)?;
+                ahead
+            } else {
+                buf.shallow_clone()
+            };
             state.momentum_buffer = Some(buf);
         }
-        let _ = param.f_add_(&d_p.f_mul_scalar(-o.lr)?)?;
-        Ok(())
+        add_scaled_(param, &d_p, -o.lr)
     }
 
     fn buffers(state: &SgdState) -> Vec<(&'static str, Tensor)> {
