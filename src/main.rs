@@ -166,15 +166,16 @@ fn regen(filter: &Filter, dry_run: bool) -> ExitCode {
         eprintln!("tch-parity: regen records every dtype of a case; --dtype is not accepted here");
         return ExitCode::from(EXIT_USAGE);
     }
-    let (mut rewritten, mut problems) = (0, 0);
+    let (mut rewritten, mut problems, mut io_errors) = (0, 0, 0);
     let selected = |case: &fixture::Case| selection.selects(case);
     for file in files.iter().filter(|f| f.cases.iter().any(|c| selection.selects(c))) {
         let result = match regen::regen_file(file, &selected, dry_run) {
             Ok(result) => result,
             Err(list) => {
                 for p in list {
-                    eprintln!("tch-parity: {}: case '{}': {}", p.path.display(), p.case, p.message);
+                    eprintln!("tch-parity: {p}");
                     problems += 1;
+                    io_errors += usize::from(p.io);
                 }
                 continue;
             }
@@ -201,7 +202,8 @@ fn regen(filter: &Filter, dry_run: bool) -> ExitCode {
     }
     if problems > 0 {
         eprintln!("tch-parity: regen found {problems} problem(s); nothing was written for the files concerned");
-        return ExitCode::from(EXIT_DISAGREEMENT);
+        // A file that cannot be written is not a disagreement with libtorch.
+        return ExitCode::from(if io_errors > 0 { EXIT_USAGE } else { EXIT_DISAGREEMENT });
     }
     match (rewritten, dry_run) {
         (0, _) => {
@@ -225,7 +227,7 @@ fn fuzz(seed: Option<u64>, cases: u64, seconds: f64, ops: &[String], out: &std::
         eprintln!("tch-parity: unknown op '{bad}' (see `tch-parity list`)");
         return ExitCode::from(EXIT_USAGE);
     }
-    if !(seconds > 0.0) {
+    if seconds.is_nan() || seconds <= 0.0 {
         eprintln!("tch-parity: --seconds must be positive");
         return ExitCode::from(EXIT_USAGE);
     }
