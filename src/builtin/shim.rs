@@ -48,6 +48,10 @@ extern "C" {
     fn tp_optimizer_set_lr(o: *mut RawOptimizer, group: c_int, lr: f64) -> *mut c_char;
     fn tp_optimizer_state(o: *mut RawOptimizer, index: c_int, name: *const c_char, out: *mut CTensor) -> *mut c_char;
     fn tp_set_grad(param: CTensor, grad: CTensor) -> *mut c_char;
+    fn tp_add_scaled_(t: CTensor, other: CTensor, alpha: f64) -> *mut c_char;
+    fn tp_add_scaled(t: CTensor, other: CTensor, alpha: f64, out: *mut CTensor) -> *mut c_char;
+    fn tp_addcmul_(t: CTensor, a: CTensor, b: CTensor, value: f64) -> *mut c_char;
+    fn tp_addcdiv_(t: CTensor, a: CTensor, b: CTensor, value: f64) -> *mut c_char;
     fn tp_multi_margin_loss(input: CTensor, target: CTensor, p: i64, margin: f64, weight: CTensor, reduction: i64, out: *mut CTensor) -> *mut c_char;
     fn tp_fused_sgd(
         params: *const CTensor,
@@ -289,4 +293,31 @@ pub fn multi_margin_loss(input: &Tensor, target: &Tensor, p: i64, margin: f64, w
     check(unsafe { tp_multi_margin_loss(input.as_ptr() as CTensor, target.as_ptr() as CTensor, p, margin, weight, reduction, &mut out) })?;
     // SAFETY: on success the shim allocated a new at::Tensor for us to own.
     Ok(unsafe { Tensor::from_ptr(out) })
+}
+
+// Pointwise primitives with the scalar that tch's generated bindings drop (`add`'s alpha,
+// `addcmul`'s and `addcdiv`'s value). Not built-ins of a loss or an optimizer: the
+// hand-written optimizers use them so that each update rounds exactly as libtorch's does.
+
+/// `t += alpha·other` (libtorch's `add_(other, alpha)`).
+pub fn add_scaled_(t: &mut Tensor, other: &Tensor, alpha: f64) -> Result<()> {
+    check(unsafe { tp_add_scaled_(t.as_mut_ptr(), other.as_ptr() as CTensor, alpha) })
+}
+
+/// `t + alpha·other` (libtorch's `add(other, alpha)`).
+pub fn add_scaled(t: &Tensor, other: &Tensor, alpha: f64) -> Result<Tensor> {
+    let mut out: CTensor = std::ptr::null_mut();
+    check(unsafe { tp_add_scaled(t.as_ptr() as CTensor, other.as_ptr() as CTensor, alpha, &mut out) })?;
+    // SAFETY: on success the shim allocated a new at::Tensor for us to own.
+    Ok(unsafe { Tensor::from_ptr(out) })
+}
+
+/// `t += value·a·b` (libtorch's `addcmul_(a, b, value)`).
+pub fn addcmul_(t: &mut Tensor, a: &Tensor, b: &Tensor, value: f64) -> Result<()> {
+    check(unsafe { tp_addcmul_(t.as_mut_ptr(), a.as_ptr() as CTensor, b.as_ptr() as CTensor, value) })
+}
+
+/// `t += value·a/b` (libtorch's `addcdiv_(a, b, value)`).
+pub fn addcdiv_(t: &mut Tensor, a: &Tensor, b: &Tensor, value: f64) -> Result<()> {
+    check(unsafe { tp_addcdiv_(t.as_mut_ptr(), a.as_ptr() as CTensor, b.as_ptr() as CTensor, value) })
 }

@@ -52,7 +52,8 @@ impl Rule for AdagradRule {
         let g = with_weight_decay(direction(grad, o.maximize)?, param, o.weight_decay)?;
         let clr = o.lr / (1.0 + (s.step - 1) as f64 * o.lr_decay);
         add_product_(&mut s.sum, &g, &g, 1.0)?;
-        let std = s.sum.f_sqrt()?.f_add_scalar(o.eps)?;
+        let mut std = s.sum.f_sqrt()?;
+        let _ = std.f_add_scalar_(o.eps)?;
         add_quotient_(param, &g, &std, -clr)
     }
 

@@ -102,7 +102,10 @@ impl Rule for AdamRule {
             }
             None => s.exp_avg_sq.shallow_clone(),
         };
-        let denom = second_moment.f_sqrt()?.f_div_scalar(bias_correction2.sqrt())?.f_add_scalar(o.eps)?;
+        // (√v / √bc2) + eps, in one buffer.
+        let mut denom = second_moment.f_sqrt()?;
+        let _ = denom.f_div_scalar_(bias_correction2.sqrt())?;
+        let _ = denom.f_add_scalar_(o.eps)?;
         let step_size = o.lr / bias_correction1;
         add_quotient_(param, &s.exp_avg, &denom, -step_size)
     }

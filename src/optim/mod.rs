@@ -168,31 +168,14 @@ pub(crate) fn with_weight_decay(grad: Tensor, param: &Tensor, weight_decay: f64)
     if weight_decay == 0.0 {
         return Ok(grad);
     }
-    let mut g = grad.f_detach_copy()?;
-    add_scaled_(&mut g, param, weight_decay)?;
-    Ok(g)
+    crate::builtin::shim::add_scaled(&grad, param, weight_decay)
 }
 
-/// `t += alpha·other` rounded once, as libtorch's `t.add_(other, alpha)` (a fused multiply-add).
-/// tch drops `add`'s alpha; `addcmul_` with the scalar as a 0-dim tensor rounds the same way.
-pub(crate) fn add_scaled_(t: &mut Tensor, other: &Tensor, alpha: f64) -> Result<()> {
-    let scale = Tensor::from(alpha).f_to_kind(t.kind())?;
-    let _ = t.f_addcmul_(other, &scale)?;
-    Ok(())
-}
-
-/// `t += value·a·b` as libtorch's `t.addcmul_(a, b, value)`: `value·a` rounded, then one fused
-/// multiply-add.
-pub(crate) fn add_product_(t: &mut Tensor, a: &Tensor, b: &Tensor, value: f64) -> Result<()> {
-    let _ = t.f_addcmul_(&a.f_mul_scalar(value)?, b)?;
-    Ok(())
-}
-
-/// `t += value·a/b` as libtorch's `t.addcdiv_(a, b, value)`: `(value·a)/b`, then the add.
-pub(crate) fn add_quotient_(t: &mut Tensor, a: &Tensor, b: &Tensor, value: f64) -> Result<()> {
-    let _ = t.f_add_(&a.f_mul_scalar(value)?.f_div(b)?)?;
-    Ok(())
-}
+// libtorch's `add_(x, alpha)`, `addcmul_(a, b, value)` and `addcdiv_(a, b, value)`, with their
+// scalars (tch's generated bindings drop them; the crate's shim binds them). Each rounds once
+// where a multiply followed by an add would round twice, so the updates match libtorch's
+// optimizers bit for bit, without a temporary for the scaled operand.
+pub(crate) use crate::builtin::shim::{add_scaled_, addcdiv_ as add_quotient_, addcmul_ as add_product_};
 
 /// The gradient to follow: negated when maximizing.
 pub(crate) fn direction(grad: &Tensor, maximize: bool) -> Result<Tensor> {

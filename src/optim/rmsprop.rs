@@ -68,9 +68,15 @@ impl Rule for RmsPropRule {
                 // square_avg.addcmul(grad_avg, grad_avg, −1).
                 let mut variance = s.square_avg.f_detach_copy()?;
                 add_product_(&mut variance, grad_avg, grad_avg, -1.0)?;
-                variance.f_sqrt()?.f_add_scalar(o.eps)?
+                let _ = variance.f_sqrt_()?;
+                let _ = variance.f_add_scalar_(o.eps)?;
+                variance
             }
-            None => s.square_avg.f_sqrt()?.f_add_scalar(o.eps)?,
+            None => {
+                let mut avg = s.square_avg.f_sqrt()?;
+                let _ = avg.f_add_scalar_(o.eps)?;
+                avg
+            }
         };
         match &mut s.momentum_buffer {
             Some(buf) => {

@@ -218,4 +218,13 @@ char *tp_multi_margin_loss(at::Tensor *input, at::Tensor *target, int64_t p, dou
   })
 }
 
+// Pointwise primitives with the scalar argument that tch's generated bindings drop. They are
+// not losses or optimizers: the hand-written optimizers use them to round as libtorch does.
+char *tp_add_scaled_(at::Tensor *self, at::Tensor *other, double alpha) { TP_GUARD(self->add_(*other, alpha)) }
+char *tp_add_scaled(at::Tensor *self, at::Tensor *other, double alpha, at::Tensor **out) {
+  TP_GUARD(*out = new at::Tensor(self->add(*other, alpha)))
+}
+char *tp_addcmul_(at::Tensor *self, at::Tensor *a, at::Tensor *b, double value) { TP_GUARD(self->addcmul_(*a, *b, value)) }
+char *tp_addcdiv_(at::Tensor *self, at::Tensor *a, at::Tensor *b, double value) { TP_GUARD(self->addcdiv_(*a, *b, value)) }
+
 }  // extern "C"
