@@ -31,7 +31,12 @@ pub fn sigmoid(x: &Tensor) -> Result<Tensor> {
 }
 
 fn sigmoid_value(x: &Tensor) -> Result<Tensor> {
-    Ok(x.f_detach()?.f_neg()?.f_exp()?.f_add_scalar(1.0)?.f_reciprocal()?)
+    // One buffer, four in-place passes.
+    let mut y = x.f_detach()?.f_neg()?;
+    let _ = y.f_exp_()?;
+    let _ = y.f_add_scalar_(1.0)?;
+    let _ = y.f_reciprocal_()?;
+    Ok(y)
 }
 
 /// `log σ(x)`, stable, with libtorch's gradient `1 − σ(x)` (autograd through `min` and `|·|`

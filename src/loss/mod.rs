@@ -104,12 +104,16 @@ pub fn with_gradients(value: Tensor, grads: &[(&Tensor, &dyn Fn() -> Result<Tens
         if !x.requires_grad() {
             continue;
         }
-        let carrier = x.f_mul(&dx()?.f_detach()?)?;
-        let zero = carrier.f_sub(&carrier.f_detach()?)?;
-        out = Some(match out {
-            None => value.f_detach()?.f_add(&zero)?,
-            Some(acc) => acc.f_add(&zero)?,
-        });
+        // x·dx, zeroed in place (mul saves its inputs, not its output, so this is allowed),
+        // then added in place: one temporary instead of three.
+        let mut carrier = x.f_mul(&dx()?.f_detach()?)?;
+        let _ = carrier.f_sub_(&carrier.f_detach()?)?;
+        let mut acc = match out {
+            None => value.f_detach()?,
+            Some(acc) => acc,
+        };
+        let _ = acc.f_add_(&carrier)?;
+        out = Some(acc);
     }
     Ok(out.unwrap_or(value))
 }
