@@ -29,14 +29,22 @@ fn inputs(op: &str, n: i64, shape: Option<(i64, i64)>) -> Vec<(&'static str, Ten
     let two = [rows, c];
     match op {
         "sigmoid" | "softmax" | "log_softmax" => vec![("input", randn(&two))],
-        "binary_cross_entropy" => vec![("input", Tensor::rand(two, FLOAT) * 0.98 + 0.01), ("target", Tensor::rand(two, FLOAT))],
+        "binary_cross_entropy" => {
+            vec![("input", Tensor::rand(two, FLOAT) * 0.98 + 0.01), ("target", Tensor::rand(two, FLOAT))]
+        }
         "binary_cross_entropy_with_logits" | "sigmoid_focal_loss" | "multilabel_soft_margin_loss" => {
             vec![("input", randn(&two)), ("target", Tensor::rand(two, FLOAT).round())]
         }
         "nll_loss" => vec![("input", randn(&two).log_softmax(1, Kind::Float)), ("target", labels(&[rows], c))],
-        "cross_entropy" | "smoothed_target_cross_entropy" | "multi_margin_loss" => vec![("input", randn(&two)), ("target", labels(&[rows], c))],
-        "l1_loss" | "mse_loss" | "smooth_l1_loss" | "huber_loss" | "poisson_nll_loss" => vec![("input", randn(&two)), ("target", randn(&two).abs())],
-        "kl_div" => vec![("input", randn(&two).log_softmax(1, Kind::Float)), ("target", randn(&two).softmax(1, Kind::Float))],
+        "cross_entropy" | "smoothed_target_cross_entropy" | "multi_margin_loss" => {
+            vec![("input", randn(&two)), ("target", labels(&[rows], c))]
+        }
+        "l1_loss" | "mse_loss" | "smooth_l1_loss" | "huber_loss" | "poisson_nll_loss" => {
+            vec![("input", randn(&two)), ("target", randn(&two).abs())]
+        }
+        "kl_div" => {
+            vec![("input", randn(&two).log_softmax(1, Kind::Float)), ("target", randn(&two).softmax(1, Kind::Float))]
+        }
         "soft_margin_loss" | "hinge_embedding_loss" => vec![("input", randn(&two)), ("target", signs(&two))],
         "multilabel_margin_loss" => {
             // 10 classes (libtorch's cost grows with targets × classes, the hand-written's with classes²).
@@ -47,8 +55,12 @@ fn inputs(op: &str, n: i64, shape: Option<(i64, i64)>) -> Vec<(&'static str, Ten
         }
         "margin_ranking_loss" => vec![("input1", randn(&[n])), ("input2", randn(&[n])), ("target", signs(&[n]))],
         "cosine_embedding_loss" => vec![("input1", randn(&two)), ("input2", randn(&two)), ("target", signs(&[rows]))],
-        "triplet_margin_loss" | "triplet_margin_with_distance_loss" => vec![("anchor", randn(&two)), ("positive", randn(&two)), ("negative", randn(&two))],
-        "gaussian_nll_loss" => vec![("input", randn(&two)), ("target", randn(&two)), ("var", Tensor::rand(two, FLOAT) + 0.1)],
+        "triplet_margin_loss" | "triplet_margin_with_distance_loss" => {
+            vec![("anchor", randn(&two)), ("positive", randn(&two)), ("negative", randn(&two))]
+        }
+        "gaussian_nll_loss" => {
+            vec![("input", randn(&two)), ("target", randn(&two)), ("var", Tensor::rand(two, FLOAT) + 0.1)]
+        }
         "ctc_loss" => {
             let (time, classes, label_len) = (50, 20, 10);
             let batch = (n / (time * classes)).max(1);
@@ -66,7 +78,10 @@ fn inputs(op: &str, n: i64, shape: Option<(i64, i64)>) -> Vec<(&'static str, Ten
 fn args(info: &LossInfo, tensors: &[(&'static str, Tensor)], grad: bool) -> Args {
     let differentiable = |name: &str| info.input_spec(name).is_some_and(|s| s.differentiable) && name != "target";
     Args {
-        tensors: tensors.iter().map(|(n, t)| (n.to_string(), t.detach().set_requires_grad(grad && differentiable(n)))).collect(),
+        tensors: tensors
+            .iter()
+            .map(|(n, t)| (n.to_string(), t.detach().set_requires_grad(grad && differentiable(n))))
+            .collect(),
         options: info.options.iter().map(|s| (s.name.to_owned(), s.default)).collect(),
     }
 }
@@ -79,6 +94,9 @@ fn run(f: LossFn, a: &Args, backward: bool) {
     }
 }
 
+/// Label, element count, and an explicit (batch, classes) split where the size alone is ambiguous.
+type Shape = (String, i64, Option<(i64, i64)>);
+
 fn env_list(name: &str) -> Option<Vec<String>> {
     std::env::var(name).ok().map(|v| v.split(',').map(str::to_owned).collect())
 }
@@ -90,7 +108,7 @@ fn losses(c: &mut Criterion) {
         .unwrap_or_else(|| vec![1_000, 10_000, 100_000, 1_000_000, 10_000_000]);
     let ops = env_list("TCH_PARITY_BENCH_OPS");
     for info in LOSSES.iter().filter(|i| ops.as_ref().is_none_or(|o| o.iter().any(|x| x == i.id))) {
-        let mut shapes: Vec<(String, i64, Option<(i64, i64)>)> = sizes.iter().map(|&n| (n.to_string(), n, None)).collect();
+        let mut shapes: Vec<Shape> = sizes.iter().map(|&n| (n.to_string(), n, None)).collect();
         if info.id == "cross_entropy" {
             shapes.push(("4096x1000".into(), 4096 * 1000, Some((4096, 1000))));
             shapes.push(("64x32000".into(), 64 * 32000, Some((64, 32000))));
@@ -101,7 +119,9 @@ fn losses(c: &mut Criterion) {
             let tensors = inputs(info.id, *n, *shape);
             for (side, f) in [("hand", info.hand_written), ("libtorch", info.builtin)] {
                 let forward = args(info, &tensors, false);
-                group.bench_function(BenchmarkId::new(format!("{side}/forward"), label), |b| b.iter(|| run(f, &forward, false)));
+                group.bench_function(BenchmarkId::new(format!("{side}/forward"), label), |b| {
+                    b.iter(|| run(f, &forward, false))
+                });
                 let both = args(info, &tensors, true);
                 group.bench_function(BenchmarkId::new(format!("{side}/forward+backward"), label), |b| {
                     b.iter(|| {

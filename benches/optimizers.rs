@@ -28,7 +28,8 @@ fn optimizers(c: &mut Criterion) {
     let grads: Vec<Tensor> = params.iter().map(|p| p.randn_like() * 0.01).collect();
     let group_of = vec![0; params.len()];
     for info in OPTIMIZERS {
-        let mut options: Vec<(String, OptionValue)> = info.options.iter().map(|s| (s.name.to_owned(), s.default)).collect();
+        let mut options: Vec<(String, OptionValue)> =
+            info.options.iter().map(|s| (s.name.to_owned(), s.default)).collect();
         if info.id == "sgd" {
             // Momentum, so that SGD keeps state as the others do.
             for (k, v) in &mut options {

@@ -246,9 +246,14 @@ fn fuzz(seed: Option<u64>, cases: u64, seconds: f64, ops: &[String], out: &std::
         if let Some(case) = &finding.case {
             let path = out.join(format!("{}-{}.json", finding.op, case.name));
             let file = FixtureFile { path: path.clone(), cases: vec![case.clone()] };
-            let written = std::fs::create_dir_all(out).and_then(|_| fixture::write::write_atomic(&path, &fixture::write::to_text(&file)));
+            let written = std::fs::create_dir_all(out)
+                .and_then(|_| fixture::write::write_atomic(&path, &fixture::write::to_text(&file)));
             match written {
-                Ok(()) => println!("  shrunk and written to {}; `tch-parity regen {}` records libtorch's values", path.display(), case.name),
+                Ok(()) => println!(
+                    "  shrunk and written to {}; `tch-parity regen {}` records libtorch's values",
+                    path.display(),
+                    case.name
+                ),
                 Err(e) => eprintln!("  cannot write {}: {e}", path.display()),
             }
         } else {
@@ -256,7 +261,11 @@ fn fuzz(seed: Option<u64>, cases: u64, seconds: f64, ops: &[String], out: &std::
         }
     }
     let verdict = if summary.findings.is_empty() { "no disagreement" } else { "DISAGREEMENTS" };
-    println!("fuzz: {verdict}: {} cases in {elapsed:.1} s, {} disagreements (seed {seed})", summary.cases, summary.findings.len());
+    println!(
+        "fuzz: {verdict}: {} cases in {elapsed:.1} s, {} disagreements (seed {seed})",
+        summary.cases,
+        summary.findings.len()
+    );
     if summary.findings.is_empty() {
         ExitCode::SUCCESS
     } else {
@@ -284,14 +293,12 @@ fn list(fixtures: &std::path::Path) -> ExitCode {
     };
     for info in LOSSES {
         println!("{}  {}", info.id, info.summary);
-        let inputs: Vec<String> = info
-            .inputs
-            .iter()
-            .map(|s| format!("{}{}", s.name, if s.required { "" } else { "?" }))
-            .collect();
+        let inputs: Vec<String> =
+            info.inputs.iter().map(|s| format!("{}{}", s.name, if s.required { "" } else { "?" })).collect();
         println!("  inputs:  {}", inputs.join(", "));
         if !info.options.is_empty() {
-            let options: Vec<String> = info.options.iter().map(|o| format!("{}={} ({})", o.name, o.default, o.doc)).collect();
+            let options: Vec<String> =
+                info.options.iter().map(|o| format!("{}={} ({})", o.name, o.default, o.doc)).collect();
             println!("  options: {}", options.join(", "));
         }
         let reductions: Vec<&str> = info.reductions().iter().map(|r| r.name()).collect();
@@ -301,7 +308,8 @@ fn list(fixtures: &std::path::Path) -> ExitCode {
     }
     for info in OPTIMIZERS {
         println!("{}  {}", info.id, info.summary);
-        let options: Vec<String> = info.options.iter().map(|o| format!("{}={} ({})", o.name, o.default, o.doc)).collect();
+        let options: Vec<String> =
+            info.options.iter().map(|o| format!("{}={} ({})", o.name, o.default, o.doc)).collect();
         println!("  options: {}", options.join(", "));
         let paths = |p: &[Path]| p.iter().map(|p| p.name()).collect::<Vec<_>>().join(", ");
         println!("  libtorch paths: {} (with maximize: {})", paths(info.paths), paths(info.paths_maximizing));

@@ -90,7 +90,8 @@ fn an_injected_disagreement_exits_one_and_is_named_in_full() {
     // The seed case's float32 `none` output, element 1: ln 10 recorded as 2.3025851.
     let needle = r#""output": {"shape": [2], "data": [2.302585, 2.3025851]}"#;
     assert!(original.contains(needle));
-    std::fs::write(&path, original.replacen(needle, r#""output": {"shape": [2], "data": [2.302585, 2.5]}"#, 1)).unwrap();
+    std::fs::write(&path, original.replacen(needle, r#""output": {"shape": [2], "data": [2.302585, 2.5]}"#, 1))
+        .unwrap();
 
     let out = run(&["check", "--fixtures", path.to_str().unwrap()]);
     let stdout = text(&out.stdout);
@@ -98,7 +99,12 @@ fn an_injected_disagreement_exits_one_and_is_named_in_full() {
     let detail = stdout.split("Disagreements:").nth(1).expect("a disagreement section");
     assert!(detail.contains("binary_cross_entropy/seed [float32 none output]"), "{detail}");
     assert!(detail.contains("hand-written vs fixture: 1 of 2 elements mismatched; worst at [1]: hand-written 2.3025851249694824, fixture 2.5"), "{detail}");
-    assert!(detail.contains("libtorch vs fixture: 1 of 2 elements mismatched; worst at [1]: libtorch 2.3025851249694824, fixture 2.5"), "{detail}");
+    assert!(
+        detail.contains(
+            "libtorch vs fixture: 1 of 2 elements mismatched; worst at [1]: libtorch 2.3025851249694824, fixture 2.5"
+        ),
+        "{detail}"
+    );
     assert!(stdout.contains("DISAGREEMENT: "));
 
     let markdown = text(&run(&["check", "--fixtures", path.to_str().unwrap(), "--format", "markdown"]).stdout);
@@ -116,7 +122,10 @@ fn a_broken_fixture_exits_two_naming_file_case_and_field() {
     let out = run(&["check", "--fixtures", path.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(2));
     let stderr = text(&out.stderr);
-    assert!(stderr.contains("binary_cross_entropy.json: case 'seed': inputs.input.data: 3 values for shape [2]"), "{stderr}");
+    assert!(
+        stderr.contains("binary_cross_entropy.json: case 'seed': inputs.input.data: 3 values for shape [2]"),
+        "{stderr}"
+    );
 }
 
 #[rstest]
@@ -197,7 +206,17 @@ fn regen_records_a_new_case_written_without_values() {
 fn list_names_every_loss_with_its_cases() {
     let out = run(&["list"]);
     let stdout = text(&out.stdout);
-    for id in ["sigmoid", "binary_cross_entropy", "binary_cross_entropy_with_logits", "cross_entropy", "sgd", "adam", "adamw", "rmsprop", "adagrad"] {
+    for id in [
+        "sigmoid",
+        "binary_cross_entropy",
+        "binary_cross_entropy_with_logits",
+        "cross_entropy",
+        "sgd",
+        "adam",
+        "adamw",
+        "rmsprop",
+        "adagrad",
+    ] {
         assert!(stdout.lines().any(|l| l.starts_with(&format!("{id}  "))), "{id} missing:\n{stdout}");
     }
     assert!(stdout.contains("input-above-one [rejects]"));

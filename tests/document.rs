@@ -19,7 +19,10 @@ fn seed_one_hot(kind: Kind) -> Tensor {
 }
 /// Moderate logits, where no loss rounds to 0.
 fn moderate_logits() -> Tensor {
-    Tensor::from_slice(&[1.2f64, -0.5, 0.3, 2.1, -1.4, 0.8, 0.0, -0.9, 1.7, 0.4, -2.2, 0.9, 0.6, 1.1, -0.3, -0.8, 2.4, -1.0, 0.2, 0.5]).view([4, 5])
+    Tensor::from_slice(&[
+        1.2f64, -0.5, 0.3, 2.1, -1.4, 0.8, 0.0, -0.9, 1.7, 0.4, -2.2, 0.9, 0.6, 1.1, -0.3, -0.8, 2.4, -1.0, 0.2, 0.5,
+    ])
+    .view([4, 5])
 }
 fn moderate_labels() -> Tensor {
     Tensor::from_slice(&[3i64, 0, 4, 1])
@@ -81,7 +84,8 @@ fn with_class_weights_the_smoothing_identity_fails_only_for_mean() {
         }
     }
     // Targets [3, 0, 4, 1] have weights 1.5 + 0.5 + 0.25 + 2 = 4.25; there are 4 samples.
-    let (index_mean, probability_mean) = (by_index(Reduction::Mean).double_value(&[]), by_probability(Reduction::Mean).double_value(&[]));
+    let (index_mean, probability_mean) =
+        (by_index(Reduction::Mean).double_value(&[]), by_probability(Reduction::Mean).double_value(&[]));
     assert_relative_eq!(index_mean * 4.25, probability_mean * 4.0, max_relative = 1e-14);
     assert!((index_mean - probability_mean).abs() > 1e-3);
 }
@@ -111,7 +115,13 @@ fn mistake_4_ignore_index_zeroes_element_0() {
     let x = seed_logits(Kind::Double);
     for out in [
         builtin::loss::cross_entropy(&x, &seed_labels(), None, 3, 0.0, Reduction::None).unwrap(),
-        loss::cross_entropy(&x, &seed_labels(), &loss::CrossEntropy { ignore_index: 3, ..Default::default() }, Reduction::None).unwrap(),
+        loss::cross_entropy(
+            &x,
+            &seed_labels(),
+            &loss::CrossEntropy { ignore_index: 3, ..Default::default() },
+            Reduction::None,
+        )
+        .unwrap(),
     ] {
         let v = values(&out);
         assert_eq!(v[0], 0.0);

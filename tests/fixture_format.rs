@@ -12,7 +12,8 @@ use tch_parity::harness::registry::OptionValue;
 /// A deterministic spread of bit patterns: every exponent, random mantissas, both signs.
 fn bit_patterns_f64() -> Vec<f64> {
     let mut state = 0x9e37_79b9_7f4a_7c15u64;
-    let mut values = vec![0.0, -0.0, f64::MIN_POSITIVE, f64::MAX, f64::MIN, f64::EPSILON, f64::from_bits(1), -f64::from_bits(1)];
+    let mut values =
+        vec![0.0, -0.0, f64::MIN_POSITIVE, f64::MAX, f64::MIN, f64::EPSILON, f64::from_bits(1), -f64::from_bits(1)];
     for _ in 0..20_000 {
         state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
         let x = f64::from_bits(state);
@@ -25,7 +26,8 @@ fn bit_patterns_f64() -> Vec<f64> {
 
 fn bit_patterns_f32() -> Vec<f32> {
     let mut state = 0x2545_f491u32;
-    let mut values = vec![0.0, -0.0, f32::MIN_POSITIVE, f32::MAX, f32::MIN, f32::EPSILON, f32::from_bits(1), 0.1, 1e-45];
+    let mut values =
+        vec![0.0, -0.0, f32::MIN_POSITIVE, f32::MAX, f32::MIN, f32::EPSILON, f32::from_bits(1), 0.1, 1e-45];
     for _ in 0..20_000 {
         state ^= state << 13;
         state ^= state >> 17;
@@ -137,18 +139,63 @@ fn the_valid_example_parses() {
 
 /// Each mutation of the valid file, and the field the error must name.
 #[rstest]
-#[case::data_length(r#""shape": [2], "data": [0.25, 0.5]"#, r#""shape": [3], "data": [0.25, 0.5]"#, "inputs.input.data", "2 values for shape [3]")]
-#[case::unknown_dtype(r#""dtype": "float", "shape": [2], "data": [0, 1]"#, r#""dtype": "float16", "shape": [2], "data": [0, 1]"#, "inputs.target.dtype", "unknown dtype 'float16'")]
+#[case::data_length(
+    r#""shape": [2], "data": [0.25, 0.5]"#,
+    r#""shape": [3], "data": [0.25, 0.5]"#,
+    "inputs.input.data",
+    "2 values for shape [3]"
+)]
+#[case::unknown_dtype(
+    r#""dtype": "float", "shape": [2], "data": [0, 1]"#,
+    r#""dtype": "float16", "shape": [2], "data": [0, 1]"#,
+    "inputs.target.dtype",
+    "unknown dtype 'float16'"
+)]
 #[case::unknown_op(r#""op": "binary_cross_entropy""#, r#""op": "bce""#, "op", "unknown op 'bce'")]
 #[case::missing_reduction(",\n          \"sum\": {\"output\": {\"shape\": [], \"data\": [0.1]}, \"grad.input\": {\"shape\": [2], \"data\": [0.1, 0.2]}}", "", "expected.float64.sum", "missing")]
-#[case::misspelt_reduction(r#""sum": {"output": {"shape": [], "data": [0.1]}"#, r#""summ": {"output": {"shape": [], "data": [0.1]}"#, "expected.float64.summ", "unknown field")]
-#[case::wrong_requires_grad_type(r#""requires_grad": true"#, r#""requires_grad": "yes""#, "inputs.input.requires_grad", "expected a bool")]
+#[case::misspelt_reduction(
+    r#""sum": {"output": {"shape": [], "data": [0.1]}"#,
+    r#""summ": {"output": {"shape": [], "data": [0.1]}"#,
+    "expected.float64.summ",
+    "unknown field"
+)]
+#[case::wrong_requires_grad_type(
+    r#""requires_grad": true"#,
+    r#""requires_grad": "yes""#,
+    "inputs.input.requires_grad",
+    "expected a bool"
+)]
 #[case::unknown_input(r#""target": {"#, r#""tagret": {"#, "inputs.tagret", "takes no input 'tagret'")]
-#[case::unknown_option(r#""source": "test","#, r#""source": "test", "options": {"beta": 1.0},"#, "options.beta", "has no option 'beta'")]
-#[case::bad_float(r#"[0.2876821, 0.6931472]"#, r#"[0.2876821, "zero"]"#, "expected.float32.none.output.data[1]", "expected a number")]
-#[case::tolerance_without_reason(r#""source": "test","#, r#""source": "test", "tolerance": {"float32": {"rtol": 1e-5, "atol": 1e-5}},"#, "tolerance.reason", "needs a written reason")]
-#[case::missing_output(r#", "grad.input": {"shape": [2], "data": [0.6666667, -1.0]}"#, "", "expected.float32.mean.grad.input", "missing")]
-#[case::negative_shape(r#""shape": [2], "data": [0, 1]"#, r#""shape": [-2], "data": [0, 1]"#, "inputs.target.shape", "non-negative integers")]
+#[case::unknown_option(
+    r#""source": "test","#,
+    r#""source": "test", "options": {"beta": 1.0},"#,
+    "options.beta",
+    "has no option 'beta'"
+)]
+#[case::bad_float(
+    r#"[0.2876821, 0.6931472]"#,
+    r#"[0.2876821, "zero"]"#,
+    "expected.float32.none.output.data[1]",
+    "expected a number"
+)]
+#[case::tolerance_without_reason(
+    r#""source": "test","#,
+    r#""source": "test", "tolerance": {"float32": {"rtol": 1e-5, "atol": 1e-5}},"#,
+    "tolerance.reason",
+    "needs a written reason"
+)]
+#[case::missing_output(
+    r#", "grad.input": {"shape": [2], "data": [0.6666667, -1.0]}"#,
+    "",
+    "expected.float32.mean.grad.input",
+    "missing"
+)]
+#[case::negative_shape(
+    r#""shape": [2], "data": [0, 1]"#,
+    r#""shape": [-2], "data": [0, 1]"#,
+    "inputs.target.shape",
+    "non-negative integers"
+)]
 fn a_broken_field_is_named(#[case] from: &str, #[case] to: &str, #[case] field: &str, #[case] message: &str) {
     assert!(VALID.contains(from), "the mutation must apply: {from}");
     let broken = VALID.replacen(from, to, 1);
@@ -191,7 +238,11 @@ fn duplicate_case_names_are_rejected() {
 #[case(serde_json::json!(1.5), OptionValue::Bool(false), "expected a bool")]
 #[case(serde_json::json!("0.1"), OptionValue::Float(0.0), "expected a number")]
 #[case(serde_json::json!(2.5), OptionValue::Int(0), "expected an integer")]
-fn an_option_of_the_wrong_type_is_an_error(#[case] value: serde_json::Value, #[case] like: OptionValue, #[case] message: &str) {
+fn an_option_of_the_wrong_type_is_an_error(
+    #[case] value: serde_json::Value,
+    #[case] like: OptionValue,
+    #[case] message: &str,
+) {
     let error = option_value(&value, like).expect_err("wrong type");
     assert!(error.contains(message), "{error}");
 }

@@ -18,7 +18,8 @@ fn every_registered_loss_is_drawn() {
 #[test]
 fn a_seed_replays_exactly() {
     let text_of = |seed| {
-        let case = generate_loss("cross_entropy", &mut Rng::new(seed), Size { batch: 3, classes: 4, extra: 2 }).unwrap();
+        let case =
+            generate_loss("cross_entropy", &mut Rng::new(seed), Size { batch: 3, classes: 4, extra: 2 }).unwrap();
         to_text(&FixtureFile { path: "x.json".into(), cases: vec![case] })
     };
     assert_eq!(text_of(7), text_of(7));
@@ -27,7 +28,11 @@ fn a_seed_replays_exactly() {
     let (a, b) = (fuzz::run(42, 150, far, &[]), fuzz::run(42, 150, far, &[]));
     assert_eq!(a.per_op, b.per_op);
     assert_eq!(a.cases, 150);
-    assert!(a.findings.is_empty() && b.findings.is_empty(), "{:?}", a.findings.iter().map(|f| &f.message).collect::<Vec<_>>());
+    assert!(
+        a.findings.is_empty() && b.findings.is_empty(),
+        "{:?}",
+        a.findings.iter().map(|f| &f.message).collect::<Vec<_>>()
+    );
 }
 
 #[test]
@@ -64,7 +69,9 @@ fn a_broken_implementation_is_found_and_shrunk() {
     let sigmoid = registry::find("sigmoid").unwrap();
     let broken = LossInfo { hand_written: wrong_for_big_batches, ..*sigmoid };
     let size = Size { batch: 5, classes: 6, extra: 3 };
-    let seed = (0..50).find(|&s| generate_loss("sigmoid", &mut Rng::new(s), size).is_some_and(|c| check_loss(&c, &broken).is_err())).expect("found");
+    let seed = (0..50)
+        .find(|&s| generate_loss("sigmoid", &mut Rng::new(s), size).is_some_and(|c| check_loss(&c, &broken).is_err()))
+        .expect("found");
     let small = shrink("sigmoid", seed, size, &broken);
     assert!(check_loss(&small, &broken).is_err(), "the shrunk case still shows the bug");
     let numel: i64 = small.inputs[0].1.shape.iter().product();

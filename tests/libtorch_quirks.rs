@@ -22,7 +22,11 @@ fn libtorch_target_gradient_under_broadcast_is_scaled_by_the_broadcast_factor() 
     type Loss = fn(&Tensor, &Tensor, Reduction) -> tch_parity::Result<Tensor>;
     let cases: [(&str, Loss, Loss); 3] = [
         ("mse", builtin::loss::mse_loss, loss::mse_loss),
-        ("smooth_l1", |x, t, r| builtin::loss::smooth_l1_loss(x, t, 1.0, r), |x, t, r| loss::smooth_l1_loss(x, t, 1.0, r)),
+        (
+            "smooth_l1",
+            |x, t, r| builtin::loss::smooth_l1_loss(x, t, 1.0, r),
+            |x, t, r| loss::smooth_l1_loss(x, t, 1.0, r),
+        ),
         ("huber", |x, t, r| builtin::loss::huber_loss(x, t, 1.0, r), |x, t, r| loss::huber_loss(x, t, 1.0, r)),
     ];
     for (name, libtorch, hand) in cases {
@@ -35,7 +39,10 @@ fn libtorch_target_gradient_under_broadcast_is_scaled_by_the_broadcast_factor() 
         });
         for i in 0..4 {
             assert!((by_hand[i] - reference[i]).abs() < 1e-15, "{name}: {by_hand:?} vs {reference:?}");
-            assert!((by_libtorch[i] - 3.0 * reference[i]).abs() < 1e-14, "{name}: {by_libtorch:?} vs 3 × {reference:?}");
+            assert!(
+                (by_libtorch[i] - 3.0 * reference[i]).abs() < 1e-14,
+                "{name}: {by_libtorch:?} vs 3 × {reference:?}"
+            );
         }
     }
 }
@@ -70,7 +77,10 @@ fn negative_label_smoothing_is_silently_ignored() {
     assert_eq!(plain.double_value(&[]), negative.double_value(&[]));
     assert!(builtin::loss::cross_entropy(&x, &y, None, -100, 1.5, Reduction::Sum).is_err());
     let options = loss::CrossEntropy { label_smoothing: -0.1, ..Default::default() };
-    assert_eq!(loss::cross_entropy(&x, &y, &options, Reduction::Sum).unwrap().double_value(&[]), plain.double_value(&[]));
+    assert_eq!(
+        loss::cross_entropy(&x, &y, &options, Reduction::Sum).unwrap().double_value(&[]),
+        plain.double_value(&[])
+    );
 }
 
 /// libtorch's MSE accepts a float64 target for a float32 input and promotes the result to
@@ -93,8 +103,14 @@ fn mixed_float_dtypes_promote() {
 fn cpp_optimizer_groups_inherit_defaults_for_options_equal_to_the_class_default() {
     use tch_parity::builtin::shim::{set_grad, CppOptimizer, Hyper};
     let step = |merging: bool| -> f64 {
-        let (w, b) = (Tensor::from_slice(&[1.0f64]).set_requires_grad(true), Tensor::from_slice(&[1.0f64]).set_requires_grad(true));
-        let groups = [Hyper { lr: 0.01, weight_decay: 0.1, ..Default::default() }, Hyper { lr: 0.05, weight_decay: 0.0, ..Default::default() }];
+        let (w, b) = (
+            Tensor::from_slice(&[1.0f64]).set_requires_grad(true),
+            Tensor::from_slice(&[1.0f64]).set_requires_grad(true),
+        );
+        let groups = [
+            Hyper { lr: 0.01, weight_decay: 0.1, ..Default::default() },
+            Hyper { lr: 0.05, weight_decay: 0.0, ..Default::default() },
+        ];
         let params = [w.shallow_clone(), b.shallow_clone()];
         let mut opt = if merging {
             CppOptimizer::new_merging_groups("sgd", &groups, &params, &[0, 1]).unwrap()
@@ -153,5 +169,8 @@ fn empty_batch_mean_of_multi_margin_losses_is_nan_here() {
     assert!(loss::multilabel_margin_loss(&x, &rows, Reduction::Mean).unwrap().double_value(&[]).is_nan());
     assert_eq!(loss::multi_margin_loss(&x, &labels, 1, 1.0, None, Reduction::Sum).unwrap().double_value(&[]), 0.0);
     // Every other loss of the catalogue agrees that the mean of an empty batch is NaN.
-    assert!(builtin::loss::cross_entropy(&x, &labels, None, -100, 0.0, Reduction::Mean).unwrap().double_value(&[]).is_nan());
+    assert!(builtin::loss::cross_entropy(&x, &labels, None, -100, 0.0, Reduction::Mean)
+        .unwrap()
+        .double_value(&[])
+        .is_nan());
 }

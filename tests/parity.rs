@@ -54,12 +54,18 @@ fn every_optimizer_runs_on_every_objective_and_has_error_cases() {
     let cases: Vec<_> = files.iter().flat_map(|f| &f.cases).collect();
     for info in OPTIMIZERS {
         for objective in OBJECTIVES {
-            let n = cases.iter().filter(|c| c.op == info.id && c.trajectory.as_ref().is_some_and(|t| t.objective == objective.id)).count();
+            let n = cases
+                .iter()
+                .filter(|c| c.op == info.id && c.trajectory.as_ref().is_some_and(|t| t.objective == objective.id))
+                .count();
             assert!(n >= 1, "{} never runs on {}", info.id, objective.id);
         }
         let rejecting = cases.iter().filter(|c| c.op == info.id && c.expected().is_none()).count();
         assert!(rejecting >= 2, "{} has {rejecting} invalid-hyperparameter cases", info.id);
-        assert!(cases.iter().filter(|c| c.op == info.id).all(|c| c.trajectory.as_ref().is_none_or(|t| t.steps >= 50 || c.expected().is_none())));
+        assert!(cases
+            .iter()
+            .filter(|c| c.op == info.id)
+            .all(|c| c.trajectory.as_ref().is_none_or(|t| t.steps >= 50 || c.expected().is_none())));
     }
 }
 
@@ -95,10 +101,7 @@ fn the_harness_catches_bce_without_the_log_clamp() {
 
     let broken = LossInfo { hand_written: unclamped_bce, ..*real };
     let rows = log_clamp_rows(&broken);
-    let output_none = rows
-        .iter()
-        .find(|r| r.variant == "none" && r.output == "output")
-        .expect("a none/output row");
+    let output_none = rows.iter().find(|r| r.variant == "none" && r.output == "output").expect("a none/output row");
     assert!(!output_none.passed());
     let check = output_none.check(CheckKind::HandVsLibtorch).unwrap();
     let comparison = check.comparison.as_ref().unwrap();
@@ -115,6 +118,9 @@ fn the_harness_catches_bce_without_the_log_clamp() {
     assert!(output_none.check(CheckKind::LibtorchVsFixture).unwrap().passed);
     // Every reduction of the output is caught, not just `none`.
     for reduction in Reduction::ALL {
-        assert!(rows.iter().any(|r| r.variant == reduction.name() && r.output == "output" && !r.passed()), "{reduction}");
+        assert!(
+            rows.iter().any(|r| r.variant == reduction.name() && r.output == "output" && !r.passed()),
+            "{reduction}"
+        );
     }
 }

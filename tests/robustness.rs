@@ -49,7 +49,10 @@ fn truncated_corrupt_empty_and_wrong_schema_files_are_errors_naming_the_file() {
     expect_fixture_error(&write(dir.path(), "truncated.json", &good[..good.len() / 3]), "not valid JSON");
     expect_fixture_error(&write(dir.path(), "empty.json", b""), "not valid JSON");
     expect_fixture_error(&write(dir.path(), "binary.json", &[0xff, 0xfe, 0x00, 0x9c, 0x80, 0xc3]), "cannot read");
-    expect_fixture_error(&write(dir.path(), "schema.json", br#"{"format": "tch-parity-fixture/1", "cases": [{"name": 7}]}"#), "expected a string");
+    expect_fixture_error(
+        &write(dir.path(), "schema.json", br#"{"format": "tch-parity-fixture/1", "cases": [{"name": 7}]}"#),
+        "expected a string",
+    );
     expect_fixture_error(&write(dir.path(), "other.json", br#"{"format": "something-else/2", "cases": []}"#), "format");
 }
 
@@ -99,13 +102,21 @@ fn stale_copy() -> (tempfile::TempDir, Versions) {
 fn a_regen_killed_part_way_leaves_every_file_old_or_new() {
     for delay_ms in [30, 120, 300, 600] {
         let (dir, files) = stale_copy();
-        let mut child = tool(&["regen", "--fixtures", dir.path().to_str().unwrap()]).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+        let mut child = tool(&["regen", "--fixtures", dir.path().to_str().unwrap()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
         std::thread::sleep(Duration::from_millis(delay_ms));
         let _ = child.kill();
         let _ = child.wait();
         for (path, old, new) in &files {
             let now = std::fs::read(path).unwrap();
-            assert!(now == *old || now == *new, "{} is neither old nor new after a kill at {delay_ms} ms", path.display());
+            assert!(
+                now == *old || now == *new,
+                "{} is neither old nor new after a kill at {delay_ms} ms",
+                path.display()
+            );
         }
         assert!(load_path(dir.path()).is_ok(), "every .json still loads after a kill at {delay_ms} ms");
     }
@@ -114,7 +125,13 @@ fn a_regen_killed_part_way_leaves_every_file_old_or_new() {
 #[test]
 fn two_regens_at_once_leave_every_file_new() {
     let (dir, files) = stale_copy();
-    let spawn = || tool(&["regen", "--fixtures", dir.path().to_str().unwrap()]).stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap();
+    let spawn = || {
+        tool(&["regen", "--fixtures", dir.path().to_str().unwrap()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
     let (a, b) = (spawn(), spawn());
     for child in [a, b] {
         let out = child.wait_with_output().unwrap();
@@ -134,7 +151,10 @@ impl<'a> ReadOnly<'a> {
         let root = Command::new("id").arg("-u").output().map(|o| text(&o.stdout).trim() == "0").unwrap_or(false);
         if root {
             let ok = Command::new("chattr").arg("+i").arg(dir).status().map(|s| s.success()).unwrap_or(false);
-            assert!(ok, "chattr +i failed: this test needs a file system with the immutable attribute when run as root");
+            assert!(
+                ok,
+                "chattr +i failed: this test needs a file system with the immutable attribute when run as root"
+            );
         } else {
             use std::os::unix::fs::PermissionsExt;
             std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o555)).unwrap();
@@ -171,7 +191,9 @@ fn a_read_only_fixtures_folder_is_a_clear_error() {
 
 #[test]
 fn fuzz_usage_errors_exit_two() {
-    for args in [&["fuzz", "--op", "no_such_loss"][..], &["fuzz", "--seconds", "0"][..], &["fuzz", "--cases", "many"][..]] {
+    for args in
+        [&["fuzz", "--op", "no_such_loss"][..], &["fuzz", "--seconds", "0"][..], &["fuzz", "--cases", "many"][..]]
+    {
         let out = tool(args).output().unwrap();
         assert_eq!(out.status.code(), Some(2), "{args:?}: {}", text(&out.stderr));
     }

@@ -36,7 +36,13 @@ pub fn log_softmax(x: &Tensor, dim: i64) -> Result<Tensor> {
 }
 
 /// `nll_loss_nd`: libtorch's entry point for `[C]`, `[N, C]` and `[N, C, d1, …]` inputs.
-pub fn nll_loss(input: &Tensor, target: &Tensor, weight: Option<&Tensor>, ignore_index: i64, reduction: Reduction) -> Result<Tensor> {
+pub fn nll_loss(
+    input: &Tensor,
+    target: &Tensor,
+    weight: Option<&Tensor>,
+    ignore_index: i64,
+    reduction: Reduction,
+) -> Result<Tensor> {
     Ok(input.f_nll_loss_nd(target, weight, reduction.into(), ignore_index)?)
 }
 
@@ -53,7 +59,12 @@ pub fn cross_entropy(
 
 /// The document's `CELoss` algorithm (§3.2) on libtorch's own ops: `one_hot` for class indices,
 /// the smoothing by hand, then `cross_entropy` with probability targets.
-pub fn smoothed_target_cross_entropy(input: &Tensor, target: &Tensor, alpha: f64, reduction: Reduction) -> Result<Tensor> {
+pub fn smoothed_target_cross_entropy(
+    input: &Tensor,
+    target: &Tensor,
+    alpha: f64,
+    reduction: Reduction,
+) -> Result<Tensor> {
     let classes = input.size().get(1).copied().unwrap_or(0);
     let one_hot = if target.size() == input.size() { target.shallow_clone() } else { target.f_one_hot(classes)? };
     let smoothed = one_hot.f_to_kind(input.kind())?.f_mul_scalar(1.0 - alpha)?.f_add_scalar(alpha / classes as f64)?;
@@ -62,14 +73,21 @@ pub fn smoothed_target_cross_entropy(input: &Tensor, target: &Tensor, alpha: f64
 
 /// torchvision's `sigmoid_focal_loss` algorithm (pure Python there, no libtorch op) composed
 /// from libtorch's built-ins, step for step.
-pub fn sigmoid_focal_loss(input: &Tensor, target: &Tensor, alpha: f64, gamma: f64, reduction: Reduction) -> Result<Tensor> {
+pub fn sigmoid_focal_loss(
+    input: &Tensor,
+    target: &Tensor,
+    alpha: f64,
+    gamma: f64,
+    reduction: Reduction,
+) -> Result<Tensor> {
     if !((0.0..=1.0).contains(&alpha) || alpha == -1.0) {
         return Err(crate::Error::InvalidArgument(format!(
             "Invalid alpha value: {alpha}. alpha must be in the range [0,1] or -1 for ignore."
         )));
     }
     let p = input.f_sigmoid()?;
-    let ce = input.f_binary_cross_entropy_with_logits(target, None::<&Tensor>, None::<&Tensor>, tch::Reduction::None)?;
+    let ce =
+        input.f_binary_cross_entropy_with_logits(target, None::<&Tensor>, None::<&Tensor>, tch::Reduction::None)?;
     let loss = crate::loss::focal::focal_from_parts(&ce, &p, target, alpha, gamma)?;
     Ok(match reduction {
         Reduction::None => loss,
@@ -112,7 +130,13 @@ pub fn multilabel_margin_loss(input: &Tensor, target: &Tensor, reduction: Reduct
     Ok(input.f_multilabel_margin_loss(target, reduction.into())?)
 }
 
-pub fn margin_ranking_loss(input1: &Tensor, input2: &Tensor, target: &Tensor, margin: f64, reduction: Reduction) -> Result<Tensor> {
+pub fn margin_ranking_loss(
+    input1: &Tensor,
+    input2: &Tensor,
+    target: &Tensor,
+    margin: f64,
+    reduction: Reduction,
+) -> Result<Tensor> {
     Ok(Tensor::f_margin_ranking_loss(input1, input2, target, margin, reduction.into())?)
 }
 
@@ -120,16 +144,38 @@ pub fn hinge_embedding_loss(input: &Tensor, target: &Tensor, margin: f64, reduct
     Ok(input.f_hinge_embedding_loss(target, margin, reduction.into())?)
 }
 
-pub fn cosine_embedding_loss(input1: &Tensor, input2: &Tensor, target: &Tensor, margin: f64, reduction: Reduction) -> Result<Tensor> {
+pub fn cosine_embedding_loss(
+    input1: &Tensor,
+    input2: &Tensor,
+    target: &Tensor,
+    margin: f64,
+    reduction: Reduction,
+) -> Result<Tensor> {
     Ok(Tensor::f_cosine_embedding_loss(input1, input2, target, margin, reduction.into())?)
 }
 
 #[allow(clippy::too_many_arguments)]
-pub fn triplet_margin_loss(anchor: &Tensor, positive: &Tensor, negative: &Tensor, margin: f64, p: f64, eps: f64, swap: bool, reduction: Reduction) -> Result<Tensor> {
+pub fn triplet_margin_loss(
+    anchor: &Tensor,
+    positive: &Tensor,
+    negative: &Tensor,
+    margin: f64,
+    p: f64,
+    eps: f64,
+    swap: bool,
+    reduction: Reduction,
+) -> Result<Tensor> {
     Ok(Tensor::f_triplet_margin_loss(anchor, positive, negative, margin, p, eps, swap, reduction.into())?)
 }
 
-pub fn poisson_nll_loss(input: &Tensor, target: &Tensor, log_input: bool, full: bool, eps: f64, reduction: Reduction) -> Result<Tensor> {
+pub fn poisson_nll_loss(
+    input: &Tensor,
+    target: &Tensor,
+    log_input: bool,
+    full: bool,
+    eps: f64,
+    reduction: Reduction,
+) -> Result<Tensor> {
     Ok(input.f_poisson_nll_loss(target, log_input, full, eps, reduction.into())?)
 }
 
@@ -143,10 +189,25 @@ pub fn ctc_loss(
     reduction: Reduction,
     zero_infinity: bool,
 ) -> Result<Tensor> {
-    Ok(Tensor::f_ctc_loss_tensor(log_probs, targets, input_lengths, target_lengths, blank, reduction.into(), zero_infinity)?)
+    Ok(Tensor::f_ctc_loss_tensor(
+        log_probs,
+        targets,
+        input_lengths,
+        target_lengths,
+        blank,
+        reduction.into(),
+        zero_infinity,
+    )?)
 }
 
-pub fn multi_margin_loss(input: &Tensor, target: &Tensor, p: i64, margin: f64, weight: Option<&Tensor>, reduction: Reduction) -> Result<Tensor> {
+pub fn multi_margin_loss(
+    input: &Tensor,
+    target: &Tensor,
+    p: i64,
+    margin: f64,
+    weight: Option<&Tensor>,
+    reduction: Reduction,
+) -> Result<Tensor> {
     super::shim::multi_margin_loss(input, target, p, margin, weight, reduction)
 }
 
@@ -154,10 +215,21 @@ pub fn multi_margin_loss(input: &Tensor, target: &Tensor, p: i64, margin: f64, w
 // them; their fixture values are recorded by PyTorch itself.
 
 /// `F.gaussian_nll_loss`: the variance reshaped as Python does, clamped at `eps` under no_grad.
-pub fn gaussian_nll_loss(input: &Tensor, target: &Tensor, var: &Tensor, full: bool, eps: f64, reduction: Reduction) -> Result<Tensor> {
+pub fn gaussian_nll_loss(
+    input: &Tensor,
+    target: &Tensor,
+    var: &Tensor,
+    full: bool,
+    eps: f64,
+    reduction: Reduction,
+) -> Result<Tensor> {
     let (x, v) = (input.size(), var.size());
     let var = if v != x && !x.is_empty() && v == x[..x.len() - 1] { var.f_unsqueeze(-1)? } else { var.shallow_clone() };
-    if var.size() != x && !(var.size().len() == x.len() && var.size().last() == Some(&1) && var.size()[..x.len() - 1] == x[..x.len() - 1]) {
+    if var.size() != x
+        && !(var.size().len() == x.len()
+            && var.size().last() == Some(&1)
+            && var.size()[..x.len() - 1] == x[..x.len() - 1])
+    {
         return Err(crate::Error::InvalidArgument("var is of incorrect size".into()));
     }
     if var.numel() > 0 && var.f_min()?.f_double_value(&[])? < 0.0 {
@@ -179,9 +251,17 @@ pub fn gaussian_nll_loss(input: &Tensor, target: &Tensor, var: &Tensor, full: bo
 
 /// `F.multilabel_soft_margin_loss`: `−(t·logσ(x) + (1 − t)·logσ(−x))`, weighted, averaged over
 /// the last dimension.
-pub fn multilabel_soft_margin_loss(input: &Tensor, target: &Tensor, weight: Option<&Tensor>, reduction: Reduction) -> Result<Tensor> {
+pub fn multilabel_soft_margin_loss(
+    input: &Tensor,
+    target: &Tensor,
+    weight: Option<&Tensor>,
+    reduction: Reduction,
+) -> Result<Tensor> {
     let t = target;
-    let loss = t.f_mul(&input.f_log_sigmoid()?)?.f_add(&t.f_neg()?.f_add_scalar(1.0)?.f_mul(&input.f_neg()?.f_log_sigmoid()?)?)?.f_neg()?;
+    let loss = t
+        .f_mul(&input.f_log_sigmoid()?)?
+        .f_add(&t.f_neg()?.f_add_scalar(1.0)?.f_mul(&input.f_neg()?.f_log_sigmoid()?)?)?
+        .f_neg()?;
     let loss = match weight {
         Some(w) => loss.f_mul(w)?,
         None => loss,

@@ -53,7 +53,11 @@ impl Cpp {
             return Err(Error::InvalidArgument(format!("libtorch's C++ {kind} has no maximize")));
         }
         let hypers: Vec<Hyper> = groups.iter().map(|g| g.hyper).collect();
-        Ok(Cpp { optimizer: CppOptimizer::new(kind, &hypers, &leaves(params)?, group_of)?, kind: kind.to_owned(), groups: groups.len() })
+        Ok(Cpp {
+            optimizer: CppOptimizer::new(kind, &hypers, &leaves(params)?, group_of)?,
+            kind: kind.to_owned(),
+            groups: groups.len(),
+        })
     }
 }
 
@@ -188,15 +192,42 @@ impl Stepper for Fused {
             }
             match self.kind.as_str() {
                 "sgd" => shim::fused_sgd(
-                    &params, &grads, &pick(&self.first, &members), h.weight_decay, h.momentum, h.lr, h.dampening,
-                    h.nesterov != 0, group.maximize, !self.stepped,
+                    &params,
+                    &grads,
+                    &pick(&self.first, &members),
+                    h.weight_decay,
+                    h.momentum,
+                    h.lr,
+                    h.dampening,
+                    h.nesterov != 0,
+                    group.maximize,
+                    !self.stepped,
                 )?,
                 "adam" | "adamw" => shim::fused_adam(
-                    &params, &grads, &pick(&self.first, &members), &pick(&self.second, &members), &pick(&self.third, &members), &pick(&self.steps, &members),
-                    h.lr, (h.beta1, h.beta2), h.weight_decay, h.eps, h.amsgrad != 0, group.maximize, self.kind == "adamw",
+                    &params,
+                    &grads,
+                    &pick(&self.first, &members),
+                    &pick(&self.second, &members),
+                    &pick(&self.third, &members),
+                    &pick(&self.steps, &members),
+                    h.lr,
+                    (h.beta1, h.beta2),
+                    h.weight_decay,
+                    h.eps,
+                    h.amsgrad != 0,
+                    group.maximize,
+                    self.kind == "adamw",
                 )?,
                 _ => shim::fused_adagrad(
-                    &params, &grads, &pick(&self.first, &members), &pick(&self.steps, &members), h.lr, h.lr_decay, h.weight_decay, h.eps, group.maximize,
+                    &params,
+                    &grads,
+                    &pick(&self.first, &members),
+                    &pick(&self.steps, &members),
+                    h.lr,
+                    h.lr_decay,
+                    h.weight_decay,
+                    h.eps,
+                    group.maximize,
                 )?,
             }
         }

@@ -52,7 +52,15 @@ extern "C" {
     fn tp_add_scaled(t: CTensor, other: CTensor, alpha: f64, out: *mut CTensor) -> *mut c_char;
     fn tp_addcmul_(t: CTensor, a: CTensor, b: CTensor, value: f64) -> *mut c_char;
     fn tp_addcdiv_(t: CTensor, a: CTensor, b: CTensor, value: f64) -> *mut c_char;
-    fn tp_multi_margin_loss(input: CTensor, target: CTensor, p: i64, margin: f64, weight: CTensor, reduction: i64, out: *mut CTensor) -> *mut c_char;
+    fn tp_multi_margin_loss(
+        input: CTensor,
+        target: CTensor,
+        p: i64,
+        margin: f64,
+        weight: CTensor,
+        reduction: i64,
+        out: *mut CTensor,
+    ) -> *mut c_char;
     fn tp_fused_sgd(
         params: *const CTensor,
         grads: *const CTensor,
@@ -119,7 +127,12 @@ fn check_lists(params: &[&Tensor], lists: &[(&str, &[&Tensor])], steps: Option<&
             if t.size() != p.size() || t.kind() != p.kind() || t.device() != p.device() {
                 return Err(Error::InvalidArgument(format!(
                     "{name}[{i}] is {:?} {:?} on {:?}, its parameter {:?} {:?} on {:?}",
-                    t.kind(), t.size(), t.device(), p.kind(), p.size(), p.device()
+                    t.kind(),
+                    t.size(),
+                    t.device(),
+                    p.kind(),
+                    p.size(),
+                    p.device()
                 )));
             }
         }
@@ -174,7 +187,16 @@ impl CppOptimizer {
         let mut raw = std::ptr::null_mut();
         // SAFETY: every pointer is valid for the call; the shim copies the tensors it keeps.
         check(unsafe {
-            tp_optimizer_new(kind.as_ptr(), groups.as_ptr(), groups.len() as c_int, ptrs.as_ptr(), group_of.as_ptr(), ptrs.len() as c_int, exact.into(), &mut raw)
+            tp_optimizer_new(
+                kind.as_ptr(),
+                groups.as_ptr(),
+                groups.len() as c_int,
+                ptrs.as_ptr(),
+                group_of.as_ptr(),
+                ptrs.len() as c_int,
+                exact.into(),
+                &mut raw,
+            )
         })?;
         Ok(CppOptimizer { raw, params: params.iter().map(Tensor::shallow_clone).collect() })
     }
@@ -230,7 +252,19 @@ pub fn fused_sgd(
     check_lists(params, &[("grads", grads), ("momentum buffers", buffers)], None)?;
     let (p, g, b) = (pointers(params), pointers(grads), pointers(momentum_buffers));
     check(unsafe {
-        tp_fused_sgd(p.as_ptr(), g.as_ptr(), b.as_ptr(), p.len() as c_int, weight_decay, momentum, lr, dampening, nesterov.into(), maximize.into(), is_first_step.into())
+        tp_fused_sgd(
+            p.as_ptr(),
+            g.as_ptr(),
+            b.as_ptr(),
+            p.len() as c_int,
+            weight_decay,
+            momentum,
+            lr,
+            dampening,
+            nesterov.into(),
+            maximize.into(),
+            is_first_step.into(),
+        )
     })
 }
 
@@ -253,12 +287,36 @@ pub fn fused_adam(
     adamw: bool,
 ) -> Result<()> {
     let maxes: &[&Tensor] = if amsgrad { max_exp_avg_sqs } else { params };
-    check_lists(params, &[("grads", grads), ("exp_avgs", exp_avgs), ("exp_avg_sqs", exp_avg_sqs), ("max_exp_avg_sqs", maxes)], Some(steps))?;
-    let (p, g, m, v, x, s) = (pointers(params), pointers(grads), pointers(exp_avgs), pointers(exp_avg_sqs), pointers(max_exp_avg_sqs), pointers(steps));
+    check_lists(
+        params,
+        &[("grads", grads), ("exp_avgs", exp_avgs), ("exp_avg_sqs", exp_avg_sqs), ("max_exp_avg_sqs", maxes)],
+        Some(steps),
+    )?;
+    let (p, g, m, v, x, s) = (
+        pointers(params),
+        pointers(grads),
+        pointers(exp_avgs),
+        pointers(exp_avg_sqs),
+        pointers(max_exp_avg_sqs),
+        pointers(steps),
+    );
     check(unsafe {
         tp_fused_adam(
-            p.as_ptr(), g.as_ptr(), m.as_ptr(), v.as_ptr(), x.as_ptr(), s.as_ptr(), p.len() as c_int,
-            lr, betas.0, betas.1, weight_decay, eps, amsgrad.into(), maximize.into(), adamw.into(),
+            p.as_ptr(),
+            g.as_ptr(),
+            m.as_ptr(),
+            v.as_ptr(),
+            x.as_ptr(),
+            s.as_ptr(),
+            p.len() as c_int,
+            lr,
+            betas.0,
+            betas.1,
+            weight_decay,
+            eps,
+            amsgrad.into(),
+            maximize.into(),
+            adamw.into(),
         )
     })
 }
@@ -278,11 +336,31 @@ pub fn fused_adagrad(
 ) -> Result<()> {
     check_lists(params, &[("grads", grads), ("state sums", state_sums)], Some(steps))?;
     let (p, g, s, t) = (pointers(params), pointers(grads), pointers(state_sums), pointers(steps));
-    check(unsafe { tp_fused_adagrad(p.as_ptr(), g.as_ptr(), s.as_ptr(), t.as_ptr(), p.len() as c_int, lr, lr_decay, weight_decay, eps, maximize.into()) })
+    check(unsafe {
+        tp_fused_adagrad(
+            p.as_ptr(),
+            g.as_ptr(),
+            s.as_ptr(),
+            t.as_ptr(),
+            p.len() as c_int,
+            lr,
+            lr_decay,
+            weight_decay,
+            eps,
+            maximize.into(),
+        )
+    })
 }
 
 /// `at::multi_margin_loss`, which tch does not expose.
-pub fn multi_margin_loss(input: &Tensor, target: &Tensor, p: i64, margin: f64, weight: Option<&Tensor>, reduction: crate::Reduction) -> Result<Tensor> {
+pub fn multi_margin_loss(
+    input: &Tensor,
+    target: &Tensor,
+    p: i64,
+    margin: f64,
+    weight: Option<&Tensor>,
+    reduction: crate::Reduction,
+) -> Result<Tensor> {
     let reduction = match reduction {
         crate::Reduction::None => 0,
         crate::Reduction::Mean => 1,
@@ -290,7 +368,17 @@ pub fn multi_margin_loss(input: &Tensor, target: &Tensor, p: i64, margin: f64, w
     };
     let weight = weight.map_or(std::ptr::null_mut(), |w| w.as_ptr() as CTensor);
     let mut out: CTensor = std::ptr::null_mut();
-    check(unsafe { tp_multi_margin_loss(input.as_ptr() as CTensor, target.as_ptr() as CTensor, p, margin, weight, reduction, &mut out) })?;
+    check(unsafe {
+        tp_multi_margin_loss(
+            input.as_ptr() as CTensor,
+            target.as_ptr() as CTensor,
+            p,
+            margin,
+            weight,
+            reduction,
+            &mut out,
+        )
+    })?;
     // SAFETY: on success the shim allocated a new at::Tensor for us to own.
     Ok(unsafe { Tensor::from_ptr(out) })
 }

@@ -82,7 +82,8 @@ pub fn compare(
             worst = Some((i, rank));
         }
     }
-    result.worst = worst.map(|(i, _)| Worst { index: unravel(i, expected_shape), actual: actual[i], expected: expected[i] });
+    result.worst =
+        worst.map(|(i, _)| Worst { index: unravel(i, expected_shape), actual: actual[i], expected: expected[i] });
     result
 }
 

@@ -61,7 +61,11 @@ pub struct Size {
 
 impl Size {
     fn draw(rng: &mut Rng) -> Size {
-        Size { batch: rng.pick(&[0, 1, 1, 2, 3, 4, 5]), classes: 1 + rng.below(6) as i64, extra: rng.pick(&[0, 0, 1, 2, 3]) }
+        Size {
+            batch: rng.pick(&[0, 1, 1, 2, 3, 4, 5]),
+            classes: 1 + rng.below(6) as i64,
+            extra: rng.pick(&[0, 0, 1, 2, 3]),
+        }
     }
 }
 
@@ -117,7 +121,12 @@ fn float_tensor(shape: &[i64], values: Vec<f64>, requires_grad: bool) -> InputTe
 }
 
 fn int_tensor(shape: &[i64], values: Vec<i64>) -> InputTensor {
-    InputTensor { dtype: InputDType::Int64, shape: shape.to_vec(), data: values.into_iter().map(Value::from).collect(), requires_grad: false }
+    InputTensor {
+        dtype: InputDType::Int64,
+        shape: shape.to_vec(),
+        data: values.into_iter().map(Value::from).collect(),
+        requires_grad: false,
+    }
 }
 
 fn numel(shape: &[i64]) -> usize {
@@ -171,19 +180,36 @@ pub fn generate_loss(op: &str, rng: &mut Rng, s: Size) -> Option<Case> {
             // Target gradients only away from x ∈ {0, 1}, where libtorch's is ±inf (a pinned deviation).
             let exact_ends = rng.chance(0.5);
             inputs.push(("input", float_tensor(&two_d, probabilities(rng, numel(&two_d), exact_ends), true)));
-            inputs.push(("target", float_tensor(&two_d, probabilities(rng, numel(&two_d), true), !exact_ends && rng.chance(0.5))));
+            inputs.push((
+                "target",
+                float_tensor(&two_d, probabilities(rng, numel(&two_d), true), !exact_ends && rng.chance(0.5)),
+            ));
             if rng.chance(0.4) {
                 inputs.push(("weight", float_tensor(&[c], probabilities(rng, c as usize, true), false)));
             }
         }
         "binary_cross_entropy_with_logits" | "sigmoid_focal_loss" | "multilabel_soft_margin_loss" => {
             inputs.push(("input", random_floats(rng, &two_d, true)));
-            inputs.push(("target", float_tensor(&two_d, probabilities(rng, numel(&two_d), true), op == "binary_cross_entropy_with_logits" && rng.chance(0.3))));
+            inputs.push((
+                "target",
+                float_tensor(
+                    &two_d,
+                    probabilities(rng, numel(&two_d), true),
+                    op == "binary_cross_entropy_with_logits" && rng.chance(0.3),
+                ),
+            ));
             if op != "sigmoid_focal_loss" && rng.chance(0.4) {
                 inputs.push(("weight", float_tensor(&[c], probabilities(rng, c as usize, true), false)));
             }
             if op == "binary_cross_entropy_with_logits" && rng.chance(0.4) {
-                inputs.push(("pos_weight", float_tensor(&[c], draw_values(rng, c as usize, Regime::Moderate).iter().map(|x| x.abs()).collect(), false)));
+                inputs.push((
+                    "pos_weight",
+                    float_tensor(
+                        &[c],
+                        draw_values(rng, c as usize, Regime::Moderate).iter().map(|x| x.abs()).collect(),
+                        false,
+                    ),
+                ));
             }
             if op == "sigmoid_focal_loss" {
                 options.push(("alpha", float_option(rng.pick(&[0.25, 0.5, 1.0, 0.0, -1.0]))));
@@ -209,7 +235,9 @@ pub fn generate_loss(op: &str, rng: &mut Rng, s: Size) -> Option<Case> {
             } else {
                 let mut target_shape = shape.clone();
                 target_shape.remove(1);
-                let labels = (0..numel(&target_shape)).map(|_| if rng.chance(0.2) { ignore } else { rng.below(c as u64) as i64 }).collect();
+                let labels = (0..numel(&target_shape))
+                    .map(|_| if rng.chance(0.2) { ignore } else { rng.below(c as u64) as i64 })
+                    .collect();
                 inputs.push(("target", int_tensor(&target_shape, labels)));
                 options.push(("ignore_index", json!(ignore)));
             }
@@ -241,14 +269,22 @@ pub fn generate_loss(op: &str, rng: &mut Rng, s: Size) -> Option<Case> {
         "kl_div" => {
             let log_target = rng.chance(0.5);
             inputs.push(("input", random_floats(rng, &two_d, true)));
-            let target = if log_target { draw_values(rng, numel(&two_d), Regime::Moderate) } else { probabilities(rng, numel(&two_d), true) };
+            let target = if log_target {
+                draw_values(rng, numel(&two_d), Regime::Moderate)
+            } else {
+                probabilities(rng, numel(&two_d), true)
+            };
             inputs.push(("target", float_tensor(&two_d, target, false)));
             options.push(("log_target", json!(log_target)));
             options.push(("batchmean", json!(rng.chance(0.5))));
         }
         "soft_margin_loss" => {
             // |x| ≤ 80: libtorch's log(1 + exp(z)) overflows beyond (pinned).
-            let x = draw_values(rng, numel(&two_d), Regime::Moderate).iter().map(|v| v * rng.uniform(1.0, 25.0)).map(round).collect();
+            let x = draw_values(rng, numel(&two_d), Regime::Moderate)
+                .iter()
+                .map(|v| v * rng.uniform(1.0, 25.0))
+                .map(round)
+                .collect();
             inputs.push(("input", float_tensor(&two_d, x, true)));
             inputs.push(("target", float_tensor(&two_d, signs(rng, numel(&two_d)), false)));
         }
@@ -285,9 +321,16 @@ pub fn generate_loss(op: &str, rng: &mut Rng, s: Size) -> Option<Case> {
         }
         "poisson_nll_loss" => {
             let log_input = rng.chance(0.5);
-            let x = if log_input { draw_values(rng, numel(&two_d), Regime::Moderate) } else { probabilities(rng, numel(&two_d), false) };
+            let x = if log_input {
+                draw_values(rng, numel(&two_d), Regime::Moderate)
+            } else {
+                probabilities(rng, numel(&two_d), false)
+            };
             inputs.push(("input", float_tensor(&two_d, x, true)));
-            inputs.push(("target", float_tensor(&two_d, (0..numel(&two_d)).map(|_| rng.below(6) as f64).collect(), false)));
+            inputs.push((
+                "target",
+                float_tensor(&two_d, (0..numel(&two_d)).map(|_| rng.below(6) as f64).collect(), false),
+            ));
             options.push(("log_input", json!(log_input)));
             options.push(("full", json!(rng.chance(0.5))));
         }
@@ -373,13 +416,22 @@ pub fn check_loss(case: &Case, info: &LossInfo) -> Result<(), String> {
         let torch = evaluate(info.builtin, case, info, dtype, reduction);
         match (hand, torch) {
             (Err(_), Err(_)) => {}
-            (Ok(_), Err(e)) => return Err(format!("{dtype} {reduction}: libtorch rejects ({e}) but the hand-written side computes")),
-            (Err(e), Ok(_)) => return Err(format!("{dtype} {reduction}: the hand-written side rejects ({e}) but libtorch computes")),
+            (Ok(_), Err(e)) => {
+                return Err(format!("{dtype} {reduction}: libtorch rejects ({e}) but the hand-written side computes"))
+            }
+            (Err(e), Ok(_)) => {
+                return Err(format!("{dtype} {reduction}: the hand-written side rejects ({e}) but libtorch computes"))
+            }
             (Ok(a), Ok(b)) => {
                 for (x, y) in a.iter().zip(&b) {
                     let c = compare(&x.values, &x.shape, &y.values, &y.shape, dtype, tolerance);
                     if !c.passed() {
-                        let detail = super::report::describe_comparison(&c, super::run::CheckKind::HandVsLibtorch, tolerance.rtol, tolerance.atol);
+                        let detail = super::report::describe_comparison(
+                            &c,
+                            super::run::CheckKind::HandVsLibtorch,
+                            tolerance.rtol,
+                            tolerance.atol,
+                        );
                         return Err(format!("{dtype} {reduction} {}: {detail}", x.name));
                     }
                 }
@@ -400,7 +452,11 @@ pub fn shrink(op: &str, seed: u64, mut size: Size, info: &LossInfo) -> Case {
             Size { classes: size.classes - 1, ..size },
             Size { extra: size.extra - 1, ..size },
         ];
-        match candidates.into_iter().filter(|s| s.batch >= 0 && s.classes >= 1 && s.extra >= 0).find(|s| fails(&regenerate(*s))) {
+        match candidates
+            .into_iter()
+            .filter(|s| s.batch >= 0 && s.classes >= 1 && s.extra >= 0)
+            .find(|s| fails(&regenerate(*s)))
+        {
             Some(smaller) => size = smaller,
             None => break,
         }
@@ -479,14 +535,26 @@ pub fn check_optimizer(info: &optimizers::OptimizerInfo, seed: u64) -> Result<()
     let mut rng = Rng::new(seed);
     let dtype = rng.pick(&DType::ALL);
     let groups = vec![make_valid(optimizer_options(info, &mut rng))];
-    let shapes: Vec<Vec<i64>> = (0..1 + rng.below(2)).map(|_| vec![1 + rng.below(4) as i64, 1 + rng.below(3) as i64]).collect();
-    let params: Vec<Tensor> = shapes.iter().map(|s| Tensor::from_slice(&draw_values(&mut rng, numel(s), Regime::Moderate)).view(s.as_slice()).to_kind(dtype.kind())).collect();
+    let shapes: Vec<Vec<i64>> =
+        (0..1 + rng.below(2)).map(|_| vec![1 + rng.below(4) as i64, 1 + rng.below(3) as i64]).collect();
+    let params: Vec<Tensor> = shapes
+        .iter()
+        .map(|s| {
+            Tensor::from_slice(&draw_values(&mut rng, numel(s), Regime::Moderate))
+                .view(s.as_slice())
+                .to_kind(dtype.kind())
+        })
+        .collect();
     let group_of = vec![0; params.len()];
     let steps = 1 + rng.below(15);
     let run = || -> Result<(), String> {
         let mut hand = optimizers::hand_written(info, &groups, &params, &group_of).map_err(|e| e.to_string())?;
         let paths: Vec<Path> = optimizers::paths(info, &groups).to_vec();
-        let mut refs = paths.iter().map(|&p| optimizers::reference(info, p, &groups, &params, &group_of)).collect::<Result<Vec<_>, _>>().map_err(|e| e.to_string())?;
+        let mut refs = paths
+            .iter()
+            .map(|&p| optimizers::reference(info, p, &groups, &params, &group_of))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| e.to_string())?;
         let tolerance = default_tolerance(dtype);
         let mut rng = Rng::new(seed ^ 0x5eed);
         for step in 1..=steps {
@@ -503,7 +571,8 @@ pub fn check_optimizer(info: &optimizers::OptimizerInfo, seed: u64) -> Result<()
             for (path, side) in paths.iter().zip(&mut refs) {
                 side.step(&grads).map_err(|e| format!("{}: {e}", path.name()))?;
                 for i in 0..params.len() {
-                    let mut pairs = vec![("param".to_owned(), hand.params()[i].shallow_clone(), side.params()[i].shallow_clone())];
+                    let mut pairs =
+                        vec![("param".to_owned(), hand.params()[i].shallow_clone(), side.params()[i].shallow_clone())];
                     let theirs = side.buffers(i).map_err(|e| e.to_string())?;
                     for (name, mine) in hand.buffers(i).map_err(|e| e.to_string())? {
                         if let Some((_, other)) = theirs.iter().find(|(n, _)| *n == name) {
@@ -511,7 +580,9 @@ pub fn check_optimizer(info: &optimizers::OptimizerInfo, seed: u64) -> Result<()
                         }
                     }
                     for (name, a, b) in pairs {
-                        let read = |t: &Tensor| Vec::<f64>::try_from(t.to_kind(Kind::Double).reshape([-1])).unwrap_or_default();
+                        let read = |t: &Tensor| {
+                            Vec::<f64>::try_from(t.to_kind(Kind::Double).reshape([-1])).unwrap_or_default()
+                        };
                         let c = compare(&read(&a), &a.size(), &read(&b), &b.size(), dtype, tolerance);
                         if !c.passed() {
                             return Err(format!("{dtype} step {step}, param {i}, {name} against {}: {} of {} mismatched, max rel {:.2e}", path.name(), c.mismatched, c.numel, c.max_rel));
@@ -523,7 +594,9 @@ pub fn check_optimizer(info: &optimizers::OptimizerInfo, seed: u64) -> Result<()
         Ok(())
     };
     match std::panic::catch_unwind(std::panic::AssertUnwindSafe(run)) {
-        Ok(r) => r.map_err(|e| format!("{e} (options {:?})", groups[0].iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>())),
+        Ok(r) => r.map_err(|e| {
+            format!("{e} (options {:?})", groups[0].iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>())
+        }),
         Err(p) => Err(format!("panicked: {}", super::run::panic_message(&p))),
     }
 }
@@ -588,5 +661,6 @@ pub fn run(seed: u64, cases: u64, deadline: std::time::Instant, ops: &[String]) 
 
 /// Whether a loss op is drawn by `generate_loss` (every registered one should be).
 pub fn draws(op: &str) -> bool {
-    generate_loss(op, &mut Rng::new(1), Size { batch: 2, classes: 3, extra: 1 }).is_some() && registry::find(op).is_some()
+    generate_loss(op, &mut Rng::new(1), Size { batch: 2, classes: 3, extra: 1 }).is_some()
+        && registry::find(op).is_some()
 }

@@ -48,7 +48,9 @@ pub fn group_options(case: &Case, info: &OptimizerInfo) -> Result<Vec<Options>, 
             .map(|spec| {
                 let value = match overrides.iter().find(|(n, _)| n == spec.name) {
                     Some((_, v)) => option_value(v, spec.default)?,
-                    None => base.and_then(|b| b.iter().find(|(n, _)| n == spec.name).map(|(_, v)| *v)).unwrap_or(spec.default),
+                    None => base
+                        .and_then(|b| b.iter().find(|(n, _)| n == spec.name).map(|(_, v)| *v))
+                        .unwrap_or(spec.default),
                 };
                 Ok((spec.name.to_owned(), value))
             })
@@ -119,19 +121,27 @@ impl History {
 pub fn simulate(setup: &Setup, paths: &[Path], mode: Mode) -> Result<Vec<History>, String> {
     let run = || -> Result<Vec<History>, String> {
         let s = setup;
-        let mut sides: Vec<Box<dyn Stepper>> = vec![optimizers::hand_written(s.info, &s.groups, &s.params, &s.group_of).map_err(|e| e.to_string())?];
+        let mut sides: Vec<Box<dyn Stepper>> =
+            vec![optimizers::hand_written(s.info, &s.groups, &s.params, &s.group_of).map_err(|e| e.to_string())?];
         for &path in paths {
-            sides.push(optimizers::reference(s.info, path, &s.groups, &s.params, &s.group_of).map_err(|e| format!("{}: {e}", path.name()))?);
+            sides.push(
+                optimizers::reference(s.info, path, &s.groups, &s.params, &s.group_of)
+                    .map_err(|e| format!("{}: {e}", path.name()))?,
+            );
         }
         let mut histories: Vec<History> = sides.iter().map(|_| History::default()).collect();
         // In lockstep every side gets the gradient at the first libtorch path's parameters.
         let source = if sides.len() > 1 { 1 } else { 0 };
         for step in 1..=s.trajectory.steps {
             let shared = match mode {
-                Mode::Lockstep => Some(objectives::gradients(s.objective, &sides[source].params(), &s.data).map_err(|e| e.to_string())?),
+                Mode::Lockstep => Some(
+                    objectives::gradients(s.objective, &sides[source].params(), &s.data).map_err(|e| e.to_string())?,
+                ),
                 Mode::FreeRunning => None,
             };
-            for (side, name) in sides.iter_mut().zip(std::iter::once("hand-written").chain(paths.iter().map(|p| p.name()))) {
+            for (side, name) in
+                sides.iter_mut().zip(std::iter::once("hand-written").chain(paths.iter().map(|p| p.name())))
+            {
                 let grads = match &shared {
                     Some(g) => g.iter().map(Tensor::shallow_clone).collect(),
                     None => objectives::gradients(s.objective, &side.params(), &s.data).map_err(|e| e.to_string())?,
@@ -158,7 +168,12 @@ pub fn simulate(setup: &Setup, paths: &[Path], mode: Mode) -> Result<Vec<History
 }
 
 /// The first step (from 1) at which `actual` leaves tolerance against `expected`.
-fn first_failing_step(actual: &ExpectedTensor, expected: &ExpectedTensor, dtype: DType, tolerance: crate::fixture::Tolerance) -> Option<usize> {
+fn first_failing_step(
+    actual: &ExpectedTensor,
+    expected: &ExpectedTensor,
+    dtype: DType,
+    tolerance: crate::fixture::Tolerance,
+) -> Option<usize> {
     let per_step = expected.values.len() / expected.shape.first().copied().unwrap_or(1).max(1) as usize;
     actual
         .values
@@ -168,7 +183,12 @@ fn first_failing_step(actual: &ExpectedTensor, expected: &ExpectedTensor, dtype:
         .map(|i| i / per_step.max(1) + 1)
 }
 
-fn comparison(a: &ExpectedTensor, b: &ExpectedTensor, dtype: DType, tolerance: crate::fixture::Tolerance) -> Comparison {
+fn comparison(
+    a: &ExpectedTensor,
+    b: &ExpectedTensor,
+    dtype: DType,
+    tolerance: crate::fixture::Tolerance,
+) -> Comparison {
     compare(&a.values, &a.shape, &b.values, &b.shape, dtype, tolerance)
 }
 
@@ -182,7 +202,12 @@ pub fn run_case(file: &str, case: &Case, dtypes: &[DType]) -> Vec<Row> {
         let setup = match setup(case, dtype) {
             Ok(s) => s,
             Err(e) => {
-                rows.push(row("setup".into(), "optimizer".into(), vec![Check::failed(CheckKind::HandVsLibtorch, e)], None));
+                rows.push(row(
+                    "setup".into(),
+                    "optimizer".into(),
+                    vec![Check::failed(CheckKind::HandVsLibtorch, e)],
+                    None,
+                ));
                 continue;
             }
         };
@@ -196,7 +221,12 @@ pub fn run_case(file: &str, case: &Case, dtypes: &[DType]) -> Vec<Row> {
             let histories = match simulate(&setup, paths, mode) {
                 Ok(h) => h,
                 Err(e) => {
-                    rows.push(row(mode.name().into(), "optimizer".into(), vec![Check::failed(CheckKind::HandVsLibtorch, e)], None));
+                    rows.push(row(
+                        mode.name().into(),
+                        "optimizer".into(),
+                        vec![Check::failed(CheckKind::HandVsLibtorch, e)],
+                        None,
+                    ));
                     continue;
                 }
             };
@@ -206,10 +236,16 @@ pub fn run_case(file: &str, case: &Case, dtypes: &[DType]) -> Vec<Row> {
                 let variant = format!("{}/{}", mode.name(), path.name());
                 for label in hand.series.keys().filter(|l| reference.series.contains_key(*l)) {
                     let (tolerance, _) = tolerance_for(case, dtype, &variant, label);
-                    let (a, b) = (hand.trajectory(label).expect("listed"), reference.trajectory(label).expect("listed"));
+                    let (a, b) =
+                        (hand.trajectory(label).expect("listed"), reference.trajectory(label).expect("listed"));
                     let c = comparison(&a, &b, dtype, tolerance);
                     let first = first_failing_step(&a, &b, dtype, tolerance);
-                    let mut checks = vec![Check { kind: CheckKind::HandVsLibtorch, passed: c.passed(), comparison: Some(c), message: None }];
+                    let mut checks = vec![Check {
+                        kind: CheckKind::HandVsLibtorch,
+                        passed: c.passed(),
+                        comparison: Some(c),
+                        message: None,
+                    }];
                     // The fixture records the first path's free-running parameters.
                     if mode == Mode::FreeRunning && k == 0 && label.starts_with("param.") {
                         let stored = recorded.and_then(|outs| outs.iter().find(|(n, _)| n == label)).map(|(_, t)| t);
@@ -219,7 +255,10 @@ pub fn run_case(file: &str, case: &Case, dtypes: &[DType]) -> Vec<Row> {
                                     let c = comparison(actual, s, dtype, tolerance);
                                     Check { kind, passed: c.passed(), comparison: Some(c), message: None }
                                 }
-                                None => Check::failed(kind, "the fixture has no recorded trajectory: run `tch-parity regen`".into()),
+                                None => Check::failed(
+                                    kind,
+                                    "the fixture has no recorded trajectory: run `tch-parity regen`".into(),
+                                ),
                             });
                         }
                     }
@@ -233,8 +272,14 @@ pub fn run_case(file: &str, case: &Case, dtypes: &[DType]) -> Vec<Row> {
 
 /// An invalid configuration: the hand-written optimizer and libtorch's C++ one both refuse it.
 fn optimizer_rejection_checks(setup: &Setup, text: &str) -> Vec<Check> {
-    let hand = setup.groups.iter().try_for_each(|g| optimizers::validate_hand_written(setup.info, g)).map_err(|e| e.to_string());
-    let torch = optimizers::reference(setup.info, Path::Cpp, &setup.groups, &setup.params, &setup.group_of).map(|_| ()).map_err(|e| e.to_string());
+    let hand = setup
+        .groups
+        .iter()
+        .try_for_each(|g| optimizers::validate_hand_written(setup.info, g))
+        .map_err(|e| e.to_string());
+    let torch = optimizers::reference(setup.info, Path::Cpp, &setup.groups, &setup.params, &setup.group_of)
+        .map(|_| ())
+        .map_err(|e| e.to_string());
     rejection_checks(text, hand, torch)
 }
 

@@ -72,14 +72,30 @@ pub static OPTIMIZERS: &[OptimizerInfo] = &[
     OptimizerInfo {
         id: "adam",
         summary: "Adam, L2 weight decay added to the gradient (seed §5.1)",
-        options: &[ADAM_OPTIONS[5], ADAM_OPTIONS[0], ADAM_OPTIONS[1], ADAM_OPTIONS[2], float("weight_decay", 0.0, "L2 penalty added to the gradient"), ADAM_OPTIONS[3], ADAM_OPTIONS[4]],
+        options: &[
+            ADAM_OPTIONS[5],
+            ADAM_OPTIONS[0],
+            ADAM_OPTIONS[1],
+            ADAM_OPTIONS[2],
+            float("weight_decay", 0.0, "L2 penalty added to the gradient"),
+            ADAM_OPTIONS[3],
+            ADAM_OPTIONS[4],
+        ],
         paths: &[Path::Cpp, Path::Tch, Path::Fused],
         paths_maximizing: &[Path::Fused],
     },
     OptimizerInfo {
         id: "adamw",
         summary: "AdamW, decoupled weight decay (seed §5)",
-        options: &[ADAM_OPTIONS[5], ADAM_OPTIONS[0], ADAM_OPTIONS[1], ADAM_OPTIONS[2], float("weight_decay", 1e-2, "decoupled decay: θ ·= 1 − lr·wd"), ADAM_OPTIONS[3], ADAM_OPTIONS[4]],
+        options: &[
+            ADAM_OPTIONS[5],
+            ADAM_OPTIONS[0],
+            ADAM_OPTIONS[1],
+            ADAM_OPTIONS[2],
+            float("weight_decay", 1e-2, "decoupled decay: θ ·= 1 − lr·wd"),
+            ADAM_OPTIONS[3],
+            ADAM_OPTIONS[4],
+        ],
         paths: &[Path::Cpp, Path::Tch, Path::Fused],
         paths_maximizing: &[Path::Fused],
     },
@@ -164,7 +180,13 @@ pub fn paths(info: &OptimizerInfo, groups: &[Options]) -> &'static [Path] {
 }
 
 /// A libtorch path as a stepper over copies of `params`.
-pub fn reference(info: &OptimizerInfo, path: Path, groups: &[Options], params: &[Tensor], group_of: &[usize]) -> Result<Box<dyn Stepper>> {
+pub fn reference(
+    info: &OptimizerInfo,
+    path: Path,
+    groups: &[Options],
+    params: &[Tensor],
+    group_of: &[usize],
+) -> Result<Box<dyn Stepper>> {
     let hypers: Vec<GroupHyper> = groups.iter().map(group_hyper).collect();
     Ok(match path {
         Path::Cpp => Box::new(Cpp::new(info.id, &hypers, params, group_of)?),
@@ -219,12 +241,22 @@ fn adagrad_options(o: &Options) -> AdagradOptions {
 }
 
 /// The hand-written optimizer as a stepper over copies of `params`.
-pub fn hand_written(info: &OptimizerInfo, groups: &[Options], params: &[Tensor], group_of: &[usize]) -> Result<Box<dyn Stepper>> {
-    fn build<R: Rule + 'static>(groups: Vec<R::Options>, params: &[Tensor], group_of: &[usize]) -> Result<Box<dyn Stepper>>
+pub fn hand_written(
+    info: &OptimizerInfo,
+    groups: &[Options],
+    params: &[Tensor],
+    group_of: &[usize],
+) -> Result<Box<dyn Stepper>> {
+    fn build<R: Rule + 'static>(
+        groups: Vec<R::Options>,
+        params: &[Tensor],
+        group_of: &[usize],
+    ) -> Result<Box<dyn Stepper>>
     where
         R::State: 'static,
     {
-        let leaves: Vec<Tensor> = params.iter().map(|p| Ok(p.f_detach_copy()?.set_requires_grad(true))).collect::<Result<_>>()?;
+        let leaves: Vec<Tensor> =
+            params.iter().map(|p| Ok(p.f_detach_copy()?.set_requires_grad(true))).collect::<Result<_>>()?;
         let mut slots = Vec::new();
         let param_groups = groups
             .into_iter()
@@ -243,10 +275,18 @@ pub fn hand_written(info: &OptimizerInfo, groups: &[Options], params: &[Tensor],
     }
     match info.id {
         "sgd" => build::<optim::sgd::SgdRule>(groups.iter().map(sgd_options).collect(), params, group_of),
-        "adam" => build::<optim::adam::AdamRule>(groups.iter().map(|o| adam_options(o, false)).collect(), params, group_of),
-        "adamw" => build::<optim::adam::AdamRule>(groups.iter().map(|o| adam_options(o, true)).collect(), params, group_of),
-        "rmsprop" => build::<optim::rmsprop::RmsPropRule>(groups.iter().map(rmsprop_options).collect(), params, group_of),
-        "adagrad" => build::<optim::adagrad::AdagradRule>(groups.iter().map(adagrad_options).collect(), params, group_of),
+        "adam" => {
+            build::<optim::adam::AdamRule>(groups.iter().map(|o| adam_options(o, false)).collect(), params, group_of)
+        }
+        "adamw" => {
+            build::<optim::adam::AdamRule>(groups.iter().map(|o| adam_options(o, true)).collect(), params, group_of)
+        }
+        "rmsprop" => {
+            build::<optim::rmsprop::RmsPropRule>(groups.iter().map(rmsprop_options).collect(), params, group_of)
+        }
+        "adagrad" => {
+            build::<optim::adagrad::AdagradRule>(groups.iter().map(adagrad_options).collect(), params, group_of)
+        }
         other => invalid!("no hand-written optimizer {other}"),
     }
 }

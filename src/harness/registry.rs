@@ -153,17 +153,28 @@ const TARGET: InputSpec = float_input("target", true, true);
 const WEIGHT: InputSpec = float_input("weight", false, false);
 /// Class indices. Float is accepted by the fixture format only so that a case can pin that both
 /// sides reject it.
-const CLASS_TARGET: InputSpec =
-    InputSpec { name: "target", dtypes: &[InputDType::Int64, InputDType::Float], required: true, differentiable: false };
+const CLASS_TARGET: InputSpec = InputSpec {
+    name: "target",
+    dtypes: &[InputDType::Int64, InputDType::Float],
+    required: true,
+    differentiable: false,
+};
 /// Class indices (int64) or class probabilities (float, the input's shape).
 const INDEX_OR_PROBABILITY_TARGET: InputSpec =
     InputSpec { name: "target", dtypes: &[InputDType::Int64, InputDType::Float], required: true, differentiable: true };
 
-const DIM: OptionSpec = OptionSpec { name: "dim", default: OptionValue::Int(-1), doc: "the dimension to normalise over" };
-const IGNORE_INDEX: OptionSpec =
-    OptionSpec { name: "ignore_index", default: OptionValue::Int(loss::IGNORE_INDEX), doc: "class-index targets to skip" };
-const LABEL_SMOOTHING: OptionSpec =
-    OptionSpec { name: "label_smoothing", default: OptionValue::Float(0.0), doc: "ε in [0, 1]; ≤ 0 is ignored, as in libtorch" };
+const DIM: OptionSpec =
+    OptionSpec { name: "dim", default: OptionValue::Int(-1), doc: "the dimension to normalise over" };
+const IGNORE_INDEX: OptionSpec = OptionSpec {
+    name: "ignore_index",
+    default: OptionValue::Int(loss::IGNORE_INDEX),
+    doc: "class-index targets to skip",
+};
+const LABEL_SMOOTHING: OptionSpec = OptionSpec {
+    name: "label_smoothing",
+    default: OptionValue::Float(0.0),
+    doc: "ε in [0, 1]; ≤ 0 is ignored, as in libtorch",
+};
 
 fn cross_entropy_options(a: &Args) -> Result<loss::CrossEntropy<'_>> {
     Ok(loss::CrossEntropy {
@@ -515,7 +526,8 @@ pub static LOSSES: &[LossInfo] = &[
     },
 ];
 
-const TRIPLET_INPUTS: [InputSpec; 3] = [float_input("anchor", true, true), float_input("positive", true, true), float_input("negative", true, true)];
+const TRIPLET_INPUTS: [InputSpec; 3] =
+    [float_input("anchor", true, true), float_input("positive", true, true), float_input("negative", true, true)];
 
 pub fn find(id: &str) -> Option<&'static LossInfo> {
     LOSSES.iter().find(|info| info.id == id)

@@ -62,13 +62,28 @@ impl Report {
     }
 
     fn table(&self) -> String {
-        let headers = ["", "case", "dtype", "variant", "output", "max |Δ|", "max rel", "ulp", "worst at", "mismatched", "fixture ulp"];
+        let headers = [
+            "",
+            "case",
+            "dtype",
+            "variant",
+            "output",
+            "max |Δ|",
+            "max rel",
+            "ulp",
+            "worst at",
+            "mismatched",
+            "fixture ulp",
+        ];
         let mut lines: Vec<[String; 11]> = Vec::new();
         let mut details = String::new();
         for row in &self.rows {
             let status = if row.passed() { "ok" } else { "FAIL" };
             let case = format!("{}/{}", row.op, row.case);
-            let (abs, rel, ulp, worst, mismatched) = match row.check(CheckKind::HandVsLibtorch).and_then(|c| c.comparison.as_ref()) {
+            let (abs, rel, ulp, worst, mismatched) = match row
+                .check(CheckKind::HandVsLibtorch)
+                .and_then(|c| c.comparison.as_ref())
+            {
                 Some(c) => (
                     sci(c.max_abs),
                     sci(c.max_rel),
@@ -84,7 +99,8 @@ impl Report {
                 .and_then(|c| c.comparison.as_ref())
                 .map(|c| ulps(c.max_ulp))
                 .unwrap_or_default();
-            let output = if row.tolerance_override.is_some() { format!("{} (tol*)", row.output) } else { row.output.clone() };
+            let output =
+                if row.tolerance_override.is_some() { format!("{} (tol*)", row.output) } else { row.output.clone() };
             lines.push([
                 status.into(),
                 case,
@@ -114,8 +130,13 @@ impl Report {
             for (i, (cell, w)) in cells.iter().zip(widths).enumerate() {
                 let pad = w - cell.chars().count();
                 // Names left, figures right.
-                if i <= 4 { line.push_str(cell); line.extend(std::iter::repeat_n(' ', pad)); }
-                else { line.extend(std::iter::repeat_n(' ', pad)); line.push_str(cell); }
+                if i <= 4 {
+                    line.push_str(cell);
+                    line.extend(std::iter::repeat_n(' ', pad));
+                } else {
+                    line.extend(std::iter::repeat_n(' ', pad));
+                    line.push_str(cell);
+                }
                 line.push_str("  ");
             }
             out.push_str(line.trim_end());
@@ -132,7 +153,16 @@ impl Report {
             for row in self.rows.iter().filter(|r| r.tolerance_override.is_some()) {
                 let key = (row.op.clone(), row.case.clone(), row.dtype);
                 if !seen.contains(&key) {
-                    let _ = writeln!(out, "  {}/{} {}: rtol {:e}, atol {:e}: {}", row.op, row.case, row.dtype, row.rtol, row.atol, row.tolerance_override.as_deref().unwrap_or(""));
+                    let _ = writeln!(
+                        out,
+                        "  {}/{} {}: rtol {:e}, atol {:e}: {}",
+                        row.op,
+                        row.case,
+                        row.dtype,
+                        row.rtol,
+                        row.atol,
+                        row.tolerance_override.as_deref().unwrap_or("")
+                    );
                     seen.push(key);
                 }
             }
@@ -148,7 +178,10 @@ impl Report {
     pub fn summary_line(&self) -> String {
         let s = self.summary();
         let verdict = if s.failed == 0 { "all agree" } else { "DISAGREEMENT" };
-        format!("\n{verdict}: {} rows from {} cases, {} passed, {} failed (libtorch {})\n", s.rows, s.cases, s.passed, s.failed, self.libtorch)
+        format!(
+            "\n{verdict}: {} rows from {} cases, {} passed, {} failed (libtorch {})\n",
+            s.rows, s.cases, s.passed, s.failed, self.libtorch
+        )
     }
 
     fn junit(&self) -> String {
@@ -161,7 +194,8 @@ impl Report {
         for op in ops {
             let rows: Vec<&Row> = self.rows.iter().filter(|r| r.op == op).collect();
             let failures = rows.iter().filter(|r| !r.passed()).count();
-            let _ = writeln!(out, "  <testsuite name=\"{}\" tests=\"{}\" failures=\"{}\">", xml(op), rows.len(), failures);
+            let _ =
+                writeln!(out, "  <testsuite name=\"{}\" tests=\"{}\" failures=\"{}\">", xml(op), rows.len(), failures);
             for row in rows {
                 let name = format!("{} {} {} {}", row.case, row.dtype, row.variant, row.output);
                 let _ = write!(out, "    <testcase classname=\"tch-parity.{}\" name=\"{}\"", xml(op), xml(&name));
@@ -170,7 +204,12 @@ impl Report {
                 } else {
                     let detail = failure_detail(row);
                     let first = detail.lines().nth(1).unwrap_or("disagreement").trim();
-                    let _ = writeln!(out, ">\n      <failure message=\"{}\">{}</failure>\n    </testcase>", xml(first), xml(&detail));
+                    let _ = writeln!(
+                        out,
+                        ">\n      <failure message=\"{}\">{}</failure>\n    </testcase>",
+                        xml(first),
+                        xml(&detail)
+                    );
                 }
             }
             out.push_str("  </testsuite>\n");
@@ -183,7 +222,11 @@ impl Report {
         let s = self.summary();
         let mut out = String::new();
         let icon = if s.failed == 0 { "✅" } else { "❌" };
-        let _ = writeln!(out, "## {icon} tch-parity: {} of {} rows agree ({} cases, libtorch {})\n", s.passed, s.rows, s.cases, self.libtorch);
+        let _ = writeln!(
+            out,
+            "## {icon} tch-parity: {} of {} rows agree ({} cases, libtorch {})\n",
+            s.passed, s.rows, s.cases, self.libtorch
+        );
         if s.failed > 0 {
             out.push_str("### Disagreements\n\n```text\n");
             for row in self.rows.iter().filter(|r| !r.passed()) {
@@ -196,7 +239,11 @@ impl Report {
         out.push_str("|---|---|---|---|---|--:|--:|--:|--:|--:|\n");
         for row in &self.rows {
             let c = row.check(CheckKind::HandVsLibtorch).and_then(|c| c.comparison.as_ref());
-            let drift = row.check(CheckKind::LibtorchVsFixture).and_then(|c| c.comparison.as_ref()).map(|c| ulps(c.max_ulp)).unwrap_or_default();
+            let drift = row
+                .check(CheckKind::LibtorchVsFixture)
+                .and_then(|c| c.comparison.as_ref())
+                .map(|c| ulps(c.max_ulp))
+                .unwrap_or_default();
             let _ = writeln!(
                 out,
                 "| {} | `{}/{}` | {} | {} | {}{} | {} | {} | {} | {} | {} |",
@@ -221,7 +268,8 @@ impl Report {
 
 /// The failing checks of a row: what disagreed, where, and both values.
 pub fn failure_detail(row: &Row) -> String {
-    let mut out = format!("{}/{} [{} {} {}] (file {})\n", row.op, row.case, row.dtype, row.variant, row.output, row.file);
+    let mut out =
+        format!("{}/{} [{} {} {}] (file {})\n", row.op, row.case, row.dtype, row.variant, row.output, row.file);
     if let Some(step) = row.first_failing_step {
         let _ = writeln!(out, "  first left tolerance at step {step}");
     }
@@ -251,7 +299,13 @@ pub fn describe_comparison(c: &Comparison, kind: CheckKind, rtol: f64, atol: f64
     if let Some(w) = &c.worst {
         let _ = write!(text, "; worst at {:?}: {a_name} {:?}, {b_name} {:?}", w.index, w.actual, w.expected);
     }
-    let _ = write!(text, "; max |Δ| {}, max rel {}, {} ulp (rtol {rtol:e}, atol {atol:e})", sci(c.max_abs), sci(c.max_rel), ulps(c.max_ulp));
+    let _ = write!(
+        text,
+        "; max |Δ| {}, max rel {}, {} ulp (rtol {rtol:e}, atol {atol:e})",
+        sci(c.max_abs),
+        sci(c.max_rel),
+        ulps(c.max_ulp)
+    );
     text
 }
 

@@ -134,18 +134,19 @@ pub fn materialize_inputs(case: &Case, dtype: DType) -> Result<Vec<(String, Tens
     for (name, input) in &case.inputs {
         let t = match input.dtype {
             InputDType::Float => {
-                let values = input
-                    .data
-                    .iter()
-                    .map(|v| float::from_json(v, dtype))
-                    .collect::<Result<Vec<f64>, String>>()?;
+                let values =
+                    input.data.iter().map(|v| float::from_json(v, dtype)).collect::<Result<Vec<f64>, String>>()?;
                 match dtype {
                     DType::Float32 => Tensor::from_slice(&values.iter().map(|&x| x as f32).collect::<Vec<f32>>()),
                     DType::Float64 => Tensor::from_slice(&values),
                 }
             }
-            InputDType::Int64 => Tensor::from_slice(&input.data.iter().map(|v| v.as_i64().unwrap_or(0)).collect::<Vec<i64>>()),
-            InputDType::Bool => Tensor::from_slice(&input.data.iter().map(|v| v.as_bool().unwrap_or(false)).collect::<Vec<bool>>()),
+            InputDType::Int64 => {
+                Tensor::from_slice(&input.data.iter().map(|v| v.as_i64().unwrap_or(0)).collect::<Vec<i64>>())
+            }
+            InputDType::Bool => {
+                Tensor::from_slice(&input.data.iter().map(|v| v.as_bool().unwrap_or(false)).collect::<Vec<bool>>())
+            }
         };
         let t = t.f_reshape(input.shape.as_slice()).map_err(|e| e.to_string())?;
         tensors.push((name.clone(), t.set_requires_grad(input.requires_grad)));
@@ -182,7 +183,13 @@ pub fn upstream_gradient(shape: &[i64], kind: Kind) -> Tensor {
 
 /// Runs one implementation and returns the output followed by the gradients the case asks for.
 /// A libtorch exception or a panic becomes an `Err` with its message.
-pub fn evaluate(f: LossFn, case: &Case, info: &LossInfo, dtype: DType, reduction: Reduction) -> Result<Vec<Computed>, String> {
+pub fn evaluate(
+    f: LossFn,
+    case: &Case,
+    info: &LossInfo,
+    dtype: DType,
+    reduction: Reduction,
+) -> Result<Vec<Computed>, String> {
     let run = || -> Result<Vec<Computed>, String> {
         let args = materialize(case, info, dtype)?;
         let output = f(&args, reduction).map_err(|e| e.to_string())?;
@@ -227,7 +234,11 @@ pub(crate) fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> String {
 }
 
 fn read(name: &str, t: &Tensor) -> Result<Computed, String> {
-    let flat = t.f_detach().and_then(|t| t.f_to_kind(Kind::Double)).and_then(|t| t.f_reshape([-1])).map_err(|e| e.to_string())?;
+    let flat = t
+        .f_detach()
+        .and_then(|t| t.f_to_kind(Kind::Double))
+        .and_then(|t| t.f_reshape([-1]))
+        .map_err(|e| e.to_string())?;
     let values = Vec::<f64>::try_from(&flat).map_err(|e| e.to_string())?;
     Ok(Computed { name: name.to_owned(), shape: t.size(), values })
 }
@@ -311,23 +322,26 @@ fn value_checks(
     let pick = |side: &Result<Vec<Computed>, String>, who: &str| -> Result<Computed, String> {
         match side {
             Err(e) => Err(format!("{who} failed: {e}")),
-            Ok(outs) => outs.iter().find(|c| c.name == name).cloned().ok_or_else(|| format!("{who} produced no {name}")),
+            Ok(outs) => {
+                outs.iter().find(|c| c.name == name).cloned().ok_or_else(|| format!("{who} produced no {name}"))
+            }
         }
     };
     let hand = pick(hand, "hand-written");
     let torch = pick(torch, "libtorch");
     let fixture: Result<ExpectedTensor, String> =
         fixture.cloned().ok_or_else(|| "the fixture has no recorded value: run `tch-parity regen`".to_owned());
-    let check = |kind: CheckKind, actual: &Result<Computed, String>, reference: Result<ExpectedTensor, String>| -> Check {
-        match (actual, reference) {
-            (Ok(a), Ok(b)) => {
-                let comparison = compare(&a.values, &a.shape, &b.values, &b.shape, dtype, tolerance);
-                Check { kind, passed: comparison.passed(), comparison: Some(comparison), message: None }
+    let check =
+        |kind: CheckKind, actual: &Result<Computed, String>, reference: Result<ExpectedTensor, String>| -> Check {
+            match (actual, reference) {
+                (Ok(a), Ok(b)) => {
+                    let comparison = compare(&a.values, &a.shape, &b.values, &b.shape, dtype, tolerance);
+                    Check { kind, passed: comparison.passed(), comparison: Some(comparison), message: None }
+                }
+                (Err(e), _) => Check::failed(kind, e.clone()),
+                (_, Err(e)) => Check::failed(kind, e),
             }
-            (Err(e), _) => Check::failed(kind, e.clone()),
-            (_, Err(e)) => Check::failed(kind, e),
-        }
-    };
+        };
     vec![
         check(CheckKind::HandVsLibtorch, &hand, torch.as_ref().map(ExpectedTensor::from).map_err(Clone::clone)),
         check(CheckKind::HandVsFixture, &hand, fixture.clone()),

@@ -14,9 +14,10 @@ pub struct Selection {
 impl Selection {
     pub fn selects(&self, case: &Case) -> bool {
         self.filters.is_empty()
-            || self.filters.iter().any(|f| {
-                *f == case.op || case.name.contains(f.as_str()) || *f == format!("{}/{}", case.op, case.name)
-            })
+            || self
+                .filters
+                .iter()
+                .any(|f| *f == case.op || case.name.contains(f.as_str()) || *f == format!("{}/{}", case.op, case.name))
     }
 
     pub fn dtypes(&self) -> Vec<DType> {

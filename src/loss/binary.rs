@@ -160,7 +160,6 @@ pub fn binary_cross_entropy_with_logits(
     reduction.apply(weighted(loss, weight)?)
 }
 
-
 #[cfg(test)]
 #[path = "binary_tests.rs"]
 mod tests;

@@ -138,14 +138,17 @@ fn errors_say_which_argument_is_wrong() {
         other => panic!("expected an invalid-argument error, got {other:?}"),
     };
     let short = Tensor::from_slice(&[0.0f32, 1.0]);
-    assert!(message(binary_cross_entropy(&x, &short, None, Reduction::Mean)).contains("target shape [2] differs from the input shape [3]"));
+    assert!(message(binary_cross_entropy(&x, &short, None, Reduction::Mean))
+        .contains("target shape [2] differs from the input shape [3]"));
     let doubles = Tensor::from_slice(&[0.0f64, 1.0, 1.0]);
     assert!(message(binary_cross_entropy(&x, &doubles, None, Reduction::Mean)).contains("target has dtype Double"));
     let t = Tensor::from_slice(&[0.0f32, 1.0, 1.0]);
     let w = Tensor::from_slice(&[1.0f32, 2.0]);
-    assert!(message(binary_cross_entropy(&x, &t, Some(&w), Reduction::Mean)).contains("weight of shape [2] does not broadcast"));
+    assert!(message(binary_cross_entropy(&x, &t, Some(&w), Reduction::Mean))
+        .contains("weight of shape [2] does not broadcast"));
     let outside = Tensor::from_slice(&[0.5f32, 1.5, 0.5]);
-    assert!(message(binary_cross_entropy(&outside, &t, None, Reduction::Mean)).contains("all elements of input should be between 0 and 1"));
+    assert!(message(binary_cross_entropy(&outside, &t, None, Reduction::Mean))
+        .contains("all elements of input should be between 0 and 1"));
 }
 
 #[test]

@@ -10,7 +10,11 @@ fn multilabel_margin_documentation_example() {
     // [(1−(0.8−0.2)) + (1−(0.8−0.4)) + (1−(0.1−0.2)) + (1−(0.1−0.4))] / 4 = 0.85.
     let x = Tensor::from_slice(&[0.1f64, 0.2, 0.4, 0.8]);
     let y = Tensor::from_slice(&[3i64, 0, -1, 1]);
-    assert_relative_eq!(multilabel_margin_loss(&x, &y, Reduction::Sum).unwrap().double_value(&[]), 0.85, max_relative = 1e-15);
+    assert_relative_eq!(
+        multilabel_margin_loss(&x, &y, Reduction::Sum).unwrap().double_value(&[]),
+        0.85,
+        max_relative = 1e-15
+    );
 }
 
 #[test]
@@ -40,8 +44,16 @@ fn kl_div_of_equal_distributions_is_zero_and_batchmean_divides_by_the_batch() {
     // KL([1, 0] ‖ [0.5, 0.5]) = ln 2 in row 0, 0 in row 1: batchmean ln 2 / 2, mean ln 2 / 4.
     let x = Tensor::from_slice(&[0.5f64, 0.5, 0.5, 0.5]).view([2, 2]).log();
     let q = Tensor::from_slice(&[1.0f64, 0.0, 0.5, 0.5]).view([2, 2]);
-    assert_relative_eq!(kl_div_batchmean(&x, &q, false).unwrap().double_value(&[]), 2f64.ln() / 2.0, max_relative = 1e-15);
-    assert_relative_eq!(kl_div(&x, &q, Reduction::Mean, false).unwrap().double_value(&[]), 2f64.ln() / 4.0, max_relative = 1e-15);
+    assert_relative_eq!(
+        kl_div_batchmean(&x, &q, false).unwrap().double_value(&[]),
+        2f64.ln() / 2.0,
+        max_relative = 1e-15
+    );
+    assert_relative_eq!(
+        kl_div(&x, &q, Reduction::Mean, false).unwrap().double_value(&[]),
+        2f64.ln() / 4.0,
+        max_relative = 1e-15
+    );
 }
 
 #[test]
@@ -53,7 +65,10 @@ fn gaussian_nll_at_unit_variance_is_half_the_squared_error() {
     assert_eq!(gaussian_nll_loss(&x, &t, &v, false, 1e-6, Reduction::Sum).unwrap().double_value(&[]), 2.5);
     let full = gaussian_nll_loss(&x, &t, &v, true, 1e-6, Reduction::Sum).unwrap().double_value(&[]);
     assert_relative_eq!(full, 2.5 + (2.0 * std::f64::consts::PI).ln(), max_relative = 1e-15);
-    assert!(gaussian_nll_loss(&x, &t, &(-v), false, 1e-6, Reduction::Sum).unwrap_err().to_string().contains("negative"));
+    assert!(gaussian_nll_loss(&x, &t, &(-v), false, 1e-6, Reduction::Sum)
+        .unwrap_err()
+        .to_string()
+        .contains("negative"));
 }
 
 #[test]
@@ -81,7 +96,14 @@ fn cosine_embedding_of_parallel_and_orthogonal_vectors() {
 fn multi_margin_p_must_be_1_or_2() {
     let x = Tensor::zeros([1, 3], (Kind::Float, tch::Device::Cpu));
     let y = Tensor::from_slice(&[0i64]);
-    assert!(multi_margin_loss(&x, &y, 3, 1.0, None, Reduction::Mean).unwrap_err().to_string().contains("p = 1 and p = 2"));
+    assert!(multi_margin_loss(&x, &y, 3, 1.0, None, Reduction::Mean)
+        .unwrap_err()
+        .to_string()
+        .contains("p = 1 and p = 2"));
     // Zero logits, margin 1: each of the 2 other classes costs 1, over 3 classes: 2/3.
-    assert_relative_eq!(multi_margin_loss(&x, &y, 1, 1.0, None, Reduction::Mean).unwrap().double_value(&[]), 2.0 / 3.0, max_relative = 1e-7);
+    assert_relative_eq!(
+        multi_margin_loss(&x, &y, 1, 1.0, None, Reduction::Mean).unwrap().double_value(&[]),
+        2.0 / 3.0,
+        max_relative = 1e-7
+    );
 }

@@ -45,10 +45,9 @@ fn class_dim(input: &Tensor) -> i64 {
 
 fn check_class_weight(weight: Option<&Tensor>, classes: i64) -> Result<()> {
     match weight {
-        Some(w) if w.dim() != 1 || w.size()[0] != classes => invalid!(
-            "weight should have one entry for each of the {classes} classes, but has shape {:?}",
-            w.size()
-        ),
+        Some(w) if w.dim() != 1 || w.size()[0] != classes => {
+            invalid!("weight should have one entry for each of the {classes} classes, but has shape {:?}", w.size())
+        }
         Some(w) => check_floating("weight", w),
         None => Ok(()),
     }
@@ -113,7 +112,11 @@ pub fn nll_loss(
 /// `w[y]` for each target (1 without weights), 0 where the target is ignored.
 fn target_weights(weight: Option<&Tensor>, safe_target: &Tensor, kept: &Tensor, kind: Kind) -> Result<Tensor> {
     let w = match weight {
-        Some(w) => w.f_to_kind(kind)?.f_detach()?.f_index_select(0, &safe_target.f_flatten(0, -1)?)?.f_view(safe_target.size().as_slice())?,
+        Some(w) => w
+            .f_to_kind(kind)?
+            .f_detach()?
+            .f_index_select(0, &safe_target.f_flatten(0, -1)?)?
+            .f_view(safe_target.size().as_slice())?,
         None => safe_target.f_ones_like()?.f_to_kind(kind)?,
     };
     Ok(w.f_mul(&kept.f_to_kind(kind)?)?)
@@ -216,7 +219,12 @@ fn probability_cross_entropy(
 /// hand to `(1 − α)·y + α/K`, and the loss is probability-target cross entropy. Accepts class
 /// indices or one-hot targets; with indices it equals `cross_entropy` with
 /// `label_smoothing = α` (without class weights).
-pub fn smoothed_target_cross_entropy(input: &Tensor, target: &Tensor, alpha: f64, reduction: Reduction) -> Result<Tensor> {
+pub fn smoothed_target_cross_entropy(
+    input: &Tensor,
+    target: &Tensor,
+    alpha: f64,
+    reduction: Reduction,
+) -> Result<Tensor> {
     check_floating("input", input)?;
     if input.dim() != 2 {
         return invalid!("the input must be [N, C], got shape {:?}", input.size());

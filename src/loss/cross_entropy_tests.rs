@@ -69,13 +69,18 @@ fn probability_targets_mean_divides_by_samples_not_weights() {
 fn errors_name_what_is_wrong() {
     let x = Tensor::zeros([2, 3], (Kind::Float, tch::Device::Cpu));
     let message = |r: crate::Result<Tensor>| r.unwrap_err().to_string();
-    assert!(message(nll_loss(&x, &Tensor::from_slice(&[0i64, 3]), None, IGNORE_INDEX, Reduction::Mean)).contains("target 3 is out of bounds for 3 classes"));
-    assert!(message(nll_loss(&x, &Tensor::from_slice(&[0.0f32, 1.0]), None, IGNORE_INDEX, Reduction::Mean)).contains("must be int64"));
+    assert!(message(nll_loss(&x, &Tensor::from_slice(&[0i64, 3]), None, IGNORE_INDEX, Reduction::Mean))
+        .contains("target 3 is out of bounds for 3 classes"));
+    assert!(message(nll_loss(&x, &Tensor::from_slice(&[0.0f32, 1.0]), None, IGNORE_INDEX, Reduction::Mean))
+        .contains("must be int64"));
     let w = Tensor::ones([4], (Kind::Float, tch::Device::Cpu));
     let weighted = CrossEntropy { weight: Some(&w), ..Default::default() };
-    assert!(message(cross_entropy(&x, &Tensor::from_slice(&[0i64, 1]), &weighted, Reduction::Mean)).contains("one entry for each of the 3 classes"));
+    assert!(message(cross_entropy(&x, &Tensor::from_slice(&[0i64, 1]), &weighted, Reduction::Mean))
+        .contains("one entry for each of the 3 classes"));
     let smooth = CrossEntropy { label_smoothing: 1.5, ..Default::default() };
-    assert!(message(cross_entropy(&x, &Tensor::from_slice(&[0i64, 1]), &smooth, Reduction::Mean)).contains("label_smoothing must be between 0.0 and 1.0"));
+    assert!(message(cross_entropy(&x, &Tensor::from_slice(&[0i64, 1]), &smooth, Reduction::Mean))
+        .contains("label_smoothing must be between 0.0 and 1.0"));
     let ignoring = CrossEntropy { ignore_index: 0, ..Default::default() };
-    assert!(message(cross_entropy(&x, &x.softmax(1, Kind::Float), &ignoring, Reduction::Mean)).contains("cannot be used with probability targets"));
+    assert!(message(cross_entropy(&x, &x.softmax(1, Kind::Float), &ignoring, Reduction::Mean))
+        .contains("cannot be used with probability targets"));
 }

@@ -90,7 +90,10 @@ pub fn ctc_loss(
     } else {
         let padded = targets.shallow_clone();
         if padded.dim() != 2 || padded.size()[0] != batch || padded.size()[1] < longest {
-            return invalid!("padded targets of shape {:?} cannot hold target lengths up to {longest} for {batch} sequences", targets.size());
+            return invalid!(
+                "padded targets of shape {:?} cannot hold target lengths up to {longest} for {batch} sequences",
+                targets.size()
+            );
         }
         padded.f_narrow(1, 0, longest)?
     };
@@ -107,14 +110,18 @@ pub fn ctc_loss(
     let label_index = positions.f_sub_scalar(1)?.f_div_scalar_mode(2, "floor")?.f_clamp(0, (longest - 1).max(0))?;
     let is_label = positions.f_remainder(2)?.f_eq(1)?;
     let extended = if longest > 0 {
-        labels.f_index_select(1, &label_index)?.f_where_self(&is_label.f_unsqueeze(0)?, &labels.f_narrow(1, 0, 1)?.f_full_like(blank)?)?
+        labels
+            .f_index_select(1, &label_index)?
+            .f_where_self(&is_label.f_unsqueeze(0)?, &labels.f_narrow(1, 0, 1)?.f_full_like(blank)?)?
     } else {
         Tensor::f_full([batch, width], blank, (Kind::Int64, device))?
     };
     let two_back = shift_right(&extended.f_to_kind(Kind::Double)?, 2)?;
-    let may_skip = is_label.f_unsqueeze(0)?.f_logical_and(&extended.f_to_kind(Kind::Double)?.f_ne_tensor(&two_back)?)?;
+    let may_skip =
+        is_label.f_unsqueeze(0)?.f_logical_and(&extended.f_to_kind(Kind::Double)?.f_ne_tensor(&two_back)?)?;
     let lengths = Tensor::f_from_slice(target_lengths)?.f_to_device(device)?;
-    let in_target = positions.f_unsqueeze(0)?.f_lt_tensor(&lengths.f_mul_scalar(2)?.f_add_scalar(1)?.f_unsqueeze(1)?)?;
+    let in_target =
+        positions.f_unsqueeze(0)?.f_lt_tensor(&lengths.f_mul_scalar(2)?.f_add_scalar(1)?.f_unsqueeze(1)?)?;
     let running = Tensor::f_from_slice(input_lengths)?.f_to_device(device)?.f_unsqueeze(1)?;
 
     let neg_inf = Tensor::f_full([batch, width], f64::NEG_INFINITY, (lp.kind(), device))?;
@@ -139,7 +146,9 @@ pub fn ctc_loss(
 
     // libtorch's gradient adds exp(log_probs) over each sequence's frames.
     if log_probs.requires_grad() {
-        let frames = Tensor::f_arange(time, (Kind::Int64, device))?.f_unsqueeze(1)?.f_lt_tensor(&running.f_squeeze_dim(1)?.f_unsqueeze(0)?)?;
+        let frames = Tensor::f_arange(time, (Kind::Int64, device))?
+            .f_unsqueeze(1)?
+            .f_lt_tensor(&running.f_squeeze_dim(1)?.f_unsqueeze(0)?)?;
         let extra = lp.f_detach()?.f_exp()?.f_mul(&frames.f_unsqueeze(2)?.f_to_kind(lp.kind())?)?;
         let carrier = lp.f_mul(&extra)?.f_sum_dim_intlist([0i64, 2].as_slice(), false, None)?;
         loss = loss.f_add(&carrier.f_sub(&carrier.f_detach()?)?)?;

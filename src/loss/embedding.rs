@@ -8,7 +8,13 @@ use tch::Tensor;
 
 /// `1 − cos(x1, x2)` where t = 1 and `max(0, cos − margin)` where t = −1, as
 /// `torch.nn.CosineEmbeddingLoss`; libtorch adds its float `1e-12` to each squared norm.
-pub fn cosine_embedding_loss(input1: &Tensor, input2: &Tensor, target: &Tensor, margin: f64, reduction: Reduction) -> Result<Tensor> {
+pub fn cosine_embedding_loss(
+    input1: &Tensor,
+    input2: &Tensor,
+    target: &Tensor,
+    margin: f64,
+    reduction: Reduction,
+) -> Result<Tensor> {
     check_floating("input1", input1)?;
     check_same_shape("input2", input2, input1)?;
     let dim = match (target.dim(), input1.dim()) {
@@ -38,14 +44,26 @@ pub fn pairwise_distance(a: &Tensor, b: &Tensor, p: f64, eps: f64) -> Result<Ten
     } else if p.is_infinite() {
         d.f_abs()?.f_amax(last.as_slice(), false)?
     } else {
-        d.f_abs()?.f_pow_tensor_scalar(p)?.f_sum_dim_intlist(last.as_slice(), false, None)?.f_pow_tensor_scalar(1.0 / p)?
+        d.f_abs()?
+            .f_pow_tensor_scalar(p)?
+            .f_sum_dim_intlist(last.as_slice(), false, None)?
+            .f_pow_tensor_scalar(1.0 / p)?
     })
 }
 
 /// `max(0, margin + d(a, p) − d(a, n))` with the p-norm distance, as `torch.nn.TripletMarginLoss`;
 /// with `swap`, `d(a, n)` becomes `min(d(a, n), d(p, n))`.
 #[allow(clippy::too_many_arguments)]
-pub fn triplet_margin_loss(anchor: &Tensor, positive: &Tensor, negative: &Tensor, margin: f64, p: f64, eps: f64, swap: bool, reduction: Reduction) -> Result<Tensor> {
+pub fn triplet_margin_loss(
+    anchor: &Tensor,
+    positive: &Tensor,
+    negative: &Tensor,
+    margin: f64,
+    p: f64,
+    eps: f64,
+    swap: bool,
+    reduction: Reduction,
+) -> Result<Tensor> {
     check_triplet(anchor, positive, negative)?;
     let distance = |x: &Tensor, y: &Tensor| pairwise_distance(x, y, p, eps);
     triplet(anchor, positive, negative, margin, swap, &distance, reduction)

@@ -9,7 +9,13 @@ use tch::Tensor;
 /// α ≥ 0, with `ce` binary cross entropy on logits, `p = σ(x)` and `p_t = p·t + (1 − p)·(1 − t)`.
 /// α goes to the positives (t = 1); α = −1 switches the weighting off. Note that torchvision's
 /// own default reduction is `none`, not `mean`.
-pub fn sigmoid_focal_loss(input: &Tensor, target: &Tensor, alpha: f64, gamma: f64, reduction: Reduction) -> Result<Tensor> {
+pub fn sigmoid_focal_loss(
+    input: &Tensor,
+    target: &Tensor,
+    alpha: f64,
+    gamma: f64,
+    reduction: Reduction,
+) -> Result<Tensor> {
     if !((0.0..=1.0).contains(&alpha) || alpha == -1.0) {
         return invalid!("alpha must be in [0, 1], or -1 to switch the weighting off; got {alpha}");
     }

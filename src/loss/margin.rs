@@ -29,7 +29,13 @@ pub fn soft_margin_loss(input: &Tensor, target: &Tensor, reduction: Reduction) -
 /// `max(0, −t·(x1 − x2) + margin)`, as `torch.nn.MarginRankingLoss`; all three tensors of the
 /// same shape (libtorch does not broadcast here). At a tie (exactly 0) libtorch's gradient is
 /// the active side's, so this is `clamp_min`, not `relu`.
-pub fn margin_ranking_loss(input1: &Tensor, input2: &Tensor, target: &Tensor, margin: f64, reduction: Reduction) -> Result<Tensor> {
+pub fn margin_ranking_loss(
+    input1: &Tensor,
+    input2: &Tensor,
+    target: &Tensor,
+    margin: f64,
+    reduction: Reduction,
+) -> Result<Tensor> {
     check_floating("input1", input1)?;
     check_same_shape("input2", input2, input1)?;
     check_same_shape("target", target, input1)?;
@@ -43,9 +49,8 @@ pub fn hinge_embedding_loss(input: &Tensor, target: &Tensor, margin: f64, reduct
     check_floating("input", input)?;
     let zeros = input.f_zeros_like()?;
     let margin_term = input.f_neg()?.f_add_scalar(margin)?.f_clamp_min(0.0)?;
-    let loss = margin_term
-        .f_where_self(&target.f_ne(1)?, &zeros)?
-        .f_add(&input.f_where_self(&target.f_ne(-1)?, &zeros)?)?;
+    let loss =
+        margin_term.f_where_self(&target.f_ne(1)?, &zeros)?.f_add(&input.f_where_self(&target.f_ne(-1)?, &zeros)?)?;
     reduction.apply(loss)
 }
 
@@ -90,13 +95,23 @@ pub fn multilabel_margin_loss(input: &Tensor, target: &Tensor, reduction: Reduct
     let x_target = x.f_gather(1, &safe, false)?;
     let hinge = x_target.f_unsqueeze(2)?.f_neg()?.f_add(&x.f_unsqueeze(1)?)?.f_add_scalar(1.0)?.f_relu()?;
     let counted = listed.f_unsqueeze(2)?.f_logical_and(&is_target.f_logical_not()?.f_unsqueeze(1)?)?;
-    let per_sample = hinge.f_mul(&counted.f_to_kind(x.kind())?)?.f_sum_dim_intlist([1i64, 2].as_slice(), false, None)?.f_div_scalar(classes as f64)?;
+    let per_sample = hinge
+        .f_mul(&counted.f_to_kind(x.kind())?)?
+        .f_sum_dim_intlist([1i64, 2].as_slice(), false, None)?
+        .f_div_scalar(classes as f64)?;
     finish(per_sample, unbatched, reduction)
 }
 
 /// `torch.nn.MultiMarginLoss`: `Σ_{i ≠ y} w[y]·max(0, margin − x[y] + x[i])^p / C` per sample,
 /// p ∈ {1, 2}.
-pub fn multi_margin_loss(input: &Tensor, target: &Tensor, p: i64, margin: f64, weight: Option<&Tensor>, reduction: Reduction) -> Result<Tensor> {
+pub fn multi_margin_loss(
+    input: &Tensor,
+    target: &Tensor,
+    p: i64,
+    margin: f64,
+    weight: Option<&Tensor>,
+    reduction: Reduction,
+) -> Result<Tensor> {
     check_floating("input", input)?;
     if p != 1 && p != 2 {
         return invalid!("only p = 1 and p = 2 are supported, got {p}");
@@ -118,7 +133,10 @@ pub fn multi_margin_loss(input: &Tensor, target: &Tensor, p: i64, margin: f64, w
     }
     if let Some(w) = weight {
         if w.size() != [classes] {
-            return invalid!("weight should have one entry for each of the {classes} classes, but has shape {:?}", w.size());
+            return invalid!(
+                "weight should have one entry for each of the {classes} classes, but has shape {:?}",
+                w.size()
+            );
         }
     }
     let index = t.f_unsqueeze(1)?;
@@ -139,13 +157,21 @@ pub fn multi_margin_loss(input: &Tensor, target: &Tensor, p: i64, margin: f64, w
 
 /// `torch.nn.MultiLabelSoftMarginLoss` (Python-only in PyTorch): per sample, the mean over
 /// classes of `−w·(t·log σ(x) + (1 − t)·log σ(−x))`.
-pub fn multilabel_soft_margin_loss(input: &Tensor, target: &Tensor, weight: Option<&Tensor>, reduction: Reduction) -> Result<Tensor> {
+pub fn multilabel_soft_margin_loss(
+    input: &Tensor,
+    target: &Tensor,
+    weight: Option<&Tensor>,
+    reduction: Reduction,
+) -> Result<Tensor> {
     check_floating("input", input)?;
     check_same_shape("target", target, input)?;
     // Python's form, −(t·log σ(x) + (1 − t)·log σ(−x)), with the hand-written log σ (stable, and
     // with log σ's own gradient 1 − σ).
     let t = target;
-    let loss = t.f_mul(&super::binary::log_sigmoid(input)?)?.f_add(&t.f_neg()?.f_add_scalar(1.0)?.f_mul(&super::binary::log_sigmoid(&input.f_neg()?)?)?)?.f_neg()?;
+    let loss = t
+        .f_mul(&super::binary::log_sigmoid(input)?)?
+        .f_add(&t.f_neg()?.f_add_scalar(1.0)?.f_mul(&super::binary::log_sigmoid(&input.f_neg()?)?)?)?
+        .f_neg()?;
     let loss = weighted(loss, weight)?;
     // Python averages over the last dimension.
     let class_dim = (input.dim() as i64 - 1).max(0);

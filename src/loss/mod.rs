@@ -19,7 +19,10 @@ pub use cross_entropy::{cross_entropy, nll_loss, smoothed_target_cross_entropy, 
 pub use ctc::ctc_loss;
 pub use embedding::{cosine_embedding_loss, pairwise_distance, triplet_margin_loss, triplet_margin_with_distance_loss};
 pub use focal::sigmoid_focal_loss;
-pub use margin::{hinge_embedding_loss, margin_ranking_loss, multi_margin_loss, multilabel_margin_loss, multilabel_soft_margin_loss, soft_margin_loss};
+pub use margin::{
+    hinge_embedding_loss, margin_ranking_loss, multi_margin_loss, multilabel_margin_loss, multilabel_soft_margin_loss,
+    soft_margin_loss,
+};
 pub use probabilistic::{gaussian_nll_loss, kl_div, kl_div_batchmean, poisson_nll_loss};
 pub use regression::{huber_loss, l1_loss, mse_loss, smooth_l1_loss};
 pub use softmax::{log_softmax, softmax};
@@ -151,8 +154,8 @@ pub(crate) fn check_same_shape(name: &str, t: &Tensor, reference: &Tensor) -> Re
 /// `t` broadcasts to `shape` without changing it (weights multiply the per-element loss).
 pub(crate) fn check_broadcasts_to(name: &str, t: &Tensor, shape: &[i64]) -> Result<()> {
     let small = t.size();
-    let fits = small.len() <= shape.len()
-        && small.iter().rev().zip(shape.iter().rev()).all(|(&s, &b)| s == b || s == 1);
+    let fits =
+        small.len() <= shape.len() && small.iter().rev().zip(shape.iter().rev()).all(|(&s, &b)| s == b || s == 1);
     if !fits {
         return invalid!("{name} of shape {small:?} does not broadcast to the input shape {shape:?}");
     }

@@ -36,7 +36,14 @@ fn kl_div_elements(input: &Tensor, target: &Tensor, log_target: bool) -> Result<
 
 /// `torch.nn.PoissonNLLLoss`: `exp(x) − t·x` with `log_input`, else `x − t·log(x + eps)`; with
 /// `full`, Stirling's term `t·log t − t + ½·log(2πt)` where t > 1.
-pub fn poisson_nll_loss(input: &Tensor, target: &Tensor, log_input: bool, full: bool, eps: f64, reduction: Reduction) -> Result<Tensor> {
+pub fn poisson_nll_loss(
+    input: &Tensor,
+    target: &Tensor,
+    log_input: bool,
+    full: bool,
+    eps: f64,
+    reduction: Reduction,
+) -> Result<Tensor> {
     check_floating("input", input)?;
     let mut loss = if log_input {
         input.f_exp()?.f_sub(&target.f_mul(input)?)?
@@ -47,7 +54,10 @@ pub fn poisson_nll_loss(input: &Tensor, target: &Tensor, log_input: bool, full: 
         let t = target.f_detach()?;
         let above_one = t.f_gt(1.0)?;
         let safe = t.f_where_self(&above_one, &t.f_ones_like()?)?;
-        let stirling = safe.f_mul(&safe.f_log()?)?.f_sub(&safe)?.f_add(&safe.f_mul_scalar(2.0 * std::f64::consts::PI)?.f_log()?.f_mul_scalar(0.5)?)?;
+        let stirling = safe
+            .f_mul(&safe.f_log()?)?
+            .f_sub(&safe)?
+            .f_add(&safe.f_mul_scalar(2.0 * std::f64::consts::PI)?.f_log()?.f_mul_scalar(0.5)?)?;
         loss = loss.f_add(&stirling.f_where_self(&above_one, &stirling.f_zeros_like()?)?)?;
     }
     reduction.apply(loss)
@@ -57,7 +67,14 @@ pub fn poisson_nll_loss(input: &Tensor, target: &Tensor, log_input: bool, full: 
 /// variance `v` clamped at `eps` (the clamp does not block its gradient, as PyTorch clamps
 /// under `no_grad`), plus `½·log(2π)` when `full`. `var` has the input's shape, or that shape
 /// without its last dimension, or with a last dimension of 1 (one variance per sample).
-pub fn gaussian_nll_loss(input: &Tensor, target: &Tensor, var: &Tensor, full: bool, eps: f64, reduction: Reduction) -> Result<Tensor> {
+pub fn gaussian_nll_loss(
+    input: &Tensor,
+    target: &Tensor,
+    var: &Tensor,
+    full: bool,
+    eps: f64,
+    reduction: Reduction,
+) -> Result<Tensor> {
     check_floating("input", input)?;
     check_same_shape("target", target, input)?;
     let (x_shape, v_shape) = (input.size(), var.size());
@@ -65,7 +82,11 @@ pub fn gaussian_nll_loss(input: &Tensor, target: &Tensor, var: &Tensor, full: bo
         var.shallow_clone()
     } else if !x_shape.is_empty() && v_shape == x_shape[..x_shape.len() - 1] {
         var.f_unsqueeze(-1)?
-    } else if !x_shape.is_empty() && v_shape.len() == x_shape.len() && v_shape[..v_shape.len() - 1] == x_shape[..x_shape.len() - 1] && v_shape.last() == Some(&1) {
+    } else if !x_shape.is_empty()
+        && v_shape.len() == x_shape.len()
+        && v_shape[..v_shape.len() - 1] == x_shape[..x_shape.len() - 1]
+        && v_shape.last() == Some(&1)
+    {
         var.shallow_clone()
     } else {
         return invalid!("var of shape {v_shape:?} does not fit the input's {x_shape:?}");

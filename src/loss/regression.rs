@@ -49,7 +49,13 @@ fn piecewise_quadratic(z: &Tensor, knee: f64, scale: Option<f64>) -> Result<Tens
 /// A value with libtorch's gradients attached: `slope(x − t)` for the input and `slope(t − x)`
 /// for the target (libtorch evaluates the target's with the arguments swapped, which matters
 /// only where the slope is not odd: SmoothL1 with β = 0 at a tie).
-fn piecewise(input: &Tensor, target: &Tensor, d: &Tensor, value: Tensor, slope: &dyn Fn(&Tensor) -> Result<Tensor>) -> Result<Tensor> {
+fn piecewise(
+    input: &Tensor,
+    target: &Tensor,
+    d: &Tensor,
+    value: Tensor,
+    slope: &dyn Fn(&Tensor) -> Result<Tensor>,
+) -> Result<Tensor> {
     let d_input = || slope(d);
     let d_target = || -> Result<Tensor> { slope(&d.f_neg()?) };
     with_gradients(value, &[(input, &d_input), (target, &d_target)])

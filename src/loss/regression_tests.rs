@@ -41,7 +41,10 @@ fn tiny_beta_keeps_the_gradient_finite() {
 #[test]
 fn bad_beta_and_delta_are_rejected() {
     let x = Tensor::from_slice(&[1.0f32]);
-    assert!(smooth_l1_loss(&x, &x, -1.0, Reduction::Mean).unwrap_err().to_string().contains("beta must not be negative"));
+    assert!(smooth_l1_loss(&x, &x, -1.0, Reduction::Mean)
+        .unwrap_err()
+        .to_string()
+        .contains("beta must not be negative"));
     for delta in [0.0, -1.0, f64::NAN] {
         assert!(huber_loss(&x, &x, delta, Reduction::Mean).unwrap_err().to_string().contains("delta must be positive"));
     }

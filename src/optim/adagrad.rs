@@ -1,6 +1,9 @@
 //! Adagrad with learning-rate decay, weight decay, an initial accumulator, eps and maximize.
 
-use super::{add_product_, add_quotient_, check_non_negative, direction, step_tensor, with_weight_decay, Hyperparameters, Optimizer, Rule};
+use super::{
+    add_product_, add_quotient_, check_non_negative, direction, step_tensor, with_weight_decay, Hyperparameters,
+    Optimizer, Rule,
+};
 use crate::error::Result;
 use tch::Tensor;
 
@@ -17,7 +20,14 @@ pub struct AdagradOptions {
 impl Default for AdagradOptions {
     /// torch.optim.Adagrad's defaults: lr 1e-2, eps 1e-10, the rest 0.
     fn default() -> Self {
-        AdagradOptions { lr: 1e-2, lr_decay: 0.0, weight_decay: 0.0, initial_accumulator_value: 0.0, eps: 1e-10, maximize: false }
+        AdagradOptions {
+            lr: 1e-2,
+            lr_decay: 0.0,
+            weight_decay: 0.0,
+            initial_accumulator_value: 0.0,
+            eps: 1e-10,
+            maximize: false,
+        }
     }
 }
 

@@ -1,6 +1,9 @@
 //! Adam and AdamW (decoupled weight decay), with amsgrad and maximize.
 
-use super::{add_product_, add_quotient_, add_scaled_, check_non_negative, direction, with_weight_decay, Hyperparameters, Optimizer, Rule};
+use super::{
+    add_product_, add_quotient_, add_scaled_, check_non_negative, direction, with_weight_decay, Hyperparameters,
+    Optimizer, Rule,
+};
 use crate::error::{invalid, Result};
 use tch::Tensor;
 
@@ -111,7 +114,11 @@ impl Rule for AdamRule {
     }
 
     fn buffers(s: &AdamState) -> Vec<(&'static str, Tensor)> {
-        let mut out = vec![("step", super::step_tensor(s.step)), ("exp_avg", s.exp_avg.shallow_clone()), ("exp_avg_sq", s.exp_avg_sq.shallow_clone())];
+        let mut out = vec![
+            ("step", super::step_tensor(s.step)),
+            ("exp_avg", s.exp_avg.shallow_clone()),
+            ("exp_avg_sq", s.exp_avg_sq.shallow_clone()),
+        ];
         if let Some(max) = &s.max_exp_avg_sq {
             out.push(("max_exp_avg_sq", max.shallow_clone()));
         }
@@ -122,4 +129,3 @@ impl Rule for AdamRule {
 pub type Adam = Optimizer<AdamRule>;
 /// AdamW is Adam with [`AdamOptions::adamw`].
 pub type AdamW = Optimizer<AdamRule>;
-

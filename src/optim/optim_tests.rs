@@ -50,7 +50,9 @@ fn adam_first_step_moves_each_parameter_by_lr() {
 fn adamw_decays_the_parameter_not_the_gradient() {
     // Zero gradient: m = v = 0, so the only change is θ ·= 1 − lr·wd = 1 − 0.1·0.5.
     let p = param(&[2.0]);
-    let mut opt = AdamW::new(vec![p.shallow_clone()], AdamOptions { lr: 0.1, weight_decay: 0.5, ..AdamOptions::adamw() }).unwrap();
+    let mut opt =
+        AdamW::new(vec![p.shallow_clone()], AdamOptions { lr: 0.1, weight_decay: 0.5, ..AdamOptions::adamw() })
+            .unwrap();
     backward(&p, &[0.0]);
     opt.step().unwrap();
     assert_eq!(values(&p), vec![2.0 * 0.95]);
@@ -85,7 +87,10 @@ fn adagrad_lr_decay_and_initial_accumulator() {
 fn groups_have_their_own_hyperparameters_and_lr_can_change_between_steps() {
     let (w, b) = (param(&[1.0]), param(&[1.0]));
     let mut opt = Sgd::with_groups(vec![
-        ParamGroup { params: vec![w.shallow_clone()], options: SgdOptions { weight_decay: 0.1, ..SgdOptions::new(0.01) } },
+        ParamGroup {
+            params: vec![w.shallow_clone()],
+            options: SgdOptions { weight_decay: 0.1, ..SgdOptions::new(0.01) },
+        },
         ParamGroup { params: vec![b.shallow_clone()], options: SgdOptions::new(0.05) },
     ])
     .unwrap();
@@ -127,9 +132,13 @@ fn invalid_hyperparameters_say_which_and_why() {
     let p = || vec![param(&[1.0])];
     let err = |r: Result<()>| r.unwrap_err().to_string();
     assert!(err(Sgd::new(p(), SgdOptions::new(-1.0)).map(|_| ())).contains("Invalid learning rate: -1"));
-    assert!(err(Sgd::new(p(), SgdOptions { nesterov: true, ..SgdOptions::new(0.1) }).map(|_| ())).contains("Nesterov momentum requires a momentum and zero dampening"));
-    assert!(err(Adam::new(p(), AdamOptions { betas: (0.9, 1.0), ..AdamOptions::adam() }).map(|_| ())).contains("Invalid beta parameter at index 1: 1"));
-    assert!(err(RmsProp::new(p(), RmsPropOptions { alpha: -0.1, ..Default::default() }).map(|_| ())).contains("Invalid alpha value"));
-    assert!(err(Adagrad::new(p(), AdagradOptions { lr_decay: -1.0, ..Default::default() }).map(|_| ())).contains("Invalid lr_decay value"));
+    assert!(err(Sgd::new(p(), SgdOptions { nesterov: true, ..SgdOptions::new(0.1) }).map(|_| ()))
+        .contains("Nesterov momentum requires a momentum and zero dampening"));
+    assert!(err(Adam::new(p(), AdamOptions { betas: (0.9, 1.0), ..AdamOptions::adam() }).map(|_| ()))
+        .contains("Invalid beta parameter at index 1: 1"));
+    assert!(err(RmsProp::new(p(), RmsPropOptions { alpha: -0.1, ..Default::default() }).map(|_| ()))
+        .contains("Invalid alpha value"));
+    assert!(err(Adagrad::new(p(), AdagradOptions { lr_decay: -1.0, ..Default::default() }).map(|_| ()))
+        .contains("Invalid lr_decay value"));
     assert!(err(Adam::with_groups(vec![]).map(|_| ())).contains("empty parameter list"));
 }

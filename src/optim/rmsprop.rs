@@ -1,6 +1,9 @@
 //! RMSprop with alpha, eps, weight decay, momentum and centering.
 
-use super::{add_product_, add_quotient_, add_scaled_, check_non_negative, step_tensor, with_weight_decay, Hyperparameters, Optimizer, Rule};
+use super::{
+    add_product_, add_quotient_, add_scaled_, check_non_negative, step_tensor, with_weight_decay, Hyperparameters,
+    Optimizer, Rule,
+};
 use crate::error::Result;
 use tch::Tensor;
 
