@@ -89,11 +89,7 @@ pub fn sigmoid_focal_loss(
     let ce =
         input.f_binary_cross_entropy_with_logits(target, None::<&Tensor>, None::<&Tensor>, tch::Reduction::None)?;
     let loss = crate::loss::focal::focal_from_parts(&ce, &p, target, alpha, gamma)?;
-    Ok(match reduction {
-        Reduction::None => loss,
-        Reduction::Mean => loss.f_mean(None)?,
-        Reduction::Sum => loss.f_sum(None)?,
-    })
+    reduction.apply(loss)
 }
 
 pub fn l1_loss(input: &Tensor, target: &Tensor, reduction: Reduction) -> Result<Tensor> {
@@ -242,11 +238,7 @@ pub fn gaussian_nll_loss(
     if full {
         loss = loss.f_add_scalar(0.5 * (2.0 * std::f64::consts::PI).ln())?;
     }
-    Ok(match reduction {
-        Reduction::None => loss,
-        Reduction::Mean => loss.f_mean(None)?,
-        Reduction::Sum => loss.f_sum(None)?,
-    })
+    reduction.apply(loss)
 }
 
 /// `F.multilabel_soft_margin_loss`: `−(t·logσ(x) + (1 − t)·logσ(−x))`, weighted, averaged over
@@ -269,11 +261,7 @@ pub fn multilabel_soft_margin_loss(
     let class_dim = (input.dim() as i64 - 1).max(0);
     let classes = input.size().get(class_dim as usize).copied().unwrap_or(1);
     let loss = loss.f_sum_dim_intlist([class_dim].as_slice(), false, None)?.f_div_scalar(classes as f64)?;
-    Ok(match reduction {
-        Reduction::None => loss,
-        Reduction::Mean => loss.f_mean(None)?,
-        Reduction::Sum => loss.f_sum(None)?,
-    })
+    reduction.apply(loss)
 }
 
 /// `F.triplet_margin_with_distance_loss` with `pairwise_distance` (its default) or
@@ -303,9 +291,5 @@ pub fn triplet_margin_with_distance_loss(
         to_negative = to_negative.f_minimum(&distance(positive, negative)?)?;
     }
     let loss = to_positive.f_sub(&to_negative)?.f_add_scalar(margin)?.f_clamp_min(0.0)?;
-    Ok(match reduction {
-        Reduction::None => loss,
-        Reduction::Mean => loss.f_mean(None)?,
-        Reduction::Sum => loss.f_sum(None)?,
-    })
+    reduction.apply(loss)
 }
