@@ -7,7 +7,7 @@ use tch_parity::fixture::{self, regen, DType, FixtureFile};
 use tch_parity::harness::fuzz;
 use tch_parity::harness::objectives::OBJECTIVES;
 use tch_parity::harness::optimizers::{Path, OPTIMIZERS};
-use tch_parity::harness::registry::LOSSES;
+use tch_parity::harness::registry::{OptionSpec, LOSSES};
 use tch_parity::harness::report::Format;
 use tch_parity::harness::run;
 use tch_parity::harness::select::Selection;
@@ -286,6 +286,13 @@ fn print_cases(files: &[FixtureFile], op: &str) {
     println!("  cases ({}): {}", cases.len(), cases.join(", "));
 }
 
+fn print_options(options: &[OptionSpec]) {
+    if !options.is_empty() {
+        let options: Vec<String> = options.iter().map(|o| format!("{}={} ({})", o.name, o.default, o.doc)).collect();
+        println!("  options: {}", options.join(", "));
+    }
+}
+
 fn list(fixtures: &std::path::Path) -> ExitCode {
     let files = match load(fixtures) {
         Ok(files) => files,
@@ -296,11 +303,7 @@ fn list(fixtures: &std::path::Path) -> ExitCode {
         let inputs: Vec<String> =
             info.inputs.iter().map(|s| format!("{}{}", s.name, if s.required { "" } else { "?" })).collect();
         println!("  inputs:  {}", inputs.join(", "));
-        if !info.options.is_empty() {
-            let options: Vec<String> =
-                info.options.iter().map(|o| format!("{}={} ({})", o.name, o.default, o.doc)).collect();
-            println!("  options: {}", options.join(", "));
-        }
+        print_options(info.options);
         let reductions: Vec<&str> = info.reductions().iter().map(|r| r.name()).collect();
         println!("  reductions: {}", reductions.join(", "));
         print_cases(&files, info.id);
@@ -308,11 +311,13 @@ fn list(fixtures: &std::path::Path) -> ExitCode {
     }
     for info in OPTIMIZERS {
         println!("{}  {}", info.id, info.summary);
-        let options: Vec<String> =
-            info.options.iter().map(|o| format!("{}={} ({})", o.name, o.default, o.doc)).collect();
-        println!("  options: {}", options.join(", "));
+        print_options(info.options);
         let paths = |p: &[Path]| p.iter().map(|p| p.name()).collect::<Vec<_>>().join(", ");
-        println!("  libtorch paths: {} (with maximize: {})", paths(info.paths), paths(info.paths_maximizing));
+        if info.paths_maximizing.is_empty() {
+            println!("  libtorch paths: {}", paths(info.paths));
+        } else {
+            println!("  libtorch paths: {} (with maximize: {})", paths(info.paths), paths(info.paths_maximizing));
+        }
         print_cases(&files, info.id);
         println!();
     }

@@ -9,10 +9,10 @@
 use super::compare::{compare, default_tolerance};
 use super::optimizers::{self, Options, Path, OPTIMIZERS};
 use super::registry::{self, LossInfo, OptionValue, LOSSES};
-use super::run::evaluate;
+use super::run::{evaluate, read};
 use crate::fixture::{Case, DType, InputDType, InputTensor, Outcome};
 use serde_json::{json, Value};
-use tch::{Kind, Tensor};
+use tch::Tensor;
 
 /// SplitMix64: tiny, and stable across versions, so seeds stay replayable.
 pub struct Rng(u64);
@@ -580,10 +580,8 @@ pub fn check_optimizer(info: &optimizers::OptimizerInfo, seed: u64) -> Result<()
                         }
                     }
                     for (name, a, b) in pairs {
-                        let read = |t: &Tensor| {
-                            Vec::<f64>::try_from(t.to_kind(Kind::Double).reshape([-1])).unwrap_or_default()
-                        };
-                        let c = compare(&read(&a), &a.size(), &read(&b), &b.size(), dtype, tolerance);
+                        let (a, b) = (read(&name, &a)?, read(&name, &b)?);
+                        let c = compare(&a.values, &a.shape, &b.values, &b.shape, dtype, tolerance);
                         if !c.passed() {
                             return Err(format!("{dtype} step {step}, param {i}, {name} against {}: {} of {} mismatched, max rel {:.2e}", path.name(), c.mismatched, c.numel, c.max_rel));
                         }

@@ -11,7 +11,7 @@ use crate::fixture::load::option_value;
 use crate::fixture::{Case, DType, ExpectedTensor, Outcome, Trajectory, TRAJECTORY};
 use std::collections::BTreeMap;
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use tch::{Kind, Tensor};
+use tch::Tensor;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mode {
@@ -101,9 +101,8 @@ impl History {
     }
 
     fn push(&mut self, label: String, t: &Tensor) -> Result<(), String> {
-        let values = Vec::<f64>::try_from(t.to_kind(Kind::Double).reshape([-1])).map_err(|e| e.to_string())?;
-        let entry = self.series.entry(label).or_insert_with(|| (t.size(), Vec::new()));
-        entry.1.push(values);
+        let super::run::Computed { shape, values, .. } = super::run::read(&label, t)?;
+        self.series.entry(label).or_insert_with(|| (shape, Vec::new())).1.push(values);
         Ok(())
     }
 

@@ -45,14 +45,20 @@ const fn flag(name: &'static str, doc: &'static str) -> OptionSpec {
     OptionSpec { name, default: OptionValue::Bool(false), doc }
 }
 const MAXIMIZE: OptionSpec = flag("maximize", "ascend instead of descend (the gradient is negated)");
-const ADAM_OPTIONS: [OptionSpec; 6] = [
-    float("beta1", 0.9, "decay of the first moment"),
-    float("beta2", 0.999, "decay of the second moment"),
-    float("eps", 1e-8, "added to the denominator"),
-    flag("amsgrad", "divide by the running maximum of the second moment"),
-    MAXIMIZE,
-    float("lr", 1e-3, "learning rate"),
-];
+/// Adam's and AdamW's options, which differ only in weight decay (its default and its meaning).
+const fn adam_specs(weight_decay: OptionSpec) -> [OptionSpec; 7] {
+    [
+        float("lr", 1e-3, "learning rate"),
+        float("beta1", 0.9, "decay of the first moment"),
+        float("beta2", 0.999, "decay of the second moment"),
+        float("eps", 1e-8, "added to the denominator"),
+        weight_decay,
+        flag("amsgrad", "divide by the running maximum of the second moment"),
+        MAXIMIZE,
+    ]
+}
+const ADAM_OPTIONS: [OptionSpec; 7] = adam_specs(float("weight_decay", 0.0, "L2 penalty added to the gradient"));
+const ADAMW_OPTIONS: [OptionSpec; 7] = adam_specs(float("weight_decay", 1e-2, "decoupled decay: θ ·= 1 − lr·wd"));
 
 pub static OPTIMIZERS: &[OptimizerInfo] = &[
     OptimizerInfo {
@@ -72,30 +78,14 @@ pub static OPTIMIZERS: &[OptimizerInfo] = &[
     OptimizerInfo {
         id: "adam",
         summary: "Adam, L2 weight decay added to the gradient (seed §5.1)",
-        options: &[
-            ADAM_OPTIONS[5],
-            ADAM_OPTIONS[0],
-            ADAM_OPTIONS[1],
-            ADAM_OPTIONS[2],
-            float("weight_decay", 0.0, "L2 penalty added to the gradient"),
-            ADAM_OPTIONS[3],
-            ADAM_OPTIONS[4],
-        ],
+        options: &ADAM_OPTIONS,
         paths: &[Path::Cpp, Path::Tch, Path::Fused],
         paths_maximizing: &[Path::Fused],
     },
     OptimizerInfo {
         id: "adamw",
         summary: "AdamW, decoupled weight decay (seed §5)",
-        options: &[
-            ADAM_OPTIONS[5],
-            ADAM_OPTIONS[0],
-            ADAM_OPTIONS[1],
-            ADAM_OPTIONS[2],
-            float("weight_decay", 1e-2, "decoupled decay: θ ·= 1 − lr·wd"),
-            ADAM_OPTIONS[3],
-            ADAM_OPTIONS[4],
-        ],
+        options: &ADAMW_OPTIONS,
         paths: &[Path::Cpp, Path::Tch, Path::Fused],
         paths_maximizing: &[Path::Fused],
     },

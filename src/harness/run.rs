@@ -233,7 +233,7 @@ pub(crate) fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> String {
     }
 }
 
-fn read(name: &str, t: &Tensor) -> Result<Computed, String> {
+pub(crate) fn read(name: &str, t: &Tensor) -> Result<Computed, String> {
     let flat = t
         .f_detach()
         .and_then(|t| t.f_to_kind(Kind::Double))

@@ -48,6 +48,16 @@ static std::vector<at::Tensor> tp_list(at::Tensor **ts, int n) {
   return out;
 }
 
+// AdamOptions and AdamWOptions are distinct types with the same setters.
+template <class Options>
+static std::unique_ptr<torch::optim::OptimizerOptions> tp_adam_options(const tp_hyper &h) {
+  return std::make_unique<Options>(Options(h.lr)
+                                       .betas(std::make_tuple(h.beta1, h.beta2))
+                                       .eps(h.eps)
+                                       .weight_decay(h.weight_decay)
+                                       .amsgrad(h.amsgrad != 0));
+}
+
 static std::unique_ptr<torch::optim::OptimizerOptions> tp_options(const char *kind, const tp_hyper &h) {
   std::string k = kind;
   if (k == "sgd")
@@ -56,18 +66,8 @@ static std::unique_ptr<torch::optim::OptimizerOptions> tp_options(const char *ki
                                                           .dampening(h.dampening)
                                                           .weight_decay(h.weight_decay)
                                                           .nesterov(h.nesterov != 0));
-  if (k == "adam")
-    return std::make_unique<torch::optim::AdamOptions>(torch::optim::AdamOptions(h.lr)
-                                                           .betas(std::make_tuple(h.beta1, h.beta2))
-                                                           .eps(h.eps)
-                                                           .weight_decay(h.weight_decay)
-                                                           .amsgrad(h.amsgrad != 0));
-  if (k == "adamw")
-    return std::make_unique<torch::optim::AdamWOptions>(torch::optim::AdamWOptions(h.lr)
-                                                            .betas(std::make_tuple(h.beta1, h.beta2))
-                                                            .eps(h.eps)
-                                                            .weight_decay(h.weight_decay)
-                                                            .amsgrad(h.amsgrad != 0));
+  if (k == "adam") return tp_adam_options<torch::optim::AdamOptions>(h);
+  if (k == "adamw") return tp_adam_options<torch::optim::AdamWOptions>(h);
   if (k == "rmsprop")
     return std::make_unique<torch::optim::RMSpropOptions>(torch::optim::RMSpropOptions(h.lr)
                                                               .alpha(h.alpha)
