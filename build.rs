@@ -1,6 +1,6 @@
 //! Gives every binary, test and bench of this crate an rpath to the libtorch that torch-sys
 //! linked against (so nothing needs LD_LIBRARY_PATH), records libtorch's version, and compiles
-//! the C++ shim (src/builtin/shim) against the same libtorch headers.
+//! the C++ shim (src/ffi/shim.cpp) against the same libtorch headers.
 use std::path::{Path, PathBuf};
 
 fn main() {
@@ -31,7 +31,7 @@ fn libtorch_version(lib: &Path) -> Option<String> {
 }
 
 fn compile_shim(lib: &Path) {
-    let shim = "src/builtin/shim/shim.cpp";
+    let shim = "src/ffi/shim.cpp";
     println!("cargo:rerun-if-changed={shim}");
     let root = lib.parent().expect("libtorch's lib folder has a parent");
     // torch-sys builds its own wrapper with the same flags; the ABI default matches its.

@@ -1,12 +1,12 @@
 //! The parity gate, warm: loading every fixture and running every case, in process (what
-//! `tch-parity check` does after start-up).
+//! `tch-parity check` does after start-up), PyTorch's Python reference included (one process
+//! per run, started with the run).
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use std::path::Path;
 use std::time::Duration;
-use tch_parity::fixture::load_path;
-use tch_parity::harness::run;
-use tch_parity::harness::select::Selection;
+use tch_parity::check::{check, load_path, Selection};
+use tch_parity::implementation::Registry;
 
 fn gate(c: &mut Criterion) {
     let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures");
@@ -15,7 +15,7 @@ fn gate(c: &mut Criterion) {
     group.bench_function("check", |b| {
         b.iter(|| {
             let files = load_path(&fixtures).unwrap();
-            let report = run::check(&files, &Selection::default());
+            let report = check(&Registry::standard(), &files, &Selection::default());
             assert!(report.passed());
         })
     });

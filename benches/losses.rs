@@ -6,8 +6,11 @@
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
 use std::time::Duration;
 use tch::{Kind, Tensor};
-use tch_parity::harness::registry::{Args, LossFn, LossInfo, LOSSES};
+use tch_parity::catalog::{Args, LossCall, LossSpec, LOSSES};
+use tch_parity::implementation::{hand_written, libtorch};
 use tch_parity::Reduction;
+
+type Compute = fn(&LossCall) -> Option<tch_parity::Result<Tensor>>;
 
 const FLOAT: (Kind, tch::Device) = (Kind::Float, tch::Device::Cpu);
 
@@ -75,19 +78,20 @@ fn inputs(op: &str, n: i64, shape: Option<(i64, i64)>) -> Vec<(&'static str, Ten
     }
 }
 
-fn args(info: &LossInfo, tensors: &[(&'static str, Tensor)], grad: bool) -> Args {
+fn args(info: &LossSpec, tensors: &[(&'static str, Tensor)], grad: bool) -> Args {
     let differentiable = |name: &str| info.input_spec(name).is_some_and(|s| s.differentiable) && name != "target";
     Args {
         tensors: tensors
             .iter()
             .map(|(n, t)| (n.to_string(), t.detach().set_requires_grad(grad && differentiable(n))))
             .collect(),
-        options: info.options.iter().map(|s| (s.name.to_owned(), s.default)).collect(),
+        options: Vec::new(),
     }
 }
 
-fn run(f: LossFn, a: &Args, backward: bool) {
-    let out = f(a, Reduction::Mean).expect("benchmark inputs are valid");
+fn run(spec: &LossSpec, f: Compute, a: &Args, backward: bool) {
+    let call = (spec.bind)(a, Reduction::Mean).expect("benchmark inputs bind");
+    let out = f(&call).expect("implemented").expect("benchmark inputs are valid");
     let out = if out.dim() == 0 { out } else { out.mean(Kind::Float) };
     if backward {
         out.backward();
@@ -117,15 +121,21 @@ fn losses(c: &mut Criterion) {
         group.sample_size(10).warm_up_time(Duration::from_millis(200)).measurement_time(Duration::from_millis(600));
         for (label, n, shape) in &shapes {
             let tensors = inputs(info.id, *n, *shape);
-            for (side, f) in [("hand", info.hand_written), ("libtorch", info.builtin)] {
+            let hand: Compute = |call| Some(hand_written::compute(call));
+            // The losses PyTorch defines only in Python have no libtorch op to time against.
+            let sides: Vec<(&str, Compute)> = [("hand", hand), ("libtorch", libtorch::compute)]
+                .into_iter()
+                .filter(|(_, f)| f(&(info.bind)(&args(info, &tensors, false), Reduction::Mean).unwrap()).is_some())
+                .collect();
+            for (side, f) in sides {
                 let forward = args(info, &tensors, false);
                 group.bench_function(BenchmarkId::new(format!("{side}/forward"), label), |b| {
-                    b.iter(|| run(f, &forward, false))
+                    b.iter(|| run(info, f, &forward, false))
                 });
                 let both = args(info, &tensors, true);
                 group.bench_function(BenchmarkId::new(format!("{side}/forward+backward"), label), |b| {
                     b.iter(|| {
-                        run(f, &both, true);
+                        run(info, f, &both, true);
                         for (_, t) in &both.tensors {
                             let mut g = t.grad();
                             if g.defined() {

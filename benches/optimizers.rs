@@ -5,8 +5,9 @@
 use criterion::{criterion_group, criterion_main, Criterion};
 use std::time::Duration;
 use tch::{Kind, Tensor};
-use tch_parity::harness::optimizers::{self, Path, OPTIMIZERS};
-use tch_parity::harness::registry::OptionValue;
+use tch_parity::catalog::OPTIMIZERS;
+use tch_parity::implementation::Registry;
+use tch_parity::options::OptionValue;
 
 /// 48 weight matrices, 48 biases and 4 norm scales: 10,023,920 parameters in 100 tensors.
 fn model() -> Vec<Tensor> {
@@ -27,29 +28,21 @@ fn optimizers(c: &mut Criterion) {
     eprintln!("optimizer benchmark: {count} parameters in {} tensors", params.len());
     let grads: Vec<Tensor> = params.iter().map(|p| p.randn_like() * 0.01).collect();
     let group_of = vec![0; params.len()];
-    for info in OPTIMIZERS {
-        let mut options: Vec<(String, OptionValue)> =
-            info.options.iter().map(|s| (s.name.to_owned(), s.default)).collect();
-        if info.id == "sgd" {
-            // Momentum, so that SGD keeps state as the others do.
-            for (k, v) in &mut options {
-                if k == "momentum" {
-                    *v = OptionValue::Float(0.9);
-                }
-            }
-        }
-        let groups = vec![options];
-        let mut group = c.benchmark_group(format!("optimizer/{}", info.id));
+    let registry = Registry::standard();
+    for spec in OPTIMIZERS {
+        // Momentum for SGD, so that it keeps state as the others do.
+        let given = if spec.id == "sgd" { vec![("momentum".to_owned(), OptionValue::Float(0.9))] } else { Vec::new() };
+        let groups = vec![(spec.configure)(&given).unwrap()];
+        let mut group = c.benchmark_group(format!("optimizer/{}", spec.id));
         group.sample_size(10).warm_up_time(Duration::from_millis(500)).measurement_time(Duration::from_secs(3));
-        let mut hand = optimizers::hand_written(info, &groups, &params, &group_of).unwrap();
-        group.bench_function("hand", |b| b.iter(|| hand.step(&grads).unwrap()));
-        for &path in optimizers::paths(info, &groups) {
-            let mut reference = optimizers::reference(info, path, &groups, &params, &group_of).unwrap();
-            group.bench_function(path.name(), |b| b.iter(|| reference.step(&grads).unwrap()));
+        for implementation in registry.subjects.iter().chain(&registry.references) {
+            let Some(stepper) = implementation.optimizer(&groups, &params, &group_of) else { continue };
+            let mut stepper = stepper.unwrap();
+            let name = if implementation.name() == "hand-written" { "hand" } else { implementation.name() };
+            group.bench_function(name, |b| b.iter(|| stepper.step(&grads).unwrap()));
         }
         group.finish();
     }
-    let _ = Path::Cpp;
 }
 
 criterion_group!(benches, optimizers);

@@ -45,3 +45,19 @@ macro_rules! invalid {
     };
 }
 pub(crate) use invalid;
+
+/// Runs `f`, turning a panic into `Err("panicked: <message>")`: a libtorch call that panics
+/// inside tch is a failed check with its message, and every other case still runs.
+pub fn catch_panic<T>(f: impl FnOnce() -> T) -> std::result::Result<T, String> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).map_err(|panic| {
+        let message = if let Some(s) = panic.downcast_ref::<&str>() {
+            (*s).to_owned()
+        } else if let Some(s) = panic.downcast_ref::<String>() {
+            // tch's panicking methods carry libtorch's whole message, backtrace included.
+            s.split("\nException raised from").next().unwrap_or(s).to_owned()
+        } else {
+            "unknown panic".to_owned()
+        };
+        format!("panicked: {message}")
+    })
+}

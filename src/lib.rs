@@ -1,18 +1,34 @@
-//! tch-parity: hand-written Rust losses and optimizers over tch tensors, and a harness that
-//! checks them against libtorch's built-ins and against recorded reference fixtures.
+//! tch-parity: hand-written Rust losses and optimizers over tch tensors, and a checker that
+//! compares them (or anyone's implementation) with libtorch's built-ins, with PyTorch itself and
+//! with recorded reference fixtures.
 //!
-//! - [`loss`]: the hand-written losses, a library API for training with tch;
-//! - [`optim`]: the hand-written optimizers, likewise;
-//! - [`builtin`]: libtorch's own implementations, reached through tch;
-//! - [`fixture`]: the reference-fixture format;
-//! - [`harness`]: the case registry, comparison, running and reporting.
+//! The layers, each depending only on those above it in this list:
+//!
+//! - [`error`], [`dtype`], [`options`]: the error type, dtypes, typed options (the vocabulary);
+//! - [`ffi`]: the C++ shim, for what tch does not expose;
+//! - [`loss`], [`optim`]: the hand-written library, for training with tch;
+//! - [`reference`]: libtorch's losses and optimizers, and PyTorch in Python;
+//! - [`catalog`]: one spec per loss and optimizer: inputs, typed options, sample and error
+//!   generators;
+//! - [`implementation`]: everything that computes an op, as a thing the checker compares;
+//! - [`fixture`]: the reference-fixture format, pure data;
+//! - [`check`]: validation, running, comparison and reports;
+//! - [`record`]: regenerating the fixtures;
+//! - [`fuzz`]: seeded random cases from the catalogue's generators.
 
-pub mod builtin;
+pub mod catalog;
+pub mod check;
+pub mod dtype;
 pub mod error;
+pub mod ffi;
 pub mod fixture;
-pub mod harness;
+pub mod fuzz;
+pub mod implementation;
 pub mod loss;
 pub mod optim;
+pub mod options;
+pub mod record;
+pub mod reference;
 
 pub use error::{Error, Result};
 pub use loss::Reduction;

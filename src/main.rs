@@ -1,16 +1,17 @@
-//! The `tch-parity` command line: `check`, `regen` and `list` over the fixtures.
+//! The `tch-parity` command line: `check`, `regen`, `fuzz` and `list`. A thin layer: it parses
+//! arguments, calls the library, prints, and maps outcomes to exit codes.
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 use std::process::ExitCode;
-use tch_parity::fixture::{self, regen, DType, FixtureFile};
-use tch_parity::harness::fuzz;
-use tch_parity::harness::objectives::OBJECTIVES;
-use tch_parity::harness::optimizers::{Path, OPTIMIZERS};
-use tch_parity::harness::registry::{OptionSpec, LOSSES};
-use tch_parity::harness::report::Format;
-use tch_parity::harness::run;
-use tch_parity::harness::select::Selection;
+use tch_parity::catalog::{LOSSES, OBJECTIVES, OPTIMIZERS};
+use tch_parity::check::{self, Format, Selection};
+use tch_parity::fixture::{self, DType, FixtureFile};
+use tch_parity::fuzz;
+use tch_parity::implementation::Registry;
+use tch_parity::options::OptionSpec;
+use tch_parity::record::{self, CaseChange};
+use tch_parity::reference::LIBTORCH_VERSION;
 
 /// Exit codes: a disagreement is not the same failure as a broken command line or fixture.
 const EXIT_DISAGREEMENT: u8 = 1;
@@ -47,7 +48,8 @@ enum Command {
     Check {
         #[command(flatten)]
         filter: Filter,
-        #[arg(long, value_enum, default_value = "table")]
+        /// table, json, junit or markdown.
+        #[arg(long, default_value = "table")]
         format: Format,
         /// Write the report here instead of standard output.
         #[arg(long)]
@@ -60,6 +62,11 @@ enum Command {
         /// Write nothing; fail if regenerating would change any file.
         #[arg(long)]
         check: bool,
+        /// Record this machine's values bit for bit, also where they differ from the recorded
+        /// ones only within tolerance (by default those are kept, so fixtures do not churn
+        /// between CPUs).
+        #[arg(long)]
+        exact: bool,
     },
     /// Random cases for every loss and optimizer, hand-written against libtorch; disagreements
     /// are shrunk and written out as fixtures.
@@ -114,14 +121,14 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Check { filter, format, output } => check(&filter, format, output),
-        Command::Regen { filter, check } => regen(&filter, check),
+        Command::Regen { filter, check, exact } => regen(&filter, check, exact),
         Command::List { fixtures } => list(&fixtures),
         Command::Fuzz { seed, cases, seconds, ops, out } => fuzz(seed, cases, seconds, &ops, &out),
     }
 }
 
 fn load(path: &std::path::Path) -> Result<Vec<FixtureFile>, ExitCode> {
-    fixture::load_path(path).map_err(|e| {
+    check::load_path(path).map_err(|e| {
         eprintln!("tch-parity: fixture error: {e}");
         ExitCode::from(EXIT_USAGE)
     })
@@ -133,7 +140,7 @@ fn check(filter: &Filter, format: Format, output: Option<PathBuf>) -> ExitCode {
         Err(code) => return code,
     };
     let selection = filter.selection();
-    let report = run::check(&files, &selection);
+    let report = check::check(&Registry::standard(), &files, &selection);
     if report.rows.is_empty() {
         eprintln!("tch-parity: no case matches {:?} in {}", filter.filters, filter.fixtures.display());
         return ExitCode::from(EXIT_USAGE);
@@ -156,7 +163,7 @@ fn check(filter: &Filter, format: Format, output: Option<PathBuf>) -> ExitCode {
     }
 }
 
-fn regen(filter: &Filter, dry_run: bool) -> ExitCode {
+fn regen(filter: &Filter, dry_run: bool, exact: bool) -> ExitCode {
     let files = match load(&filter.fixtures) {
         Ok(files) => files,
         Err(code) => return code,
@@ -168,8 +175,9 @@ fn regen(filter: &Filter, dry_run: bool) -> ExitCode {
     }
     let (mut rewritten, mut problems, mut io_errors) = (0, 0, 0);
     let selected = |case: &fixture::Case| selection.selects(case);
+    let registry = Registry::standard();
     for file in files.iter().filter(|f| f.cases.iter().any(|c| selection.selects(c))) {
-        let result = match regen::regen_file(file, &selected, dry_run) {
+        let result = match record::regen_file(&registry, file, &selected, dry_run, exact) {
             Ok(result) => result,
             Err(list) => {
                 for p in list {
@@ -188,12 +196,16 @@ fn regen(filter: &Filter, dry_run: bool) -> ExitCode {
         println!("{}: {verb}", file.path.display());
         for (case, change) in &result.cases {
             match change {
-                regen::CaseChange::Unchanged => {}
-                regen::CaseChange::Recorded => println!("  {case}: recorded for the first time"),
-                regen::CaseChange::Changed { values, of, max_ulp } => {
+                CaseChange::Unchanged => {}
+                CaseChange::Recorded => println!("  {case}: recorded for the first time"),
+                CaseChange::Changed { values, of, max_ulp } => {
                     println!("  {case}: {values} of {of} values changed, by up to {max_ulp} ulp")
                 }
-                regen::CaseChange::Restructured(why) => println!("  {case}: {why}"),
+                CaseChange::Rounding { values, of, max_ulp } => println!(
+                    "  {case}: {values} of {of} values differ on this machine by up to {max_ulp} ulp, \
+                     within tolerance: kept (--exact records them)"
+                ),
+                CaseChange::Restructured(why) => println!("  {case}: {why}"),
             }
         }
         if result.rewritten {
@@ -207,7 +219,7 @@ fn regen(filter: &Filter, dry_run: bool) -> ExitCode {
     }
     match (rewritten, dry_run) {
         (0, _) => {
-            println!("regen: every fixture is up to date (libtorch {})", regen::LIBTORCH_VERSION);
+            println!("regen: every fixture is up to date (libtorch {})", LIBTORCH_VERSION);
             ExitCode::SUCCESS
         }
         (n, true) => {
@@ -215,15 +227,14 @@ fn regen(filter: &Filter, dry_run: bool) -> ExitCode {
             ExitCode::from(EXIT_DISAGREEMENT)
         }
         (n, false) => {
-            println!("regen: rewrote {n} file(s) from libtorch {}", regen::LIBTORCH_VERSION);
+            println!("regen: rewrote {n} file(s) from libtorch {}", LIBTORCH_VERSION);
             ExitCode::SUCCESS
         }
     }
 }
 
 fn fuzz(seed: Option<u64>, cases: u64, seconds: f64, ops: &[String], out: &std::path::Path) -> ExitCode {
-    let known = |id: &str| LOSSES.iter().any(|l| l.id == id) || OPTIMIZERS.iter().any(|o| o.id == id);
-    if let Some(bad) = ops.iter().find(|o| !known(o)) {
+    if let Some(bad) = ops.iter().find(|o| tch_parity::catalog::find(o).is_none()) {
         eprintln!("tch-parity: unknown op '{bad}' (see `tch-parity list`)");
         return ExitCode::from(EXIT_USAGE);
     }
@@ -236,7 +247,8 @@ fn fuzz(seed: Option<u64>, cases: u64, seconds: f64, ops: &[String], out: &std::
     });
     println!("fuzz: seed {seed} (replay with --seed {seed})");
     let started = std::time::Instant::now();
-    let summary = fuzz::run(seed, cases, started + std::time::Duration::from_secs_f64(seconds), ops);
+    let deadline = started + std::time::Duration::from_secs_f64(seconds);
+    let summary = fuzz::run(&Registry::standard(), seed, cases, deadline, ops);
     let elapsed = started.elapsed().as_secs_f64();
     for (op, n) in &summary.per_op {
         println!("  {op}: {n} cases");
@@ -298,27 +310,48 @@ fn list(fixtures: &std::path::Path) -> ExitCode {
         Ok(files) => files,
         Err(code) => return code,
     };
-    for info in LOSSES {
-        println!("{}  {}", info.id, info.summary);
+    let registry = Registry::standard();
+    for spec in LOSSES {
+        println!("{}  {}", spec.id, spec.summary);
         let inputs: Vec<String> =
-            info.inputs.iter().map(|s| format!("{}{}", s.name, if s.required { "" } else { "?" })).collect();
+            spec.inputs.iter().map(|s| format!("{}{}", s.name, if s.required { "" } else { "?" })).collect();
         println!("  inputs:  {}", inputs.join(", "));
-        print_options(info.options);
-        let reductions: Vec<&str> = info.reductions().iter().map(|r| r.name()).collect();
+        print_options(&spec.option_specs());
+        let reductions: Vec<&str> = spec.reductions().iter().map(|r| r.name()).collect();
         println!("  reductions: {}", reductions.join(", "));
-        print_cases(&files, info.id);
+        let reference = match spec.reference {
+            tch_parity::catalog::Reference::Libtorch => "libtorch".to_owned(),
+            tch_parity::catalog::Reference::Python(function) => format!("PyTorch in Python ({function})"),
+        };
+        println!("  reference: {reference}");
+        print_cases(&files, spec.id);
         println!();
     }
-    for info in OPTIMIZERS {
-        println!("{}  {}", info.id, info.summary);
-        print_options(info.options);
-        let paths = |p: &[Path]| p.iter().map(|p| p.name()).collect::<Vec<_>>().join(", ");
-        if info.paths_maximizing.is_empty() {
-            println!("  libtorch paths: {}", paths(info.paths));
-        } else {
-            println!("  libtorch paths: {} (with maximize: {})", paths(info.paths), paths(info.paths_maximizing));
+    for spec in OPTIMIZERS {
+        println!("{}  {}", spec.id, spec.summary);
+        print_options(&spec.option_specs());
+        // Which references implement the defaults, and the defaults with maximize.
+        let defaults = (spec.configure)(&[]).expect("the defaults are valid");
+        let maximizing = (spec.configure)(&[("maximize".into(), tch_parity::options::OptionValue::Bool(true))]).ok();
+        let params = [tch::Tensor::zeros([1], tch::kind::FLOAT_CPU)];
+        let paths = |groups: &[tch_parity::optim::OptimizerOptions]| {
+            let names: Vec<&str> = registry
+                .references
+                .iter()
+                .filter(|r| r.optimizer(groups, &params, &[0]).is_some())
+                .map(|r| r.name())
+                .collect();
+            if names.is_empty() {
+                "none".to_owned()
+            } else {
+                names.join(", ")
+            }
+        };
+        match maximizing {
+            Some(m) => println!("  libtorch paths: {} (with maximize: {})", paths(&[defaults]), paths(&[m])),
+            None => println!("  libtorch paths: {}", paths(&[defaults])),
         }
-        print_cases(&files, info.id);
+        print_cases(&files, spec.id);
         println!();
     }
     println!("objectives for the optimizer cases:");

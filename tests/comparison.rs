@@ -3,8 +3,8 @@
 
 use approx::assert_relative_eq;
 use rstest::rstest;
+use tch_parity::check::compare::{compare, compare_element, default_tolerance, ulp_distance, unravel};
 use tch_parity::fixture::{DType, Tolerance};
-use tch_parity::harness::compare::{compare, compare_element, default_tolerance, ulp_distance, unravel};
 
 const F32: DType = DType::Float32;
 const F64: DType = DType::Float64;

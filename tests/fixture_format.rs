@@ -3,11 +3,11 @@
 
 use rstest::rstest;
 use std::path::{Path, PathBuf};
+use tch_parity::check::validate::{load_path, option_value, parse_file};
 use tch_parity::fixture::float::{from_json, to_json};
-use tch_parity::fixture::load::{load_path, option_value, parse_file};
 use tch_parity::fixture::write::to_text;
 use tch_parity::fixture::DType;
-use tch_parity::harness::registry::OptionValue;
+use tch_parity::options::OptionValue;
 
 /// A deterministic spread of bit patterns: every exponent, random mantissas, both signs.
 fn bit_patterns_f64() -> Vec<f64> {
@@ -117,8 +117,10 @@ const VALID: &str = r#"{
       "expected": {
         "libtorch": "2.13.0",
         "float32": {
-          "none": {"output": {"shape": [2], "data": [0.2876821, 0.6931472]}, "grad.input": {"shape": [2], "data": [0.33333334, -1.0]}},
-          "mean": {"output": {"shape": [], "data": [0.49041465]}, "grad.input": {"shape": [2], "data": [0.6666667, -1.0]}},
+          "none": {"output": {"shape": [2], "data": [0.2876821, 0.6931472]},
+                   "grad.input": {"shape": [2], "data": [0.33333334, -1.0]}},
+          "mean": {"output": {"shape": [], "data": [0.49041465]},
+                   "grad.input": {"shape": [2], "data": [0.6666667, -1.0]}},
           "sum": {"output": {"shape": [], "data": [0.9808293]}, "grad.input": {"shape": [2], "data": [1.3333334, -2.0]}}
         },
         "float64": {
@@ -152,7 +154,13 @@ fn the_valid_example_parses() {
     "unknown dtype 'float16'"
 )]
 #[case::unknown_op(r#""op": "binary_cross_entropy""#, r#""op": "bce""#, "op", "unknown op 'bce'")]
-#[case::missing_reduction(",\n          \"sum\": {\"output\": {\"shape\": [], \"data\": [0.1]}, \"grad.input\": {\"shape\": [2], \"data\": [0.1, 0.2]}}", "", "expected.float64.sum", "missing")]
+#[case::missing_reduction(
+    ",\n          \"sum\": {\"output\": {\"shape\": [], \"data\": [0.1]}, \
+     \"grad.input\": {\"shape\": [2], \"data\": [0.1, 0.2]}}",
+    "",
+    "expected.float64.sum",
+    "missing"
+)]
 #[case::misspelt_reduction(
     r#""sum": {"output": {"shape": [], "data": [0.1]}"#,
     r#""summ": {"output": {"shape": [], "data": [0.1]}"#,
@@ -185,7 +193,7 @@ fn the_valid_example_parses() {
     "needs a written reason"
 )]
 #[case::missing_output(
-    r#", "grad.input": {"shape": [2], "data": [0.6666667, -1.0]}"#,
+    ",\n                   \"grad.input\": {\"shape\": [2], \"data\": [0.6666667, -1.0]}",
     "",
     "expected.float32.mean.grad.input",
     "missing"

@@ -1,31 +1,45 @@
-//! The fuzzer: every loss is drawn, runs replay exactly, agreement includes both sides
-//! rejecting, and a broken implementation is found and shrunk.
+//! The fuzzer: every loss's generator draws valid cases, runs replay exactly, agreement
+//! includes both sides rejecting, and a broken implementation is found and shrunk.
 
 use tch::Tensor;
+use tch_parity::catalog::losses::find;
+use tch_parity::catalog::samples::Size;
+use tch_parity::catalog::{LossCall, LOSSES};
+use tch_parity::check::validate::validate_case;
+use tch_parity::fixture::parse::Cx;
 use tch_parity::fixture::write::to_text;
 use tch_parity::fixture::FixtureFile;
-use tch_parity::harness::fuzz::{self, check_loss, generate_loss, shrink, Rng, Size};
-use tch_parity::harness::registry::{self, Args, LossInfo, LOSSES};
-use tch_parity::Reduction;
+use tch_parity::fuzz::{self, check_loss, generate, shrink};
+use tch_parity::implementation::{LossFunction, Registry};
 
+/// Every loss has a generator (the catalogue will not compile without one); here each draws, at
+/// a few sizes, cases the fixture format accepts for its op and both sides agree on.
 #[test]
-fn every_registered_loss_is_drawn() {
-    for info in LOSSES {
-        assert!(fuzz::draws(info.id), "{} has no generator", info.id);
+fn every_generator_draws_valid_cases_that_agree() {
+    let registry = Registry::standard();
+    for spec in LOSSES {
+        for (seed, size) in [(1, Size { batch: 2, classes: 3, extra: 1 }), (2, Size { batch: 1, classes: 1, extra: 0 })]
+        {
+            let mut case = generate(spec, seed, size);
+            case.name = "drawn".into();
+            validate_case(&Cx { file: "drawn.json".as_ref(), case: Some("drawn") }, &case)
+                .unwrap_or_else(|e| panic!("{}: {e}", spec.id));
+            check_loss(&registry, &case, spec).unwrap_or_else(|e| panic!("{}: {e}", spec.id));
+        }
     }
 }
 
 #[test]
 fn a_seed_replays_exactly() {
-    let text_of = |seed| {
-        let case =
-            generate_loss("cross_entropy", &mut Rng::new(seed), Size { batch: 3, classes: 4, extra: 2 }).unwrap();
-        to_text(&FixtureFile { path: "x.json".into(), cases: vec![case] })
-    };
+    let cross_entropy = find("cross_entropy").unwrap();
+    let size = Size { batch: 3, classes: 4, extra: 2 };
+    let text_of =
+        |seed| to_text(&FixtureFile { path: "x.json".into(), cases: vec![generate(cross_entropy, seed, size)] });
     assert_eq!(text_of(7), text_of(7));
     assert_ne!(text_of(7), text_of(8));
     let far = std::time::Instant::now() + std::time::Duration::from_secs(60);
-    let (a, b) = (fuzz::run(42, 150, far, &[]), fuzz::run(42, 150, far, &[]));
+    let registry = Registry::standard();
+    let (a, b) = (fuzz::run(&registry, 42, 150, far, &[]), fuzz::run(&registry, 42, 150, far, &[]));
     assert_eq!(a.per_op, b.per_op);
     assert_eq!(a.cases, 150);
     assert!(
@@ -37,44 +51,43 @@ fn a_seed_replays_exactly() {
 
 #[test]
 fn both_sides_rejecting_is_agreement_and_one_side_rejecting_is_not() {
-    let info = registry::find("binary_cross_entropy").unwrap();
-    let mut case = generate_loss(info.id, &mut Rng::new(3), Size { batch: 2, classes: 2, extra: 0 }).unwrap();
+    let bce = find("binary_cross_entropy").unwrap();
+    let mut case = generate(bce, 3, Size { batch: 2, classes: 2, extra: 0 });
     // An input above 1: libtorch and the hand-written BCE both refuse it.
     case.inputs[0].1.data[0] = serde_json::json!(1.5);
-    assert!(check_loss(&case, info).is_ok());
-    fn refuses(_: &Args, _: Reduction) -> tch_parity::Result<Tensor> {
-        Err(tch_parity::Error::InvalidArgument("always".into()))
-    }
-    let sigmoid = registry::find("sigmoid").unwrap();
-    let stubborn = LossInfo { hand_written: refuses, ..*sigmoid };
-    let case = generate_loss("sigmoid", &mut Rng::new(3), Size { batch: 2, classes: 2, extra: 0 }).unwrap();
-    let message = check_loss(&case, &stubborn).unwrap_err();
-    assert!(message.contains("the hand-written side rejects"), "{message}");
+    assert!(check_loss(&Registry::standard(), &case, bce).is_ok());
+
+    let stubborn = LossFunction::new("stubborn", |call: &LossCall| match call {
+        LossCall::Sigmoid { .. } => Some(Err(tch_parity::Error::InvalidArgument("always".into()))),
+        _ => None,
+    });
+    let registry = Registry { subjects: vec![Box::new(stubborn)], references: Registry::standard_references() };
+    let sigmoid = find("sigmoid").unwrap();
+    let case = generate(sigmoid, 3, Size { batch: 2, classes: 2, extra: 0 });
+    let message = check_loss(&registry, &case, sigmoid).unwrap_err();
+    assert!(message.contains("stubborn rejects"), "{message}");
 }
 
-/// Off by a factor in one element's gradient only when the batch is large: the fuzzer finds it
-/// and shrinks the case down to the smallest batch that still shows it.
-fn wrong_for_big_batches(args: &Args, r: Reduction) -> tch_parity::Result<Tensor> {
-    let x = args.tensor("input")?;
-    let out = tch_parity::loss::sigmoid(x)?;
-    if x.numel() >= 6 {
-        return Ok(out * 1.5);
-    }
-    let _ = r;
-    Ok(out)
+/// Off by a factor only when the input is large: the fuzzer finds it and shrinks the case down
+/// to the smallest input that still shows it.
+fn wrong_for_big_inputs(call: &LossCall) -> Option<tch_parity::Result<Tensor>> {
+    let LossCall::Sigmoid { input } = *call else { return None };
+    let out = tch_parity::loss::sigmoid(input);
+    Some(if input.numel() >= 6 { out.map(|t| t * 1.5) } else { out })
 }
 
 #[test]
 fn a_broken_implementation_is_found_and_shrunk() {
-    let sigmoid = registry::find("sigmoid").unwrap();
-    let broken = LossInfo { hand_written: wrong_for_big_batches, ..*sigmoid };
+    let registry = Registry {
+        subjects: vec![Box::new(LossFunction::new("broken", wrong_for_big_inputs))],
+        references: Registry::standard_references(),
+    };
+    let sigmoid = find("sigmoid").unwrap();
     let size = Size { batch: 5, classes: 6, extra: 3 };
-    let seed = (0..50)
-        .find(|&s| generate_loss("sigmoid", &mut Rng::new(s), size).is_some_and(|c| check_loss(&c, &broken).is_err()))
-        .expect("found");
-    let small = shrink("sigmoid", seed, size, &broken);
-    assert!(check_loss(&small, &broken).is_err(), "the shrunk case still shows the bug");
+    let seed = (0..50).find(|&s| check_loss(&registry, &generate(sigmoid, s, size), sigmoid).is_err()).expect("found");
+    let small = shrink(&registry, sigmoid, seed, size);
+    assert!(check_loss(&registry, &small, sigmoid).is_err(), "the shrunk case still shows the bug");
     let numel: i64 = small.inputs[0].1.shape.iter().product();
-    let original: i64 = generate_loss("sigmoid", &mut Rng::new(seed), size).unwrap().inputs[0].1.shape.iter().product();
+    let original: i64 = generate(sigmoid, seed, size).inputs[0].1.shape.iter().product();
     assert!(numel >= 6 && numel < original, "shrunk from {original} to {numel} elements");
 }

@@ -3,7 +3,11 @@
 //! libtorch shows up here; the hand-written losses follow the reason given.
 
 use tch::{Kind, Tensor};
-use tch_parity::{builtin, loss, Reduction};
+use tch_parity::loss::{
+    self, CrossEntropyOptions, HuberOptions, MultiMarginOptions, SmoothL1Options, TripletMarginOptions,
+};
+use tch_parity::reference::loss as libtorch;
+use tch_parity::Reduction;
 
 fn grad_of_target(f: &dyn Fn(&Tensor, &Tensor) -> Tensor) -> Vec<f64> {
     let x = Tensor::from_slice(&[0.3f64, -1.2, 2.5, 0.0, 1.75, -0.4, 3.2, -2.6, 0.05, 1.1, -0.9, 0.6]).view([3, 4]);
@@ -21,13 +25,17 @@ fn grad_of_target(f: &dyn Fn(&Tensor, &Tensor) -> Tensor) -> Vec<f64> {
 fn libtorch_target_gradient_under_broadcast_is_scaled_by_the_broadcast_factor() {
     type Loss = fn(&Tensor, &Tensor, Reduction) -> tch_parity::Result<Tensor>;
     let cases: [(&str, Loss, Loss); 3] = [
-        ("mse", builtin::loss::mse_loss, loss::mse_loss),
+        ("mse", libtorch::mse_loss, loss::mse_loss),
         (
             "smooth_l1",
-            |x, t, r| builtin::loss::smooth_l1_loss(x, t, 1.0, r),
-            |x, t, r| loss::smooth_l1_loss(x, t, 1.0, r),
+            |x, t, r| libtorch::smooth_l1_loss(x, t, SmoothL1Options::default(), r),
+            |x, t, r| loss::smooth_l1_loss(x, t, SmoothL1Options::default(), r),
         ),
-        ("huber", |x, t, r| builtin::loss::huber_loss(x, t, 1.0, r), |x, t, r| loss::huber_loss(x, t, 1.0, r)),
+        (
+            "huber",
+            |x, t, r| libtorch::huber_loss(x, t, HuberOptions::default(), r),
+            |x, t, r| loss::huber_loss(x, t, HuberOptions::default(), r),
+        ),
     ];
     for (name, libtorch, hand) in cases {
         let by_libtorch = grad_of_target(&|x, t| libtorch(x, t, Reduction::Mean).unwrap());
@@ -53,16 +61,16 @@ fn libtorch_target_gradient_under_broadcast_is_scaled_by_the_broadcast_factor() 
 /// Both are subgradients of |x − t| at 0; the hand-written loss follows the op.
 #[test]
 fn smooth_l1_with_beta_zero_has_gradient_minus_one_at_a_tie() {
-    for f in [builtin::loss::smooth_l1_loss, loss::smooth_l1_loss] {
+    for f in [libtorch::smooth_l1_loss, loss::smooth_l1_loss] {
         let x = Tensor::from_slice(&[0.5f64]).set_requires_grad(true);
         let t = Tensor::from_slice(&[0.5f64]).set_requires_grad(true);
-        let out = f(&x, &t, 0.0, Reduction::Sum).unwrap();
+        let out = f(&x, &t, SmoothL1Options { beta: 0.0 }, Reduction::Sum).unwrap();
         let grads = Tensor::run_backward(&[out], &[&x, &t], false, false);
         assert_eq!((grads[0].double_value(&[0]), grads[1].double_value(&[0])), (-1.0, -1.0));
     }
     // L1 itself gives 0 there.
     let x = Tensor::from_slice(&[0.5f64]).set_requires_grad(true);
-    let out = builtin::loss::l1_loss(&x, &x.detach(), Reduction::Sum).unwrap();
+    let out = libtorch::l1_loss(&x, &x.detach(), Reduction::Sum).unwrap();
     assert_eq!(Tensor::run_backward(&[out], &[&x], false, false)[0].double_value(&[0]), 0.0);
 }
 
@@ -72,13 +80,13 @@ fn smooth_l1_with_beta_zero_has_gradient_minus_one_at_a_tie() {
 fn negative_label_smoothing_is_silently_ignored() {
     let x = Tensor::from_slice(&[1.2f64, -0.5, 0.3, 2.1]).view([2, 2]);
     let y = Tensor::from_slice(&[1i64, 0]);
-    let plain = builtin::loss::cross_entropy(&x, &y, None, -100, 0.0, Reduction::Sum).unwrap();
-    let negative = builtin::loss::cross_entropy(&x, &y, None, -100, -0.1, Reduction::Sum).unwrap();
+    let smoothing = |label_smoothing| CrossEntropyOptions { label_smoothing, ..Default::default() };
+    let plain = libtorch::cross_entropy(&x, &y, None, smoothing(0.0), Reduction::Sum).unwrap();
+    let negative = libtorch::cross_entropy(&x, &y, None, smoothing(-0.1), Reduction::Sum).unwrap();
     assert_eq!(plain.double_value(&[]), negative.double_value(&[]));
-    assert!(builtin::loss::cross_entropy(&x, &y, None, -100, 1.5, Reduction::Sum).is_err());
-    let options = loss::CrossEntropy { label_smoothing: -0.1, ..Default::default() };
+    assert!(libtorch::cross_entropy(&x, &y, None, smoothing(1.5), Reduction::Sum).is_err());
     assert_eq!(
-        loss::cross_entropy(&x, &y, &options, Reduction::Sum).unwrap().double_value(&[]),
+        loss::cross_entropy(&x, &y, None, smoothing(-0.1), Reduction::Sum).unwrap().double_value(&[]),
         plain.double_value(&[])
     );
 }
@@ -89,7 +97,7 @@ fn negative_label_smoothing_is_silently_ignored() {
 fn mixed_float_dtypes_promote() {
     let x = Tensor::from_slice(&[1.0f32, 2.0]);
     let t = Tensor::from_slice(&[0.5f64, 0.25]);
-    assert_eq!(builtin::loss::mse_loss(&x, &t, Reduction::Sum).unwrap().kind(), Kind::Double);
+    assert_eq!(libtorch::mse_loss(&x, &t, Reduction::Sum).unwrap().kind(), Kind::Double);
     assert_eq!(loss::mse_loss(&x, &t, Reduction::Sum).unwrap().kind(), Kind::Double);
 }
 
@@ -101,21 +109,21 @@ fn mixed_float_dtypes_promote() {
 /// C++ path re-applies each group's options after construction to compare like with like.
 #[test]
 fn cpp_optimizer_groups_inherit_defaults_for_options_equal_to_the_class_default() {
-    use tch_parity::builtin::shim::{set_grad, CppOptimizer, Hyper};
+    use tch_parity::ffi::{set_grad, CppOptimizer, Hyper, OptimizerKind};
     let step = |merging: bool| -> f64 {
         let (w, b) = (
             Tensor::from_slice(&[1.0f64]).set_requires_grad(true),
             Tensor::from_slice(&[1.0f64]).set_requires_grad(true),
         );
         let groups = [
-            Hyper { lr: 0.01, weight_decay: 0.1, ..Default::default() },
-            Hyper { lr: 0.05, weight_decay: 0.0, ..Default::default() },
+            Hyper { kind: OptimizerKind::Sgd, lr: 0.01, weight_decay: 0.1, ..Default::default() },
+            Hyper { kind: OptimizerKind::Sgd, lr: 0.05, weight_decay: 0.0, ..Default::default() },
         ];
         let params = [w.shallow_clone(), b.shallow_clone()];
         let mut opt = if merging {
-            CppOptimizer::new_merging_groups("sgd", &groups, &params, &[0, 1]).unwrap()
+            CppOptimizer::new_merging_groups(&groups, &params, &[0, 1]).unwrap()
         } else {
-            CppOptimizer::new("sgd", &groups, &params, &[0, 1]).unwrap()
+            CppOptimizer::new(&groups, &params, &[0, 1]).unwrap()
         };
         for p in &params {
             set_grad(p, &Tensor::from_slice(&[1.0f64])).unwrap();
@@ -135,7 +143,7 @@ fn cpp_optimizer_groups_inherit_defaults_for_options_equal_to_the_class_default(
 fn soft_margin_overflows_in_libtorch_not_here() {
     let x = Tensor::from_slice(&[-100.0f32]).set_requires_grad(true);
     let t = Tensor::from_slice(&[1.0f32]);
-    let by_libtorch = builtin::loss::soft_margin_loss(&x, &t, Reduction::Sum).unwrap();
+    let by_libtorch = libtorch::soft_margin_loss(&x, &t, Reduction::Sum).unwrap();
     assert_eq!(by_libtorch.double_value(&[]), f64::INFINITY);
     let grad = Tensor::run_backward(&[&by_libtorch], &[&x], false, false);
     assert!(grad[0].double_value(&[0]).is_nan());
@@ -151,8 +159,9 @@ fn soft_margin_overflows_in_libtorch_not_here() {
 fn triplet_margin_op_accepts_a_negative_margin() {
     let a = Tensor::from_slice(&[0.0f64, 1.0]).view([1, 2]);
     let (p, n) = (a.shallow_clone() + 0.5, a.shallow_clone() - 0.25);
-    assert!(builtin::loss::triplet_margin_loss(&a, &p, &n, -1.0, 2.0, 1e-6, false, Reduction::Sum).is_ok());
-    assert!(loss::triplet_margin_loss(&a, &p, &n, -1.0, 2.0, 1e-6, false, Reduction::Sum).is_ok());
+    let negative = TripletMarginOptions { margin: -1.0, ..Default::default() };
+    assert!(libtorch::triplet_margin_loss(&a, &p, &n, negative, Reduction::Sum).is_ok());
+    assert!(loss::triplet_margin_loss(&a, &p, &n, negative, Reduction::Sum).is_ok());
 }
 
 /// Found by the fuzzer: with an empty batch and `mean`, libtorch's multi_margin_loss and
@@ -165,11 +174,19 @@ fn empty_batch_mean_of_multi_margin_losses_is_nan_here() {
     let x = Tensor::zeros([0, 3], (Kind::Float, tch::Device::Cpu));
     let labels = Tensor::zeros([0], (Kind::Int64, tch::Device::Cpu));
     let rows = Tensor::zeros([0, 3], (Kind::Int64, tch::Device::Cpu));
-    assert!(loss::multi_margin_loss(&x, &labels, 1, 1.0, None, Reduction::Mean).unwrap().double_value(&[]).is_nan());
+    assert!(loss::multi_margin_loss(&x, &labels, None, MultiMarginOptions::default(), Reduction::Mean)
+        .unwrap()
+        .double_value(&[])
+        .is_nan());
     assert!(loss::multilabel_margin_loss(&x, &rows, Reduction::Mean).unwrap().double_value(&[]).is_nan());
-    assert_eq!(loss::multi_margin_loss(&x, &labels, 1, 1.0, None, Reduction::Sum).unwrap().double_value(&[]), 0.0);
+    assert_eq!(
+        loss::multi_margin_loss(&x, &labels, None, MultiMarginOptions::default(), Reduction::Sum)
+            .unwrap()
+            .double_value(&[]),
+        0.0
+    );
     // Every other loss of the catalogue agrees that the mean of an empty batch is NaN.
-    assert!(builtin::loss::cross_entropy(&x, &labels, None, -100, 0.0, Reduction::Mean)
+    assert!(libtorch::cross_entropy(&x, &labels, None, CrossEntropyOptions::default(), Reduction::Mean)
         .unwrap()
         .double_value(&[])
         .is_nan());

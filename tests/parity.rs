@@ -1,14 +1,16 @@
 //! Every case in `fixtures/` agrees three ways, regeneration reproduces the stored files, and
-//! the harness catches a deliberately broken implementation.
+//! the checker catches a deliberately broken implementation registered beside the others.
 
 use std::path::{Path, PathBuf};
 use tch::Tensor;
-use tch_parity::fixture::regen::regenerate;
+use tch_parity::catalog::{LossCall, LOSSES, OBJECTIVES, OPTIMIZERS};
+use tch_parity::check::report::failure_detail;
+use tch_parity::check::run::{run_case, Row, FIXTURE};
+use tch_parity::check::{check, load_path, Selection};
 use tch_parity::fixture::write::to_text;
-use tch_parity::fixture::{load_path, DType, FixtureFile};
-use tch_parity::harness::registry::{self, Args, LossInfo};
-use tch_parity::harness::report::failure_detail;
-use tch_parity::harness::run::{run_case, run_case_with, CheckKind, Row};
+use tch_parity::fixture::{DType, FixtureFile};
+use tch_parity::implementation::{hand_written::HandWritten, LossFunction, Registry};
+use tch_parity::record::regenerate;
 use tch_parity::Reduction;
 
 fn fixtures() -> Vec<FixtureFile> {
@@ -17,93 +19,94 @@ fn fixtures() -> Vec<FixtureFile> {
 
 #[test]
 fn every_fixture_case_agrees() {
-    let mut rows = 0;
-    let mut failures = String::new();
-    for file in fixtures() {
-        for case in &file.cases {
-            for row in run_case(&file.path.display().to_string(), case, &DType::ALL) {
-                rows += 1;
-                if !row.passed() {
-                    failures.push_str(&failure_detail(&row));
-                }
-            }
-        }
-    }
-    assert!(rows > 0);
+    let report = check(&Registry::standard(), &fixtures(), &Selection::default());
+    let failures: String = report.rows.iter().filter(|r| !r.passed()).map(failure_detail).collect();
+    assert!(report.rows.len() > 6000, "{} rows", report.rows.len());
     assert!(failures.is_empty(), "disagreements:\n{failures}");
+    // Every row was checked against a live reference: libtorch, or PyTorch in Python (which the
+    // set-up installs) for the losses libtorch has no op for.
+    let unreferenced: Vec<String> = report.rows.iter().filter_map(|r| r.note.clone()).collect();
+    assert!(unreferenced.is_empty(), "{:?}", &unreferenced[..unreferenced.len().min(3)]);
 }
 
 #[test]
 fn every_registered_loss_has_a_seed_or_companion_case_with_values_and_an_error_case_where_libtorch_rejects() {
     let files = fixtures();
     let cases: Vec<_> = files.iter().flat_map(|f| &f.cases).collect();
-    for info in registry::LOSSES {
-        let with_values = cases.iter().filter(|c| c.op == info.id && c.expected().is_some()).count();
-        assert!(with_values >= 2, "{} has {with_values} cases with recorded values", info.id);
-        if info.inputs.len() > 1 {
-            let rejecting = cases.iter().filter(|c| c.op == info.id && c.expected().is_none()).count();
-            assert!(rejecting >= 1, "{} has no error case", info.id);
+    for spec in LOSSES {
+        let with_values = cases.iter().filter(|c| c.op == spec.id && c.expected().is_some()).count();
+        assert!(with_values >= 2, "{} has {with_values} cases with recorded values", spec.id);
+        if spec.inputs.len() > 1 {
+            let rejecting = cases.iter().filter(|c| c.op == spec.id && c.expected().is_none()).count();
+            assert!(rejecting >= 1, "{} has no error case", spec.id);
         }
     }
 }
 
 #[test]
 fn every_optimizer_runs_on_every_objective_and_has_error_cases() {
-    use tch_parity::harness::{objectives::OBJECTIVES, optimizers::OPTIMIZERS};
     let files = fixtures();
     let cases: Vec<_> = files.iter().flat_map(|f| &f.cases).collect();
-    for info in OPTIMIZERS {
+    for spec in OPTIMIZERS {
         for objective in OBJECTIVES {
             let n = cases
                 .iter()
-                .filter(|c| c.op == info.id && c.trajectory.as_ref().is_some_and(|t| t.objective == objective.id))
+                .filter(|c| c.op == spec.id && c.trajectory().is_some_and(|t| t.objective == objective.id))
                 .count();
-            assert!(n >= 1, "{} never runs on {}", info.id, objective.id);
+            assert!(n >= 1, "{} never runs on {}", spec.id, objective.id);
         }
-        let rejecting = cases.iter().filter(|c| c.op == info.id && c.expected().is_none()).count();
-        assert!(rejecting >= 2, "{} has {rejecting} invalid-hyperparameter cases", info.id);
+        let rejecting = cases.iter().filter(|c| c.op == spec.id && c.expected().is_none()).count();
+        assert!(rejecting >= 2, "{} has {rejecting} invalid-hyperparameter cases", spec.id);
         assert!(cases
             .iter()
-            .filter(|c| c.op == info.id)
-            .all(|c| c.trajectory.as_ref().is_none_or(|t| t.steps >= 50 || c.expected().is_none())));
+            .filter(|c| c.op == spec.id)
+            .all(|c| c.trajectory().is_none_or(|t| t.steps >= 50 || c.expected().is_none())));
     }
 }
 
-/// What `tch-parity regen --check` verifies: recording again from the live libtorch gives the
+/// What `tch-parity regen --check` verifies: recording again from the live references gives the
 /// stored files byte for byte.
 #[test]
 fn regenerating_reproduces_every_fixture_byte_for_byte() {
+    let registry = Registry::standard();
     for file in fixtures() {
-        let (again, _) = regenerate(&file, &|_| true).unwrap_or_else(|p| panic!("{:?}", p));
+        let (again, _) = regenerate(&registry, &file, &|_| true, false).unwrap_or_else(|p| panic!("{:?}", p));
         let stored = std::fs::read_to_string(&file.path).unwrap();
         assert!(to_text(&again) == stored, "{} would change on regen", file.path.display());
     }
 }
 
 /// BCE as the document writes it, without libtorch's −100 clamp on each log term.
-fn unclamped_bce(args: &Args, reduction: Reduction) -> tch_parity::Result<Tensor> {
-    let (x, t) = (args.tensor("input")?, args.tensor("target")?);
+fn unclamped_bce(call: &LossCall) -> Option<tch_parity::Result<Tensor>> {
+    let LossCall::BinaryCrossEntropy { input: x, target: t, reduction, .. } = *call else { return None };
     let loss = -(t * x.log() + t.neg().g_add_scalar(1.0) * x.neg().g_add_scalar(1.0).log());
-    reduction.apply(loss)
+    Some(reduction.apply(loss))
 }
 
-fn log_clamp_rows(info: &LossInfo) -> Vec<Row> {
+fn log_clamp_rows(registry: &Registry) -> Vec<Row> {
     let path: PathBuf = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/binary/binary_cross_entropy.json");
     let file = load_path(&path).unwrap().remove(0);
     let case = file.cases.iter().find(|c| c.name == "log-clamp").expect("the log-clamp case");
-    run_case_with(info, "binary_cross_entropy.json", case, &[DType::Float32])
+    run_case(registry, "binary_cross_entropy.json", case, &[DType::Float32])
 }
 
+/// A third implementation is registered in one place, the registry, without touching the
+/// hand-written or libtorch code; the checker compares it and reports it by name.
 #[test]
-fn the_harness_catches_bce_without_the_log_clamp() {
-    let real = registry::find("binary_cross_entropy").unwrap();
-    assert!(log_clamp_rows(real).iter().all(Row::passed), "the real implementation passes this case");
+fn the_checker_catches_bce_without_the_log_clamp() {
+    let registry = Registry {
+        subjects: vec![Box::new(HandWritten), Box::new(LossFunction::new("unclamped", unclamped_bce))],
+        references: Registry::standard_references(),
+    };
+    let rows = log_clamp_rows(&registry);
+    assert!(rows.iter().filter(|r| r.subject == "hand-written").all(Row::passed), "the real implementation passes");
 
-    let broken = LossInfo { hand_written: unclamped_bce, ..*real };
-    let rows = log_clamp_rows(&broken);
-    let output_none = rows.iter().find(|r| r.variant == "none" && r.output == "output").expect("a none/output row");
+    let broken: Vec<&Row> = rows.iter().filter(|r| r.subject == "unclamped").collect();
+    let output_none = broken.iter().find(|r| r.variant == "none" && r.output == "output").expect("a none/output row");
     assert!(!output_none.passed());
-    let check = output_none.check(CheckKind::HandVsLibtorch).unwrap();
+    assert_eq!(output_none.reference.as_deref(), Some("libtorch"));
+    let check = output_none.reference_check().unwrap();
+    assert_eq!(check.label(), "unclamped vs libtorch");
     let comparison = check.comparison.as_ref().unwrap();
     // Inputs [0, 0, 1, 1, 1e-45, 1e-30, 0.5, 0] with targets [0, 1, 0, 1, 1, 1, 0.5, 0.5].
     // Without the clamp: 0·ln 0 is NaN at [0], [3] and [7]; ln 0 is inf at [1] and [2] where
@@ -113,14 +116,43 @@ fn the_harness_catches_bce_without_the_log_clamp() {
     assert_eq!(worst.index, vec![0], "the first NaN is the worst element");
     assert_eq!(worst.expected, 0.0);
     assert!(worst.actual.is_nan());
-    // The fixture agrees with libtorch, so the hand-written side fails against it too.
-    assert!(!output_none.check(CheckKind::HandVsFixture).unwrap().passed);
-    assert!(output_none.check(CheckKind::LibtorchVsFixture).unwrap().passed);
+    // The fixture agrees with libtorch, so the broken side fails against it too.
+    assert!(!output_none.checks.iter().find(|c| c.subject == "unclamped" && c.against == FIXTURE).unwrap().passed);
+    assert!(output_none.drift_check().unwrap().passed);
     // Every reduction of the output is caught, not just `none`.
     for reduction in Reduction::ALL {
         assert!(
-            rows.iter().any(|r| r.variant == reduction.name() && r.output == "output" && !r.passed()),
+            broken.iter().any(|r| r.variant == reduction.name() && r.output == "output" && !r.passed()),
             "{reduction}"
         );
     }
+}
+
+/// A deliberately wrong MSE, whose `mean` forgets to divide (a sum): registered as another
+/// implementation, compared, reported as disagreeing under `mean` only, unsupported elsewhere.
+#[test]
+fn a_wrong_mse_is_reported_as_disagreeing_and_other_ops_as_unsupported() {
+    let wrong_mse = LossFunction::new("wrong-mse", |call: &LossCall| match *call {
+        LossCall::MseLoss { input, target, reduction } => {
+            let reduction = if reduction == Reduction::Mean { Reduction::Sum } else { reduction };
+            Some(reduction.apply((input - target).square()))
+        }
+        _ => None,
+    });
+    let registry = Registry { subjects: vec![Box::new(wrong_mse)], references: Registry::standard_references() };
+    let files = load_path(&Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/regression")).unwrap();
+    let report = check(&registry, &files, &Selection::default());
+    let mse: Vec<&Row> = report.rows.iter().filter(|r| r.op == "mse_loss" && r.output == "output").collect();
+    assert!(!mse.is_empty());
+    assert!(mse.iter().all(|r| r.subject == "wrong-mse" && r.reference.as_deref() == Some("libtorch")));
+    // The seed case (four differences of −4): mean 64 where libtorch says 16; none and sum agree.
+    let seed = |variant: &str| {
+        mse.iter().find(|r| r.case == "seed" && r.variant == variant && r.dtype == DType::Float64).unwrap()
+    };
+    assert!(!seed("mean").passed() && seed("none").passed() && seed("sum").passed());
+    let worst = seed("mean").reference_check().unwrap().comparison.as_ref().unwrap().worst.clone().unwrap();
+    assert_eq!((worst.actual, worst.expected), (64.0, 16.0));
+    let summary = report.summary();
+    assert!(summary.failed > 0 && summary.unsupported > 0, "{summary:?}");
+    assert!(report.rows.iter().filter(|r| r.op == "l1_loss").all(|r| r.unsupported && r.checks.is_empty()));
 }

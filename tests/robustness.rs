@@ -7,10 +7,11 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 use tch::Tensor;
-use tch_parity::fixture::{load_path, DType};
-use tch_parity::harness::registry::{self, Args, LossInfo};
-use tch_parity::harness::run::{run_case_with, CheckKind};
-use tch_parity::Reduction;
+use tch_parity::catalog::LossCall;
+use tch_parity::check::load_path;
+use tch_parity::check::run::run_case;
+use tch_parity::fixture::DType;
+use tch_parity::implementation::{LossFunction, Registry};
 
 fn root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -199,28 +200,31 @@ fn fuzz_usage_errors_exit_two() {
     }
 }
 
-/// A hand-written side that panics inside a libtorch call (tch's panicking API raising a C++
-/// error: viewing 2 elements as 7).
-fn panicking(args: &Args, _: Reduction) -> tch_parity::Result<Tensor> {
-    Ok(args.tensor("input")?.view([7]))
+/// A sigmoid that panics inside a libtorch call (tch's panicking API raising a C++ error:
+/// viewing 2 elements as 7).
+fn panicking(call: &LossCall) -> Option<tch_parity::Result<Tensor>> {
+    let LossCall::Sigmoid { input } = *call else { return None };
+    Some(Ok(input.view([7])))
 }
 
 #[test]
 fn a_panic_inside_libtorch_is_a_failed_row_and_the_other_cases_still_run() {
-    let real = registry::find("sigmoid").unwrap();
-    let broken = LossInfo { hand_written: panicking, ..*real };
+    let registry = Registry {
+        subjects: vec![Box::new(LossFunction::new("panicking", panicking))],
+        references: Registry::standard_references(),
+    };
     let file = load_path(&root().join("fixtures/binary/sigmoid.json")).unwrap().remove(0);
     let mut rows = Vec::new();
     for case in &file.cases {
-        rows.extend(run_case_with(&broken, "sigmoid.json", case, &DType::ALL));
+        rows.extend(run_case(&registry, "sigmoid.json", case, &DType::ALL));
     }
     assert_eq!(rows.len(), file.cases.len() * 2 * 2, "every case and dtype still has its rows");
     for row in &rows {
-        let check = row.check(CheckKind::HandVsLibtorch).unwrap();
+        let check = row.reference_check().unwrap();
         assert!(!check.passed);
         let message = check.message.as_deref().unwrap_or_default();
         assert!(message.contains("panicked") && message.contains("shape '[7]' is invalid"), "{message}");
         // libtorch's own side and the fixture are unaffected.
-        assert!(row.check(CheckKind::LibtorchVsFixture).unwrap().passed);
+        assert!(row.drift_check().unwrap().passed);
     }
 }

@@ -16,21 +16,29 @@ use tch::{Kind, Tensor};
 /// PyTorch's default `ignore_index`.
 pub const IGNORE_INDEX: i64 = -100;
 
-/// Cross entropy's options, with PyTorch's defaults.
-#[derive(Debug, Clone, Copy)]
-pub struct CrossEntropy<'a> {
-    /// A weight per class, shape `[C]`.
-    pub weight: Option<&'a Tensor>,
-    /// Class-index targets equal to this contribute nothing (index targets only).
-    pub ignore_index: i64,
-    /// ε in [0, 1]: the target becomes `(1 − ε)·one_hot + ε/C`. libtorch ignores ε ≤ 0 (and
-    /// NaN) rather than rejecting it, and so does this.
-    pub label_smoothing: f64,
+crate::options! {
+    /// `torch.nn.NLLLoss`'s option.
+    pub struct NllOptions {
+        /// Class-index targets to skip.
+        pub ignore_index: i64 = IGNORE_INDEX,
+    }
 }
 
-impl Default for CrossEntropy<'_> {
-    fn default() -> Self {
-        CrossEntropy { weight: None, ignore_index: IGNORE_INDEX, label_smoothing: 0.0 }
+crate::options! {
+    /// `torch.nn.CrossEntropyLoss`'s options.
+    pub struct CrossEntropyOptions {
+        /// Class-index targets to skip (index targets only).
+        pub ignore_index: i64 = IGNORE_INDEX,
+        /// ε in [0, 1]: the target becomes (1 − ε)·one_hot + ε/C; ≤ 0 is ignored, as in libtorch.
+        pub label_smoothing: f64 = 0.0,
+    }
+}
+
+crate::options! {
+    /// The document's `CELoss` (seed §3.2) option.
+    pub struct SmoothedTargetOptions {
+        /// α in y·(1 − α) + α/K.
+        pub label_smooth: f64 = 0.2,
     }
 }
 
@@ -81,14 +89,16 @@ fn check_class_targets(input: &Tensor, target: &Tensor, ignore_index: i64) -> Re
 }
 
 /// Negative log likelihood, as `torch.nn.NLLLoss`: `−w[y]·x[y]` per sample (0 where
-/// `y == ignore_index`), for inputs `[C]`, `[N, C]` or `[N, C, d1, …]` of log-probabilities.
+/// `y == ignore_index`, by default −100), for inputs `[C]`, `[N, C]` or `[N, C, d1, …]` of
+/// log-probabilities. `Mean` divides by the summed weight of the kept targets.
 pub fn nll_loss(
     input: &Tensor,
     target: &Tensor,
     weight: Option<&Tensor>,
-    ignore_index: i64,
+    options: NllOptions,
     reduction: Reduction,
 ) -> Result<Tensor> {
+    let ignore_index = options.ignore_index;
     check_floating("input", input)?;
     check_class_targets(input, target, ignore_index)?;
     let dim = class_dim(input);
@@ -129,9 +139,35 @@ fn class_weight_view(weight: &Tensor, input: &Tensor) -> Result<Tensor> {
     Ok(weight.f_to_kind(input.kind())?.f_detach()?.f_view(shape.as_slice())?)
 }
 
-/// Cross entropy on logits, as `torch.nn.CrossEntropyLoss`. A target of the input's shape is
-/// read as class probabilities (floating); otherwise it holds class indices (int64).
-pub fn cross_entropy(input: &Tensor, target: &Tensor, options: &CrossEntropy, reduction: Reduction) -> Result<Tensor> {
+/// Cross entropy on logits, as `torch.nn.CrossEntropyLoss`: `nll_loss(log_softmax(x), y)` with
+/// class-index targets (int64, the input's shape without the class dimension), or
+/// `−Σ_c w_c·t_c·log_softmax(x)_c` with class-probability targets (floating, the input's shape).
+/// `weight` has one entry per class. Label smoothing ε mixes in the uniform distribution
+/// (Szegedy et al., *Rethinking the Inception Architecture*, CVPR 2016). Defaults:
+/// `ignore_index` −100, `label_smoothing` 0.
+///
+/// ```
+/// # fn main() -> tch_parity::Result<()> {
+/// use tch::{Kind, Tensor};
+/// use tch_parity::loss::{cross_entropy, CrossEntropyOptions};
+/// use tch_parity::Reduction;
+///
+/// let logits = Tensor::from_slice(&[2.0f32, 0.5, -1.0, 0.1, 0.2, 3.0]).view([2, 3]).set_requires_grad(true);
+/// let labels = Tensor::from_slice(&[0i64, 2]);
+/// let options = CrossEntropyOptions { label_smoothing: 0.1, ..Default::default() };
+/// let loss = cross_entropy(&logits, &labels, None, options, Reduction::Mean)?;
+/// loss.backward();
+/// let expected = logits.cross_entropy_loss(&labels, None::<Tensor>, tch::Reduction::Mean, -100, 0.1);
+/// assert!((loss.double_value(&[]) - expected.double_value(&[])).abs() < 1e-6);
+/// # Ok(()) }
+/// ```
+pub fn cross_entropy(
+    input: &Tensor,
+    target: &Tensor,
+    weight: Option<&Tensor>,
+    options: CrossEntropyOptions,
+    reduction: Reduction,
+) -> Result<Tensor> {
     check_floating("input", input)?;
     if input.dim() == 0 {
         return invalid!("the input needs a class dimension; it is a scalar");
@@ -151,20 +187,20 @@ pub fn cross_entropy(input: &Tensor, target: &Tensor, options: &CrossEntropy, re
         if options.ignore_index >= 0 {
             return invalid!("ignore_index ({}) cannot be used with probability targets", options.ignore_index);
         }
-        check_class_weight(options.weight, classes)?;
-        return probability_cross_entropy(input, target, options.weight, smoothing, reduction);
+        check_class_weight(weight, classes)?;
+        return probability_cross_entropy(input, target, weight, smoothing, reduction);
     }
 
     check_class_targets(input, target, options.ignore_index)?;
-    check_class_weight(options.weight, classes)?;
+    check_class_weight(weight, classes)?;
     let log_p = log_softmax(input, dim)?;
-    let nll = nll_loss(&log_p, target, options.weight, options.ignore_index, reduction)?;
+    let nll = nll_loss(&log_p, target, weight, NllOptions { ignore_index: options.ignore_index }, reduction)?;
     if smoothing == 0.0 {
         return Ok(nll);
     }
 
     // Σ_c −w_c·log p_c per sample, zeroed where the target is ignored.
-    let weighted_log_p = match options.weight {
+    let weighted_log_p = match weight {
         Some(w) => log_p.f_mul(&class_weight_view(w, input)?)?,
         None => log_p.shallow_clone(),
     };
@@ -177,7 +213,7 @@ pub fn cross_entropy(input: &Tensor, target: &Tensor, options: &CrossEntropy, re
         Reduction::Sum => smooth.f_sum(None)?,
         Reduction::Mean => {
             let safe_target = target.f_masked_fill(&kept.f_logical_not()?, 0)?;
-            let total = target_weights(options.weight, &safe_target, &kept, input.kind())?.f_sum(None)?;
+            let total = target_weights(weight, &safe_target, &kept, input.kind())?.f_sum(None)?;
             smooth.f_sum(None)?.f_div(&total)?
         }
     };
@@ -218,13 +254,14 @@ fn probability_cross_entropy(
 /// The document's `CELoss` (§3.2): class indices become one-hot rows, the target is smoothed by
 /// hand to `(1 − α)·y + α/K`, and the loss is probability-target cross entropy. Accepts class
 /// indices or one-hot targets; with indices it equals `cross_entropy` with
-/// `label_smoothing = α` (without class weights).
+/// `label_smoothing = α` (without class weights). α defaults to the document's 0.2.
 pub fn smoothed_target_cross_entropy(
     input: &Tensor,
     target: &Tensor,
-    alpha: f64,
+    options: SmoothedTargetOptions,
     reduction: Reduction,
 ) -> Result<Tensor> {
+    let alpha = options.label_smooth;
     check_floating("input", input)?;
     if input.dim() != 2 {
         return invalid!("the input must be [N, C], got shape {:?}", input.size());
@@ -241,7 +278,7 @@ pub fn smoothed_target_cross_entropy(
         target.f_unsqueeze(1)?.f_eq_tensor(&classes_row)?.f_to_kind(input.kind())?
     };
     let smoothed = one_hot.f_mul_scalar(1.0 - alpha)?.f_add_scalar(alpha / classes as f64)?;
-    cross_entropy(input, &smoothed, &CrossEntropy::default(), reduction)
+    cross_entropy(input, &smoothed, None, CrossEntropyOptions::default(), reduction)
 }
 
 #[cfg(test)]

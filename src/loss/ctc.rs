@@ -4,6 +4,16 @@ use super::{check_floating, Reduction};
 use crate::error::{invalid, Result};
 use tch::{Kind, Tensor};
 
+crate::options! {
+    /// `torch.nn.CTCLoss`'s options.
+    pub struct CtcOptions {
+        /// The blank label.
+        pub blank: i64 = 0,
+        /// Impossible alignments cost 0 (and give no gradient).
+        pub zero_infinity: bool = false,
+    }
+}
+
 /// `log(exp(a) + exp(b) + exp(c))`, −inf when all three are −inf, with neither NaN values nor
 /// NaN gradients there (a plain log-sum-exp backpropagates 0/0 through unreachable states).
 fn log_sum_exp3(a: &Tensor, b: &Tensor, c: &Tensor) -> Result<Tensor> {
@@ -37,16 +47,18 @@ fn shift_right(t: &Tensor, by: i64) -> Result<Tensor> {
 /// The gradient follows libtorch's: it is `exp(log_probs) − γ` (γ the posterior occupancy of
 /// each label), the gradient with respect to the logits of a preceding log_softmax rather than
 /// the partial derivative `−γ`; through `log_softmax` both give the same logits gradient.
-#[allow(clippy::too_many_arguments)]
+///
+/// Graves et al., *Connectionist Temporal Classification*, ICML 2006. Defaults: `blank` 0,
+/// `zero_infinity` false.
 pub fn ctc_loss(
     log_probs: &Tensor,
     targets: &Tensor,
     input_lengths: &[i64],
     target_lengths: &[i64],
-    blank: i64,
+    options: CtcOptions,
     reduction: Reduction,
-    zero_infinity: bool,
 ) -> Result<Tensor> {
+    let CtcOptions { blank, zero_infinity } = options;
     check_floating("log_probs", log_probs)?;
     let unbatched = log_probs.dim() == 2;
     let lp = match log_probs.dim() {

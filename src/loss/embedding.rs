@@ -6,15 +6,50 @@ use super::{check_floating, check_same_shape, Reduction};
 use crate::error::{invalid, Result};
 use tch::Tensor;
 
+crate::options! {
+    /// `torch.nn.CosineEmbeddingLoss`'s option.
+    pub struct CosineEmbeddingOptions {
+        /// The margin, in [−1, 1].
+        pub margin: f64 = 0.0,
+    }
+}
+
+crate::options! {
+    /// `torch.nn.TripletMarginLoss`'s options.
+    pub struct TripletMarginOptions {
+        /// The margin.
+        pub margin: f64 = 1.0,
+        /// The norm's degree.
+        pub p: f64 = 2.0,
+        /// Added to the difference.
+        pub eps: f64 = 1e-6,
+        /// Use min(d(a, n), d(p, n)).
+        pub swap: bool = false,
+    }
+}
+
+crate::options! {
+    /// `torch.nn.TripletMarginWithDistanceLoss`'s options (its distance is one of two here).
+    pub struct TripletWithDistanceOptions {
+        /// 1 − cosine similarity instead of the pairwise distance.
+        pub cosine_distance: bool = false,
+        /// The margin; must be positive.
+        pub margin: f64 = 1.0,
+        /// Use min(d(a, n), d(p, n)).
+        pub swap: bool = false,
+    }
+}
+
 /// `1 − cos(x1, x2)` where t = 1 and `max(0, cos − margin)` where t = −1, as
 /// `torch.nn.CosineEmbeddingLoss`; libtorch adds its float `1e-12` to each squared norm.
 pub fn cosine_embedding_loss(
     input1: &Tensor,
     input2: &Tensor,
     target: &Tensor,
-    margin: f64,
+    options: CosineEmbeddingOptions,
     reduction: Reduction,
 ) -> Result<Tensor> {
+    let margin = options.margin;
     check_floating("input1", input1)?;
     check_same_shape("input2", input2, input1)?;
     let dim = match (target.dim(), input1.dim()) {
@@ -52,18 +87,16 @@ pub fn pairwise_distance(a: &Tensor, b: &Tensor, p: f64, eps: f64) -> Result<Ten
 }
 
 /// `max(0, margin + d(a, p) − d(a, n))` with the p-norm distance, as `torch.nn.TripletMarginLoss`;
-/// with `swap`, `d(a, n)` becomes `min(d(a, n), d(p, n))`.
-#[allow(clippy::too_many_arguments)]
+/// with `swap`, `d(a, n)` becomes `min(d(a, n), d(p, n))` (Balntas et al., *Learning local feature
+/// descriptors with triplets and shallow convolutional neural networks*, BMVC 2016).
 pub fn triplet_margin_loss(
     anchor: &Tensor,
     positive: &Tensor,
     negative: &Tensor,
-    margin: f64,
-    p: f64,
-    eps: f64,
-    swap: bool,
+    options: TripletMarginOptions,
     reduction: Reduction,
 ) -> Result<Tensor> {
+    let TripletMarginOptions { margin, p, eps, swap } = options;
     check_triplet(anchor, positive, negative)?;
     let distance = |x: &Tensor, y: &Tensor| pairwise_distance(x, y, p, eps);
     triplet(anchor, positive, negative, margin, swap, &distance, reduction)
@@ -75,11 +108,10 @@ pub fn triplet_margin_with_distance_loss(
     anchor: &Tensor,
     positive: &Tensor,
     negative: &Tensor,
-    cosine_distance: bool,
-    margin: f64,
-    swap: bool,
+    options: TripletWithDistanceOptions,
     reduction: Reduction,
 ) -> Result<Tensor> {
+    let TripletWithDistanceOptions { cosine_distance, margin, swap } = options;
     if margin.is_nan() || margin <= 0.0 {
         return invalid!("the margin must be greater than 0, got {margin}");
     }

@@ -5,17 +5,29 @@ use super::Reduction;
 use crate::error::{invalid, Result};
 use tch::Tensor;
 
+crate::options! {
+    /// torchvision's `sigmoid_focal_loss` options.
+    pub struct FocalOptions {
+        /// Weight of the positives in [0, 1]; −1 switches the weighting off.
+        pub alpha: f64 = 0.25,
+        /// Exponent of (1 − p_t).
+        pub gamma: f64 = 2.0,
+    }
+}
+
 /// torchvision's `sigmoid_focal_loss`: `ce·(1 − p_t)^γ`, times `α·t + (1 − α)·(1 − t)` when
 /// α ≥ 0, with `ce` binary cross entropy on logits, `p = σ(x)` and `p_t = p·t + (1 − p)·(1 − t)`.
-/// α goes to the positives (t = 1); α = −1 switches the weighting off. Note that torchvision's
-/// own default reduction is `none`, not `mean`.
+/// α goes to the positives (t = 1); α = −1 switches the weighting off. Defaults α = 0.25, γ = 2.
+/// Note that torchvision's own default reduction is `none`, not `mean`.
+///
+/// Lin et al., *Focal Loss for Dense Object Detection*, ICCV 2017.
 pub fn sigmoid_focal_loss(
     input: &Tensor,
     target: &Tensor,
-    alpha: f64,
-    gamma: f64,
+    options: FocalOptions,
     reduction: Reduction,
 ) -> Result<Tensor> {
+    let FocalOptions { alpha, gamma } = options;
     if !((0.0..=1.0).contains(&alpha) || alpha == -1.0) {
         return invalid!("alpha must be in [0, 1], or -1 to switch the weighting off; got {alpha}");
     }
@@ -25,10 +37,8 @@ pub fn sigmoid_focal_loss(
 }
 
 /// torchvision's combination of the per-element cross entropy `ce` and probability `p`:
-/// `ce·(1 − p_t)^γ`, then `α_t·` that when α ≥ 0. Shared with the composed libtorch reference
-/// in `builtin`, which feeds it libtorch's own sigmoid and BCE-with-logits; the fixture's values,
-/// recorded by torchvision itself, check this step independently.
-pub fn focal_from_parts(ce: &Tensor, p: &Tensor, target: &Tensor, alpha: f64, gamma: f64) -> Result<Tensor> {
+/// `ce·(1 − p_t)^γ`, then `α_t·` that when α ≥ 0.
+fn focal_from_parts(ce: &Tensor, p: &Tensor, target: &Tensor, alpha: f64, gamma: f64) -> Result<Tensor> {
     let one_minus_p = p.f_neg()?.f_add_scalar(1.0)?;
     let one_minus_t = target.f_neg()?.f_add_scalar(1.0)?;
     let p_t = p.f_mul(target)?.f_add(&one_minus_p.f_mul(&one_minus_t)?)?;

@@ -10,6 +10,32 @@ use super::{check_floating, check_same_shape, weighted, Reduction};
 use crate::error::{invalid, Result};
 use tch::{Kind, Tensor};
 
+crate::options! {
+    /// `torch.nn.MarginRankingLoss`'s option.
+    pub struct MarginRankingOptions {
+        /// The margin.
+        pub margin: f64 = 0.0,
+    }
+}
+
+crate::options! {
+    /// `torch.nn.HingeEmbeddingLoss`'s option.
+    pub struct HingeEmbeddingOptions {
+        /// The margin.
+        pub margin: f64 = 1.0,
+    }
+}
+
+crate::options! {
+    /// `torch.nn.MultiMarginLoss`'s options.
+    pub struct MultiMarginOptions {
+        /// The hinge's exponent: 1 or 2.
+        pub p: i64 = 1,
+        /// The margin.
+        pub margin: f64 = 1.0,
+    }
+}
+
 /// `log(1 + exp(−t·x))`, as `torch.nn.SoftMarginLoss`, computed as softplus(−t·x) so that it
 /// stays finite where libtorch's `log(1 + exp(…))` overflows to inf (t·x below about −88 in
 /// float32); its gradient is libtorch's `−t·σ(−t·x)`.
@@ -33,9 +59,10 @@ pub fn margin_ranking_loss(
     input1: &Tensor,
     input2: &Tensor,
     target: &Tensor,
-    margin: f64,
+    options: MarginRankingOptions,
     reduction: Reduction,
 ) -> Result<Tensor> {
+    let margin = options.margin;
     check_floating("input1", input1)?;
     check_same_shape("input2", input2, input1)?;
     check_same_shape("target", target, input1)?;
@@ -44,8 +71,14 @@ pub fn margin_ranking_loss(
 }
 
 /// `x` where t = 1 and `max(0, margin − x)` where t = −1, as `torch.nn.HingeEmbeddingLoss`
-/// (libtorch adds both terms for a target that is neither).
-pub fn hinge_embedding_loss(input: &Tensor, target: &Tensor, margin: f64, reduction: Reduction) -> Result<Tensor> {
+/// (libtorch adds both terms for a target that is neither). The margin defaults to 1.
+pub fn hinge_embedding_loss(
+    input: &Tensor,
+    target: &Tensor,
+    options: HingeEmbeddingOptions,
+    reduction: Reduction,
+) -> Result<Tensor> {
+    let margin = options.margin;
     check_floating("input", input)?;
     let zeros = input.f_zeros_like()?;
     let margin_term = input.f_neg()?.f_add_scalar(margin)?.f_clamp_min(0.0)?;
@@ -103,15 +136,15 @@ pub fn multilabel_margin_loss(input: &Tensor, target: &Tensor, reduction: Reduct
 }
 
 /// `torch.nn.MultiMarginLoss`: `Σ_{i ≠ y} w[y]·max(0, margin − x[y] + x[i])^p / C` per sample,
-/// p ∈ {1, 2}.
+/// p ∈ {1, 2} (default 1), margin 1 by default.
 pub fn multi_margin_loss(
     input: &Tensor,
     target: &Tensor,
-    p: i64,
-    margin: f64,
     weight: Option<&Tensor>,
+    options: MultiMarginOptions,
     reduction: Reduction,
 ) -> Result<Tensor> {
+    let MultiMarginOptions { p, margin } = options;
     check_floating("input", input)?;
     if p != 1 && p != 2 {
         return invalid!("only p = 1 and p = 2 are supported, got {p}");

@@ -15,16 +15,26 @@ pub mod regression;
 pub mod softmax;
 
 pub use binary::{binary_cross_entropy, binary_cross_entropy_with_logits, sigmoid};
-pub use cross_entropy::{cross_entropy, nll_loss, smoothed_target_cross_entropy, CrossEntropy, IGNORE_INDEX};
-pub use ctc::ctc_loss;
-pub use embedding::{cosine_embedding_loss, pairwise_distance, triplet_margin_loss, triplet_margin_with_distance_loss};
-pub use focal::sigmoid_focal_loss;
+pub use cross_entropy::{
+    cross_entropy, nll_loss, smoothed_target_cross_entropy, CrossEntropyOptions, NllOptions, SmoothedTargetOptions,
+    IGNORE_INDEX,
+};
+pub use ctc::{ctc_loss, CtcOptions};
+pub use embedding::{
+    cosine_embedding_loss, pairwise_distance, triplet_margin_loss, triplet_margin_with_distance_loss,
+    CosineEmbeddingOptions, TripletMarginOptions, TripletWithDistanceOptions,
+};
+pub use focal::{sigmoid_focal_loss, FocalOptions};
 pub use margin::{
     hinge_embedding_loss, margin_ranking_loss, multi_margin_loss, multilabel_margin_loss, multilabel_soft_margin_loss,
-    soft_margin_loss,
+    soft_margin_loss, HingeEmbeddingOptions, MarginRankingOptions, MultiMarginOptions,
 };
-pub use probabilistic::{gaussian_nll_loss, kl_div, kl_div_batchmean, poisson_nll_loss};
-pub use regression::{huber_loss, l1_loss, mse_loss, smooth_l1_loss};
+#[allow(deprecated)]
+pub use probabilistic::kl_div_batchmean;
+pub use probabilistic::{
+    gaussian_nll_loss, kl_div, poisson_nll_loss, GaussianNllOptions, KlDivOptions, KlDivReduction, PoissonNllOptions,
+};
+pub use regression::{huber_loss, l1_loss, mse_loss, smooth_l1_loss, HuberOptions, SmoothL1Options};
 pub use softmax::{log_softmax, softmax};
 
 use crate::error::{invalid, Result};

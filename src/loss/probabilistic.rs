@@ -4,18 +4,86 @@ use super::{check_floating, check_same_shape, Reduction};
 use crate::error::{invalid, Result};
 use tch::Tensor;
 
-/// `KL(target ‖ exp(input))` per element, as `torch.nn.KLDivLoss`: `t·(log t − x)` (0 where
-/// t = 0), or `exp(t)·(t − x)` with log targets. `Mean` is the element mean; see
-/// [`kl_div_batchmean`] for PyTorch's recommended reduction.
-pub fn kl_div(input: &Tensor, target: &Tensor, reduction: Reduction, log_target: bool) -> Result<Tensor> {
-    reduction.apply(kl_div_elements(input, target, log_target)?)
+crate::options! {
+    /// `torch.nn.KLDivLoss`'s option (its reduction is a [`KlDivReduction`]).
+    pub struct KlDivOptions {
+        /// The target is given as log-probabilities.
+        pub log_target: bool = false,
+    }
 }
 
-/// PyTorch's `reduction='batchmean'`, which exists only in Python: the sum over the batch size
-/// (the input's first dimension).
+/// KL divergence's reductions: the three of every loss, and `BatchMean`, the sum over the batch
+/// size, which PyTorch recommends for KL divergence (and offers for it alone).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum KlDivReduction {
+    None,
+    /// The mean over every element (PyTorch's default, and a warning in Python).
+    #[default]
+    Mean,
+    Sum,
+    /// `Σ / input.size(0)`: the KL divergence per sample, as the mathematics defines it.
+    BatchMean,
+}
+
+impl From<Reduction> for KlDivReduction {
+    fn from(reduction: Reduction) -> Self {
+        match reduction {
+            Reduction::None => KlDivReduction::None,
+            Reduction::Mean => KlDivReduction::Mean,
+            Reduction::Sum => KlDivReduction::Sum,
+        }
+    }
+}
+
+crate::options! {
+    /// `torch.nn.PoissonNLLLoss`'s options.
+    pub struct PoissonNllOptions {
+        /// The input is the log of the rate.
+        pub log_input: bool = true,
+        /// Add Stirling's approximation where t > 1.
+        pub full: bool = false,
+        /// Added inside the log when not log_input.
+        pub eps: f64 = 1e-8,
+    }
+}
+
+crate::options! {
+    /// `torch.nn.GaussianNLLLoss`'s options.
+    pub struct GaussianNllOptions {
+        /// Add ½·log(2π).
+        pub full: bool = false,
+        /// The variance's lower clamp.
+        pub eps: f64 = 1e-6,
+    }
+}
+
+/// `KL(target ‖ exp(input))` per element, as `torch.nn.KLDivLoss` (Kullback & Leibler, *On
+/// Information and Sufficiency*, 1951): `t·(log t − x)` (0 where t = 0), or `exp(t)·(t − x)` with
+/// `log_target`. `input` holds log-probabilities. `KlDivReduction::BatchMean` is the sum over the
+/// batch size (the input's first dimension), the reduction PyTorch recommends; `Mean` is the
+/// element mean.
+pub fn kl_div(
+    input: &Tensor,
+    target: &Tensor,
+    options: KlDivOptions,
+    reduction: impl Into<KlDivReduction>,
+) -> Result<Tensor> {
+    let elements = kl_div_elements(input, target, options.log_target)?;
+    match reduction.into() {
+        KlDivReduction::None => Ok(elements),
+        KlDivReduction::Mean => Ok(elements.f_mean(None)?),
+        KlDivReduction::Sum => Ok(elements.f_sum(None)?),
+        KlDivReduction::BatchMean => {
+            let batch = input.size().first().copied().unwrap_or(1);
+            Ok(elements.f_sum(None)?.f_div_scalar(batch as f64)?)
+        }
+    }
+}
+
+/// PyTorch's `reduction='batchmean'`.
+#[deprecated(since = "0.2.0", note = "use `kl_div(input, target, options, KlDivReduction::BatchMean)`")]
 pub fn kl_div_batchmean(input: &Tensor, target: &Tensor, log_target: bool) -> Result<Tensor> {
-    let batch = input.size().first().copied().unwrap_or(1);
-    Ok(kl_div_elements(input, target, log_target)?.f_sum(None)?.f_div_scalar(batch as f64)?)
+    kl_div(input, target, KlDivOptions { log_target }, KlDivReduction::BatchMean)
 }
 
 fn kl_div_elements(input: &Tensor, target: &Tensor, log_target: bool) -> Result<Tensor> {
@@ -35,15 +103,15 @@ fn kl_div_elements(input: &Tensor, target: &Tensor, log_target: bool) -> Result<
 }
 
 /// `torch.nn.PoissonNLLLoss`: `exp(x) − t·x` with `log_input`, else `x − t·log(x + eps)`; with
-/// `full`, Stirling's term `t·log t − t + ½·log(2πt)` where t > 1.
+/// `full`, Stirling's term `t·log t − t + ½·log(2πt)` where t > 1. Defaults: `log_input` true,
+/// `full` false, `eps` 1e-8.
 pub fn poisson_nll_loss(
     input: &Tensor,
     target: &Tensor,
-    log_input: bool,
-    full: bool,
-    eps: f64,
+    options: PoissonNllOptions,
     reduction: Reduction,
 ) -> Result<Tensor> {
+    let PoissonNllOptions { log_input, full, eps } = options;
     check_floating("input", input)?;
     let mut loss = if log_input {
         input.f_exp()?.f_sub(&target.f_mul(input)?)?
@@ -67,14 +135,16 @@ pub fn poisson_nll_loss(
 /// variance `v` clamped at `eps` (the clamp does not block its gradient, as PyTorch clamps
 /// under `no_grad`), plus `½·log(2π)` when `full`. `var` has the input's shape, or that shape
 /// without its last dimension, or with a last dimension of 1 (one variance per sample).
+/// Defaults: `full` false, `eps` 1e-6 (Nix & Weigend, *Estimating the mean and variance of the
+/// target probability distribution*, 1994).
 pub fn gaussian_nll_loss(
     input: &Tensor,
     target: &Tensor,
     var: &Tensor,
-    full: bool,
-    eps: f64,
+    options: GaussianNllOptions,
     reduction: Reduction,
 ) -> Result<Tensor> {
+    let GaussianNllOptions { full, eps } = options;
     check_floating("input", input)?;
     check_same_shape("target", target, input)?;
     let (x_shape, v_shape) = (input.size(), var.size());

@@ -5,6 +5,22 @@ use super::{check_floating, with_gradients, Reduction};
 use crate::error::{invalid, Result};
 use tch::Tensor;
 
+crate::options! {
+    /// `torch.nn.SmoothL1Loss`'s option.
+    pub struct SmoothL1Options {
+        /// Where the quadratic part ends; ≥ 0 (0 is L1).
+        pub beta: f64 = 1.0,
+    }
+}
+
+crate::options! {
+    /// `torch.nn.HuberLoss`'s option.
+    pub struct HuberOptions {
+        /// Where the quadratic part ends; > 0.
+        pub delta: f64 = 1.0,
+    }
+}
+
 /// `x − t`, broadcast and type-promoted as libtorch does (float32 against float64 is float64).
 fn difference(input: &Tensor, target: &Tensor) -> Result<Tensor> {
     check_floating("input", input)?;
@@ -61,13 +77,19 @@ fn piecewise(
     with_gradients(value, &[(input, &d_input), (target, &d_target)])
 }
 
-/// With `z = |x − t|`: `0.5·z²/β` where `z < β`, else `z − 0.5·β`, as `torch.nn.SmoothL1Loss`;
-/// a negative β is rejected.
+/// With `z = |x − t|`: `0.5·z²/β` where `z < β`, else `z − 0.5·β`, as `torch.nn.SmoothL1Loss`
+/// (Girshick, *Fast R-CNN*, 2015); a negative β is rejected. β defaults to 1.
 ///
 /// β = 0 is L1 in value. Its gradient is libtorch's smooth-L1 backward at β = 0, which is −1
 /// (not 0) at a tie x = t, for the input and the target alike; Python's `F.smooth_l1_loss`
 /// switches to `l1_loss` for β = 0 and gives 0 there.
-pub fn smooth_l1_loss(input: &Tensor, target: &Tensor, beta: f64, reduction: Reduction) -> Result<Tensor> {
+pub fn smooth_l1_loss(
+    input: &Tensor,
+    target: &Tensor,
+    options: SmoothL1Options,
+    reduction: Reduction,
+) -> Result<Tensor> {
+    let beta = options.beta;
     if beta < 0.0 {
         return invalid!("beta must not be negative, got {beta}");
     }
@@ -88,8 +110,10 @@ pub fn smooth_l1_loss(input: &Tensor, target: &Tensor, beta: f64, reduction: Red
 }
 
 /// With `z = |x − t|`: `0.5·z²` where `z < δ`, else `δ·(z − 0.5·δ)`, as `torch.nn.HuberLoss`;
-/// equal to δ·SmoothL1(β = δ). A δ ≤ 0 is rejected.
-pub fn huber_loss(input: &Tensor, target: &Tensor, delta: f64, reduction: Reduction) -> Result<Tensor> {
+/// equal to δ·SmoothL1(β = δ) (Huber, *Robust Estimation of a Location Parameter*, 1964). δ
+/// defaults to 1; δ ≤ 0 is rejected.
+pub fn huber_loss(input: &Tensor, target: &Tensor, options: HuberOptions, reduction: Reduction) -> Result<Tensor> {
+    let delta = options.delta;
     if delta.is_nan() || delta <= 0.0 {
         return invalid!("delta must be positive, got {delta}");
     }

@@ -19,34 +19,37 @@ fn seed_l1_example_sums_to_16() {
     assert_eq!(l1_loss(&x, &y, Reduction::Sum).unwrap().double_value(&[]), 16.0);
     assert_eq!(mse_loss(&x, &y, Reduction::Sum).unwrap().double_value(&[]), 64.0);
     // SmoothL1 (β = 1): 4 − 0.5 per element.
-    assert_eq!(smooth_l1_loss(&x, &y, 1.0, Reduction::Sum).unwrap().double_value(&[]), 14.0);
+    assert_eq!(smooth_l1_loss(&x, &y, SmoothL1Options { beta: 1.0 }, Reduction::Sum).unwrap().double_value(&[]), 14.0);
 }
 
 #[test]
 fn smooth_l1_and_huber_branches() {
     // SmoothL1, β = 1: d = 0.5 → 0.5·0.25 = 0.125, slope 0.5; d = 3 → 2.5, slope 1.
-    assert_eq!(one(|x, t| smooth_l1_loss(x, t, 1.0, Reduction::Sum), 0.5), (0.125, 0.5));
-    assert_eq!(one(|x, t| smooth_l1_loss(x, t, 1.0, Reduction::Sum), 3.0), (2.5, 1.0));
+    assert_eq!(one(|x, t| smooth_l1_loss(x, t, SmoothL1Options { beta: 1.0 }, Reduction::Sum), 0.5), (0.125, 0.5));
+    assert_eq!(one(|x, t| smooth_l1_loss(x, t, SmoothL1Options { beta: 1.0 }, Reduction::Sum), 3.0), (2.5, 1.0));
     // Huber, δ = 2: d = 1 → 0.5, slope 1; d = −3 → 2·(3 − 1) = 4, slope −2.
-    assert_eq!(one(|x, t| huber_loss(x, t, 2.0, Reduction::Sum), 1.0), (0.5, 1.0));
-    assert_eq!(one(|x, t| huber_loss(x, t, 2.0, Reduction::Sum), -3.0), (4.0, -2.0));
+    assert_eq!(one(|x, t| huber_loss(x, t, HuberOptions { delta: 2.0 }, Reduction::Sum), 1.0), (0.5, 1.0));
+    assert_eq!(one(|x, t| huber_loss(x, t, HuberOptions { delta: 2.0 }, Reduction::Sum), -3.0), (4.0, -2.0));
 }
 
 #[test]
 fn tiny_beta_keeps_the_gradient_finite() {
     // β = 1e-300: z²/β overflows in the branch that is not taken; the slope is still ±1.
-    assert_eq!(one(|x, t| smooth_l1_loss(x, t, 1e-300, Reduction::Sum), 2.0), (2.0, 1.0));
+    assert_eq!(one(|x, t| smooth_l1_loss(x, t, SmoothL1Options { beta: 1e-300 }, Reduction::Sum), 2.0), (2.0, 1.0));
 }
 
 #[test]
 fn bad_beta_and_delta_are_rejected() {
     let x = Tensor::from_slice(&[1.0f32]);
-    assert!(smooth_l1_loss(&x, &x, -1.0, Reduction::Mean)
+    assert!(smooth_l1_loss(&x, &x, SmoothL1Options { beta: -1.0 }, Reduction::Mean)
         .unwrap_err()
         .to_string()
         .contains("beta must not be negative"));
     for delta in [0.0, -1.0, f64::NAN] {
-        assert!(huber_loss(&x, &x, delta, Reduction::Mean).unwrap_err().to_string().contains("delta must be positive"));
+        assert!(huber_loss(&x, &x, HuberOptions { delta }, Reduction::Mean)
+            .unwrap_err()
+            .to_string()
+            .contains("delta must be positive"));
     }
     let y = Tensor::from_slice(&[1.0f32, 2.0, 3.0]);
     let z = Tensor::from_slice(&[1.0f32, 2.0]);

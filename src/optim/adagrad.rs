@@ -1,4 +1,6 @@
-//! Adagrad with learning-rate decay, weight decay, an initial accumulator, eps and maximize.
+//! Adagrad with learning-rate decay, weight decay, an initial accumulator, eps and maximize
+//! (Duchi, Hazan & Singer, *Adaptive Subgradient Methods for Online Learning and Stochastic
+//! Optimization*, JMLR 2011).
 
 use super::{
     add_product_, add_quotient_, check_non_negative, direction, step_tensor, with_weight_decay, Hyperparameters,
@@ -7,27 +9,21 @@ use super::{
 use crate::error::Result;
 use tch::Tensor;
 
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct AdagradOptions {
-    pub lr: f64,
-    pub lr_decay: f64,
-    pub weight_decay: f64,
-    pub initial_accumulator_value: f64,
-    pub eps: f64,
-    pub maximize: bool,
-}
-
-impl Default for AdagradOptions {
-    /// torch.optim.Adagrad's defaults: lr 1e-2, eps 1e-10, the rest 0.
-    fn default() -> Self {
-        AdagradOptions {
-            lr: 1e-2,
-            lr_decay: 0.0,
-            weight_decay: 0.0,
-            initial_accumulator_value: 0.0,
-            eps: 1e-10,
-            maximize: false,
-        }
+crate::options! {
+    /// `torch.optim.Adagrad`'s hyperparameters, with its defaults.
+    pub struct AdagradOptions {
+        /// Learning rate.
+        pub lr: f64 = 1e-2,
+        /// lr / (1 + (t − 1)·lr_decay).
+        pub lr_decay: f64 = 0.0,
+        /// L2 penalty added to the gradient.
+        pub weight_decay: f64 = 0.0,
+        /// The accumulator's starting value.
+        pub initial_accumulator_value: f64 = 0.0,
+        /// Added to the denominator.
+        pub eps: f64 = 1e-10,
+        /// Ascend instead of descend (the gradient is negated).
+        pub maximize: bool = false,
     }
 }
 

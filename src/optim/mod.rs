@@ -2,22 +2,31 @@
 //!
 //! One generic [`Optimizer`] holds the parameter groups (each with its own hyperparameters) and
 //! the per-parameter state, created at the first step as torch.optim does; each file defines an
-//! update [`Rule`]. Updates run without autograd tracking, in place, on whatever device the
-//! parameters live. Each rule follows libtorch's C++ optimizer step by step (the order of
-//! operations decides the last bits); `maximize` follows torch.optim and negates the gradient.
+//! update [`Rule`] and its options struct, whose `Default` is torch.optim's defaults. Updates run
+//! without autograd tracking, in place, on whatever device the parameters live. Each rule follows
+//! libtorch's C++ optimizer step by step (the order of operations decides the last bits);
+//! `maximize` follows torch.optim and negates the gradient.
 //!
-//! ```no_run
+//! ```
 //! # fn main() -> tch_parity::Result<()> {
+//! use tch::{Kind, Tensor};
 //! use tch_parity::optim::{Adam, AdamOptions, ParamGroup};
-//! # let (w, b) = (tch::Tensor::zeros([3], tch::kind::FLOAT_CPU), tch::Tensor::zeros([1], tch::kind::FLOAT_CPU));
+//!
+//! let w = Tensor::from_slice(&[0.5f32, -0.25, 1.0]).set_requires_grad(true);
+//! let b = Tensor::from_slice(&[0.0f32]).set_requires_grad(true);
+//! let decayed = AdamOptions { weight_decay: 1e-4, ..Default::default() };
 //! let mut opt = Adam::with_groups(vec![
-//!     ParamGroup { params: vec![w.shallow_clone()], options: AdamOptions { weight_decay: 1e-4, ..AdamOptions::adam() } },
-//!     ParamGroup { params: vec![b.shallow_clone()], options: AdamOptions { lr: 1e-2, ..AdamOptions::adam() } },
+//!     ParamGroup { params: vec![w.shallow_clone()], options: decayed },
+//!     ParamGroup { params: vec![b.shallow_clone()], options: AdamOptions { lr: 1e-2, ..Default::default() } },
 //! ])?;
-//! // loss.backward(); then:
+//! let loss = (&w * &w).sum(Kind::Float) + (&b - 1.0).square().sum(Kind::Float);
+//! loss.backward();
 //! opt.step()?;
 //! opt.zero_grad();
 //! opt.set_lr(5e-4);
+//! // Adam's first step moves each parameter by about lr against its gradient's sign.
+//! assert!((b.double_value(&[0]) - 1e-2).abs() < 1e-6);
+//! assert_eq!(opt.state(1, 0)[0].0, "step");
 //! # Ok(()) }
 //! ```
 
@@ -27,12 +36,79 @@ pub mod rmsprop;
 pub mod sgd;
 
 pub use adagrad::{Adagrad, AdagradOptions};
-pub use adam::{Adam, AdamOptions, AdamW};
+pub use adam::{Adam, AdamOptions, AdamW, AdamWOptions};
 pub use rmsprop::{RmsProp, RmsPropOptions};
 pub use sgd::{Sgd, SgdOptions};
 
 use crate::error::{invalid, Result};
 use tch::Tensor;
+
+/// One of this library's optimizers with its hyperparameters: the typed form a configuration
+/// takes between the catalogue, the hand-written optimizers and libtorch's.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum OptimizerOptions {
+    Sgd(SgdOptions),
+    Adam(AdamOptions),
+    AdamW(AdamWOptions),
+    RmsProp(RmsPropOptions),
+    Adagrad(AdagradOptions),
+}
+
+impl OptimizerOptions {
+    pub fn lr(&self) -> f64 {
+        match self {
+            OptimizerOptions::Sgd(o) => o.lr(),
+            OptimizerOptions::Adam(o) => o.lr(),
+            OptimizerOptions::AdamW(o) => o.lr(),
+            OptimizerOptions::RmsProp(o) => o.lr(),
+            OptimizerOptions::Adagrad(o) => o.lr(),
+        }
+    }
+
+    pub fn set_lr(&mut self, lr: f64) {
+        match self {
+            OptimizerOptions::Sgd(o) => o.set_lr(lr),
+            OptimizerOptions::Adam(o) => o.set_lr(lr),
+            OptimizerOptions::AdamW(o) => o.set_lr(lr),
+            OptimizerOptions::RmsProp(o) => o.set_lr(lr),
+            OptimizerOptions::Adagrad(o) => o.set_lr(lr),
+        }
+    }
+
+    /// Whether it ascends (torch.optim's `maximize`; RMSprop has no such option here).
+    pub fn maximize(&self) -> bool {
+        match self {
+            OptimizerOptions::Sgd(o) => o.maximize,
+            OptimizerOptions::Adam(o) => o.maximize,
+            OptimizerOptions::AdamW(o) => o.maximize,
+            OptimizerOptions::RmsProp(_) => false,
+            OptimizerOptions::Adagrad(o) => o.maximize,
+        }
+    }
+
+    /// Rejects what torch.optim rejects, with its message.
+    pub fn validate(&self) -> Result<()> {
+        match self {
+            OptimizerOptions::Sgd(o) => o.validate(),
+            OptimizerOptions::Adam(o) => o.validate(),
+            OptimizerOptions::AdamW(o) => o.validate(),
+            OptimizerOptions::RmsProp(o) => o.validate(),
+            OptimizerOptions::Adagrad(o) => o.validate(),
+        }
+    }
+}
+
+/// An optimizer driven from outside: handed one gradient per parameter (in a fixed order) per
+/// step, it exposes its parameters and named state buffers. The checker drives the hand-written
+/// optimizers and every libtorch path through it, in lockstep or free-running.
+pub trait Stepper {
+    fn step(&mut self, grads: &[Tensor]) -> Result<()>;
+    /// Sets every group's learning rate.
+    fn set_lr(&mut self, lr: f64) -> Result<()>;
+    fn params(&self) -> Vec<Tensor>;
+    /// Parameter `index`'s state buffers by name; empty where the implementation exposes none.
+    fn buffers(&self, index: usize) -> Result<Vec<(String, Tensor)>>;
+}
 
 /// Hyperparameters every optimizer has.
 pub trait Hyperparameters: Clone + std::fmt::Debug {
@@ -168,14 +244,14 @@ pub(crate) fn with_weight_decay(grad: Tensor, param: &Tensor, weight_decay: f64)
     if weight_decay == 0.0 {
         return Ok(grad);
     }
-    crate::builtin::shim::add_scaled(&grad, param, weight_decay)
+    crate::ffi::add_scaled(&grad, param, weight_decay)
 }
 
 // libtorch's `add_(x, alpha)`, `addcmul_(a, b, value)` and `addcdiv_(a, b, value)`, with their
 // scalars (tch's generated bindings drop them; the crate's shim binds them). Each rounds once
 // where a multiply followed by an add would round twice, so the updates match libtorch's
 // optimizers bit for bit, without a temporary for the scaled operand.
-pub(crate) use crate::builtin::shim::{add_scaled_, addcdiv_ as add_quotient_, addcmul_ as add_product_};
+pub(crate) use crate::ffi::{add_scaled_, addcdiv_ as add_quotient_, addcmul_ as add_product_};
 
 /// The gradient to follow: negated when maximizing.
 pub(crate) fn direction(grad: &Tensor, maximize: bool) -> Result<Tensor> {

@@ -51,8 +51,7 @@ fn adamw_decays_the_parameter_not_the_gradient() {
     // Zero gradient: m = v = 0, so the only change is θ ·= 1 − lr·wd = 1 − 0.1·0.5.
     let p = param(&[2.0]);
     let mut opt =
-        AdamW::new(vec![p.shallow_clone()], AdamOptions { lr: 0.1, weight_decay: 0.5, ..AdamOptions::adamw() })
-            .unwrap();
+        AdamW::new(vec![p.shallow_clone()], AdamWOptions { lr: 0.1, weight_decay: 0.5, ..Default::default() }).unwrap();
     backward(&p, &[0.0]);
     opt.step().unwrap();
     assert_eq!(values(&p), vec![2.0 * 0.95]);

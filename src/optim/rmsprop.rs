@@ -1,4 +1,6 @@
-//! RMSprop with alpha, eps, weight decay, momentum and centering.
+//! RMSprop with alpha, eps, weight decay, momentum and centering (Hinton, *Neural Networks for
+//! Machine Learning*, lecture 6e, 2012; centered: Graves, *Generating Sequences With Recurrent
+//! Neural Networks*, 2013).
 
 use super::{
     add_product_, add_quotient_, add_scaled_, check_non_negative, step_tensor, with_weight_decay, Hyperparameters,
@@ -7,20 +9,21 @@ use super::{
 use crate::error::Result;
 use tch::Tensor;
 
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct RmsPropOptions {
-    pub lr: f64,
-    pub alpha: f64,
-    pub eps: f64,
-    pub weight_decay: f64,
-    pub momentum: f64,
-    pub centered: bool,
-}
-
-impl Default for RmsPropOptions {
-    /// torch.optim.RMSprop's defaults: lr 1e-2, alpha 0.99, eps 1e-8.
-    fn default() -> Self {
-        RmsPropOptions { lr: 1e-2, alpha: 0.99, eps: 1e-8, weight_decay: 0.0, momentum: 0.0, centered: false }
+crate::options! {
+    /// `torch.optim.RMSprop`'s hyperparameters, with its defaults.
+    pub struct RmsPropOptions {
+        /// Learning rate.
+        pub lr: f64 = 1e-2,
+        /// Decay of the squared-gradient average.
+        pub alpha: f64 = 0.99,
+        /// Added to the denominator.
+        pub eps: f64 = 1e-8,
+        /// L2 penalty added to the gradient.
+        pub weight_decay: f64 = 0.0,
+        /// Momentum factor.
+        pub momentum: f64 = 0.0,
+        /// Normalise by the variance estimate.
+        pub centered: bool = false,
     }
 }
 

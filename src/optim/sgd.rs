@@ -1,23 +1,32 @@
-//! SGD with momentum, dampening, Nesterov momentum, weight decay and maximize.
+//! SGD with momentum, dampening, Nesterov momentum (Sutskever et al., *On the importance of
+//! initialization and momentum in deep learning*, ICML 2013), weight decay and maximize.
 
 use super::{add_scaled_, check_non_negative, direction, with_weight_decay, Hyperparameters, Optimizer, Rule};
 use crate::error::{invalid, Result};
 use tch::Tensor;
 
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct SgdOptions {
-    pub lr: f64,
-    pub momentum: f64,
-    pub dampening: f64,
-    pub weight_decay: f64,
-    pub nesterov: bool,
-    pub maximize: bool,
+crate::options! {
+    /// `torch.optim.SGD`'s hyperparameters, with its defaults (PyTorch 2.13 defaults `lr` to 1e-3).
+    pub struct SgdOptions {
+        /// Learning rate.
+        pub lr: f64 = 1e-3,
+        /// Momentum factor.
+        pub momentum: f64 = 0.0,
+        /// Dampening of the momentum.
+        pub dampening: f64 = 0.0,
+        /// L2 penalty added to the gradient.
+        pub weight_decay: f64 = 0.0,
+        /// Nesterov momentum.
+        pub nesterov: bool = false,
+        /// Ascend instead of descend (the gradient is negated).
+        pub maximize: bool = false,
+    }
 }
 
 impl SgdOptions {
-    /// SGD has no default learning rate; the rest are torch.optim's defaults (all off).
+    /// Learning rate `lr`, the rest torch.optim's defaults (all off).
     pub fn new(lr: f64) -> Self {
-        SgdOptions { lr, momentum: 0.0, dampening: 0.0, weight_decay: 0.0, nesterov: false, maximize: false }
+        SgdOptions { lr, ..Default::default() }
     }
 }
 

@@ -1,16 +1,29 @@
 //! The report of a `check` run, as a terminal table, JSON, JUnit XML or Markdown.
 
 use super::compare::Comparison;
-use super::run::{Check, CheckKind, Row};
+use super::run::{Check, Row};
 use serde::Serialize;
 use std::fmt::Write;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
     Table,
     Json,
     Junit,
     Markdown,
+}
+
+impl std::str::FromStr for Format {
+    type Err = String;
+    fn from_str(text: &str) -> Result<Self, String> {
+        match text {
+            "table" => Ok(Format::Table),
+            "json" => Ok(Format::Json),
+            "junit" => Ok(Format::Junit),
+            "markdown" => Ok(Format::Markdown),
+            other => Err(format!("unknown format '{other}' (expected table, json, junit or markdown)")),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -24,15 +37,28 @@ pub struct Summary {
     pub rows: usize,
     pub passed: usize,
     pub failed: usize,
+    /// Rows whose implementation under test has no such op or option.
+    pub unsupported: usize,
+    /// Rows checked without their live reference (it could not run here).
+    pub without_reference: usize,
     pub cases: usize,
 }
 
 impl Report {
     pub fn summary(&self) -> Summary {
         let failed = self.rows.iter().filter(|r| !r.passed()).count();
+        let unsupported = self.rows.iter().filter(|r| r.unsupported).count();
+        let without_reference = self.rows.iter().filter(|r| r.note.is_some()).count();
         let mut cases: Vec<(&str, &str)> = self.rows.iter().map(|r| (r.file.as_str(), r.case.as_str())).collect();
         cases.dedup();
-        Summary { rows: self.rows.len(), passed: self.rows.len() - failed, failed, cases: cases.len() }
+        Summary {
+            rows: self.rows.len(),
+            passed: self.rows.len() - failed - unsupported,
+            failed,
+            unsupported,
+            without_reference,
+            cases: cases.len(),
+        }
     }
 
     pub fn passed(&self) -> bool {
@@ -78,12 +104,13 @@ impl Report {
         let mut lines: Vec<[String; 11]> = Vec::new();
         let mut details = String::new();
         for row in &self.rows {
-            let status = if row.passed() { "ok" } else { "FAIL" };
+            let status = match (row.unsupported, row.passed()) {
+                (true, _) => "n/a",
+                (false, true) => "ok",
+                (false, false) => "FAIL",
+            };
             let case = format!("{}/{}", row.op, row.case);
-            let (abs, rel, ulp, worst, mismatched) = match row
-                .check(CheckKind::HandVsLibtorch)
-                .and_then(|c| c.comparison.as_ref())
-            {
+            let (abs, rel, ulp, worst, mismatched) = match row.reference_check().and_then(|c| c.comparison.as_ref()) {
                 Some(c) => (
                     sci(c.max_abs),
                     sci(c.max_rel),
@@ -94,11 +121,8 @@ impl Report {
                 ),
                 None => Default::default(),
             };
-            let drift = row
-                .check(CheckKind::LibtorchVsFixture)
-                .and_then(|c| c.comparison.as_ref())
-                .map(|c| ulps(c.max_ulp))
-                .unwrap_or_default();
+            let drift =
+                row.drift_check().and_then(|c| c.comparison.as_ref()).map(|c| ulps(c.max_ulp)).unwrap_or_default();
             let output =
                 if row.tolerance_override.is_some() { format!("{} (tol*)", row.output) } else { row.output.clone() };
             lines.push([
@@ -146,7 +170,16 @@ impl Report {
         for line in &lines {
             push_line(line);
         }
-        let _ = writeln!(out, "\nFigures compare hand-written against libtorch; \"fixture ulp\" is libtorch against the recorded values (drift).");
+        let _ = writeln!(
+            out,
+            "\nFigures compare the implementation under test (hand-written) with its live reference (libtorch, or \
+             PyTorch in Python where libtorch has no op); \"fixture ulp\" is the reference against the recorded \
+             values (drift)."
+        );
+        if let Some(note) = self.rows.iter().find_map(|r| r.note.as_deref()) {
+            let n = self.rows.iter().filter(|r| r.note.is_some()).count();
+            let _ = writeln!(out, "{n} rows were checked against the recorded values only: {note}.");
+        }
         if self.rows.iter().any(|r| r.tolerance_override.is_some()) {
             out.push_str("tol*: the case overrides the default tolerance:\n");
             let mut seen = Vec::new();
@@ -178,8 +211,9 @@ impl Report {
     pub fn summary_line(&self) -> String {
         let s = self.summary();
         let verdict = if s.failed == 0 { "all agree" } else { "DISAGREEMENT" };
+        let unsupported = if s.unsupported > 0 { format!(", {} unsupported", s.unsupported) } else { String::new() };
         format!(
-            "\n{verdict}: {} rows from {} cases, {} passed, {} failed (libtorch {})\n",
+            "\n{verdict}: {} rows from {} cases, {} passed, {} failed{unsupported} (libtorch {})\n",
             s.rows, s.cases, s.passed, s.failed, self.libtorch
         )
     }
@@ -197,9 +231,11 @@ impl Report {
             let _ =
                 writeln!(out, "  <testsuite name=\"{}\" tests=\"{}\" failures=\"{}\">", xml(op), rows.len(), failures);
             for row in rows {
-                let name = format!("{} {} {} {}", row.case, row.dtype, row.variant, row.output);
+                let name = format!("{} {} {} {} {}", row.case, row.dtype, row.variant, row.output, row.subject);
                 let _ = write!(out, "    <testcase classname=\"tch-parity.{}\" name=\"{}\"", xml(op), xml(&name));
-                if row.passed() {
+                if row.unsupported {
+                    out.push_str(">\n      <skipped message=\"unsupported\"/>\n    </testcase>\n");
+                } else if row.passed() {
                     out.push_str("/>\n");
                 } else {
                     let detail = failure_detail(row);
@@ -238,12 +274,9 @@ impl Report {
         out.push_str("| | case | dtype | variant | output | max abs | max rel | ulp | mismatched | fixture ulp |\n");
         out.push_str("|---|---|---|---|---|--:|--:|--:|--:|--:|\n");
         for row in &self.rows {
-            let c = row.check(CheckKind::HandVsLibtorch).and_then(|c| c.comparison.as_ref());
-            let drift = row
-                .check(CheckKind::LibtorchVsFixture)
-                .and_then(|c| c.comparison.as_ref())
-                .map(|c| ulps(c.max_ulp))
-                .unwrap_or_default();
+            let c = row.reference_check().and_then(|c| c.comparison.as_ref());
+            let drift =
+                row.drift_check().and_then(|c| c.comparison.as_ref()).map(|c| ulps(c.max_ulp)).unwrap_or_default();
             let _ = writeln!(
                 out,
                 "| {} | `{}/{}` | {} | {} | {}{} | {} | {} | {} | {} | {} |",
@@ -274,7 +307,7 @@ pub fn failure_detail(row: &Row) -> String {
         let _ = writeln!(out, "  first left tolerance at step {step}");
     }
     for check in row.checks.iter().filter(|c| !c.passed) {
-        let _ = writeln!(out, "  {}: {}", check.kind.label(), describe(check, row));
+        let _ = writeln!(out, "  {}: {}", check.label(), describe(check, row));
     }
     out
 }
@@ -283,18 +316,15 @@ fn describe(check: &Check, row: &Row) -> String {
     let Some(c) = &check.comparison else {
         return check.message.clone().unwrap_or_else(|| "failed".into());
     };
-    describe_comparison(c, check.kind, row.rtol, row.atol)
+    describe_comparison(c, &check.subject, &check.against, row.rtol, row.atol)
 }
 
-pub fn describe_comparison(c: &Comparison, kind: CheckKind, rtol: f64, atol: f64) -> String {
+/// A failed comparison in a line: how many elements, the worst one with both values, the
+/// figures and the tolerance.
+pub fn describe_comparison(c: &Comparison, a_name: &str, b_name: &str, rtol: f64, atol: f64) -> String {
     if let Some((actual, expected)) = &c.shape_mismatch {
         return format!("shape {actual:?} where {expected:?} was expected");
     }
-    let (a_name, b_name) = match kind {
-        CheckKind::HandVsLibtorch => ("hand-written", "libtorch"),
-        CheckKind::HandVsFixture => ("hand-written", "fixture"),
-        _ => ("libtorch", "fixture"),
-    };
     let mut text = format!("{} of {} elements mismatched", c.mismatched, c.numel);
     if let Some(w) = &c.worst {
         let _ = write!(text, "; worst at {:?}: {a_name} {:?}, {b_name} {:?}", w.index, w.actual, w.expected);

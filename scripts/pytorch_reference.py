@@ -1,9 +1,10 @@
 #!/usr/bin/env python3
-"""Records reference values from PyTorch-ecosystem functions that have no libtorch op.
+"""PyTorch itself as the reference for the functions that have no libtorch op.
 
-`tch-parity regen` runs this with the Python environment scripts/provision.sh installed
-(torch 2.13.0, torchvision 0.28.0). It reads a JSON list of requests on stdin and writes a JSON
-list of results on stdout, one per request:
+`tch-parity check`, `fuzz` and `regen` run this with the Python environment scripts/provision.sh
+installed (torch 2.13.0, torchvision 0.28.0), one process per run: it reads one JSON list of
+requests per line on stdin and answers each line with one line holding a JSON list of results,
+one per request, until stdin closes.
 
   request: {"function": NAME, "dtype": "float32"|"float64", "reductions": [...],
             "options": {...}, "upstream": "quarters",
@@ -113,13 +114,17 @@ def record(request, table):
 
 
 def main():
-    requests = json.load(sys.stdin)
     table, versions = functions()
-    unknown = sorted({r["function"] for r in requests} - table.keys())
-    if unknown:
-        sys.exit(f"record_reference.py: unknown function(s): {', '.join(unknown)}")
-    results = [{"versions": versions, "outputs": record(r, table)} for r in requests]
-    json.dump(results, sys.stdout, allow_nan=False)
+    for line in sys.stdin:
+        if not line.strip():
+            continue
+        requests = json.loads(line)
+        unknown = sorted({r["function"] for r in requests} - table.keys())
+        if unknown:
+            sys.exit(f"pytorch_reference.py: unknown function(s): {', '.join(unknown)}")
+        results = [{"versions": versions, "outputs": record(r, table)} for r in requests]
+        sys.stdout.write(json.dumps(results, allow_nan=False) + "\n")
+        sys.stdout.flush()
 
 
 if __name__ == "__main__":

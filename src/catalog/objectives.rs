@@ -2,8 +2,9 @@
 //! two classic problems. Every objective is computed with libtorch's built-in losses: the
 //! optimizer is what is under test, and both sides differentiate the same function.
 
-use crate::builtin::loss as libtorch;
 use crate::error::Result;
+use crate::loss::{CrossEntropyOptions, SmoothL1Options};
+use crate::reference::loss as libtorch;
 use crate::Reduction;
 use tch::Tensor;
 
@@ -38,21 +39,21 @@ pub static OBJECTIVES: &[ObjectiveInfo] = &[
         summary: "SmoothL1Loss(reduction='sum') of x toward y (seed §4)",
         params: &["x"],
         data: &["y"],
-        loss: |p, d| libtorch::smooth_l1_loss(&p[0], &d[0], 1.0, Reduction::Sum),
+        loss: |p, d| libtorch::smooth_l1_loss(&p[0], &d[0], SmoothL1Options { beta: 1.0 }, Reduction::Sum),
     },
     ObjectiveInfo {
         id: "cross_entropy",
         summary: "CrossEntropyLoss of logits against class labels (seed §3.1)",
         params: &["logits"],
         data: &["labels"],
-        loss: |p, d| libtorch::cross_entropy(&p[0], &d[0], None, -100, 0.0, Reduction::Mean),
+        loss: |p, d| libtorch::cross_entropy(&p[0], &d[0], None, CrossEntropyOptions::default(), Reduction::Mean),
     },
     ObjectiveInfo {
         id: "focal",
         summary: "torchvision's sigmoid_focal_loss (alpha 0.25, gamma 2, summed) of logits (seed §3.3)",
         params: &["logits"],
         data: &["targets"],
-        loss: |p, d| libtorch::sigmoid_focal_loss(&p[0], &d[0], 0.25, 2.0, Reduction::Sum),
+        loss: |p, d| focal_sum(&p[0], &d[0]),
     },
     ObjectiveInfo {
         id: "rosenbrock",
@@ -77,6 +78,20 @@ pub static OBJECTIVES: &[ObjectiveInfo] = &[
         },
     },
 ];
+
+/// torchvision's `sigmoid_focal_loss(x, t, alpha=0.25, gamma=2, reduction="sum")`, step for step
+/// on libtorch's ops (torchvision writes it in Python).
+fn focal_sum(x: &Tensor, t: &Tensor) -> Result<Tensor> {
+    let (alpha, gamma) = (0.25, 2.0);
+    let p = x.f_sigmoid()?;
+    let ce = x.f_binary_cross_entropy_with_logits(t, None::<&Tensor>, None::<&Tensor>, tch::Reduction::None)?;
+    let one_minus_p = p.f_neg()?.f_add_scalar(1.0)?;
+    let one_minus_t = t.f_neg()?.f_add_scalar(1.0)?;
+    let p_t = p.f_mul(t)?.f_add(&one_minus_p.f_mul(&one_minus_t)?)?;
+    let loss = ce.f_mul(&p_t.f_neg()?.f_add_scalar(1.0)?.f_pow_tensor_scalar(gamma)?)?;
+    let alpha_t = t.f_mul_scalar(alpha)?.f_add(&one_minus_t.f_mul_scalar(1.0 - alpha)?)?;
+    Ok(alpha_t.f_mul(&loss)?.f_sum(None)?)
+}
 
 pub fn find(id: &str) -> Option<&'static ObjectiveInfo> {
     OBJECTIVES.iter().find(|o| o.id == id)

@@ -12,7 +12,12 @@
 #include <string>
 #include <vector>
 
+// Which C++ optimizer; the values of ffi::OptimizerKind on the Rust side.
+enum tp_kind { TP_SGD = 0, TP_ADAM = 1, TP_ADAMW = 2, TP_RMSPROP = 3, TP_ADAGRAD = 4 };
+
+// One parameter group's hyperparameters, marshalled once by the Rust side (reference/optim.rs).
 struct tp_hyper {
+  int kind;
   double lr, momentum, dampening, weight_decay, beta1, beta2, eps, alpha, lr_decay,
       initial_accumulator_value;
   int nesterov, amsgrad, centered;
@@ -58,31 +63,34 @@ static std::unique_ptr<torch::optim::OptimizerOptions> tp_adam_options(const tp_
                                        .amsgrad(h.amsgrad != 0));
 }
 
-static std::unique_ptr<torch::optim::OptimizerOptions> tp_options(const char *kind, const tp_hyper &h) {
-  std::string k = kind;
-  if (k == "sgd")
+static std::unique_ptr<torch::optim::OptimizerOptions> tp_options(const tp_hyper &h) {
+  switch (h.kind) {
+    case TP_SGD:
     return std::make_unique<torch::optim::SGDOptions>(torch::optim::SGDOptions(h.lr)
                                                           .momentum(h.momentum)
                                                           .dampening(h.dampening)
                                                           .weight_decay(h.weight_decay)
                                                           .nesterov(h.nesterov != 0));
-  if (k == "adam") return tp_adam_options<torch::optim::AdamOptions>(h);
-  if (k == "adamw") return tp_adam_options<torch::optim::AdamWOptions>(h);
-  if (k == "rmsprop")
+    case TP_ADAM:
+      return tp_adam_options<torch::optim::AdamOptions>(h);
+    case TP_ADAMW:
+      return tp_adam_options<torch::optim::AdamWOptions>(h);
+    case TP_RMSPROP:
     return std::make_unique<torch::optim::RMSpropOptions>(torch::optim::RMSpropOptions(h.lr)
                                                               .alpha(h.alpha)
                                                               .eps(h.eps)
                                                               .weight_decay(h.weight_decay)
                                                               .momentum(h.momentum)
                                                               .centered(h.centered != 0));
-  if (k == "adagrad")
-    return std::make_unique<torch::optim::AdagradOptions>(
-        torch::optim::AdagradOptions(h.lr)
-            .lr_decay(h.lr_decay)
-            .weight_decay(h.weight_decay)
-            .initial_accumulator_value(h.initial_accumulator_value)
-            .eps(h.eps));
-  throw std::invalid_argument("unknown optimizer kind " + k);
+    case TP_ADAGRAD:
+      return std::make_unique<torch::optim::AdagradOptions>(
+          torch::optim::AdagradOptions(h.lr)
+              .lr_decay(h.lr_decay)
+              .weight_decay(h.weight_decay)
+              .initial_accumulator_value(h.initial_accumulator_value)
+              .eps(h.eps));
+  }
+  throw std::invalid_argument("unknown optimizer kind " + std::to_string(h.kind));
 }
 
 template <class O, class Options>
@@ -102,27 +110,39 @@ void tp_free_string(char *s) { std::free(s); }
 // optimizer default (the first group's here). With exact_groups set, every group's options are
 // assigned again after construction, so each group has exactly the options given, as in
 // torch.optim and as tch's per-group setters leave them.
-char *tp_optimizer_new(const char *kind, const tp_hyper *hypers, int n_groups, at::Tensor **params,
-                       const int *group_of, int n_params, int exact_groups, tp_optimizer **out) {
+char *tp_optimizer_new(const tp_hyper *hypers, int n_groups, at::Tensor **params, const int *group_of, int n_params,
+                       int exact_groups, tp_optimizer **out) {
   TP_GUARD({
     std::vector<torch::optim::OptimizerParamGroup> groups;
     for (int g = 0; g < n_groups; ++g) {
       std::vector<at::Tensor> members;
       for (int i = 0; i < n_params; ++i)
         if (group_of[i] == g) members.push_back(*params[i]);
-      groups.emplace_back(members, tp_options(kind, hypers[g]));
+      TORCH_CHECK(hypers[g].kind == hypers[0].kind, "parameter groups of different optimizers");
+      groups.emplace_back(members, tp_options(hypers[g]));
     }
-    auto defaults = tp_options(kind, hypers[0]);
-    std::string k = kind;
+    auto defaults = tp_options(hypers[0]);
     auto o = std::make_unique<tp_optimizer>();
     o->params = tp_list(params, n_params);
-    if (k == "sgd") o->optimizer = tp_make<torch::optim::SGD, torch::optim::SGDOptions>(groups, *defaults);
-    if (k == "adam") o->optimizer = tp_make<torch::optim::Adam, torch::optim::AdamOptions>(groups, *defaults);
-    if (k == "adamw") o->optimizer = tp_make<torch::optim::AdamW, torch::optim::AdamWOptions>(groups, *defaults);
-    if (k == "rmsprop") o->optimizer = tp_make<torch::optim::RMSprop, torch::optim::RMSpropOptions>(groups, *defaults);
-    if (k == "adagrad") o->optimizer = tp_make<torch::optim::Adagrad, torch::optim::AdagradOptions>(groups, *defaults);
+    switch (hypers[0].kind) {
+      case TP_SGD:
+        o->optimizer = tp_make<torch::optim::SGD, torch::optim::SGDOptions>(groups, *defaults);
+        break;
+      case TP_ADAM:
+        o->optimizer = tp_make<torch::optim::Adam, torch::optim::AdamOptions>(groups, *defaults);
+        break;
+      case TP_ADAMW:
+        o->optimizer = tp_make<torch::optim::AdamW, torch::optim::AdamWOptions>(groups, *defaults);
+        break;
+      case TP_RMSPROP:
+        o->optimizer = tp_make<torch::optim::RMSprop, torch::optim::RMSpropOptions>(groups, *defaults);
+        break;
+      case TP_ADAGRAD:
+        o->optimizer = tp_make<torch::optim::Adagrad, torch::optim::AdagradOptions>(groups, *defaults);
+        break;
+    }
     if (exact_groups)
-      for (int g = 0; g < n_groups; ++g) o->optimizer->param_groups()[g].set_options(tp_options(kind, hypers[g]));
+      for (int g = 0; g < n_groups; ++g) o->optimizer->param_groups()[g].set_options(tp_options(hypers[g]));
     *out = o.release();
   })
 }

@@ -1,5 +1,8 @@
-//! Safe wrappers over the C++ shim (`shim/shim.cpp`): libtorch's C++ optimizers with readable
-//! state, libtorch's Adagrad, and the fused CPU optimizer kernels.
+//! The C++ shim (`shim.cpp`, compiled by build.rs) and its safe wrappers: what tch does not
+//! expose. libtorch's C++ optimizers with readable state, the fused CPU optimizer kernels,
+//! `at::multi_margin_loss`, and pointwise primitives with the scalar argument tch drops.
+//!
+//! The bottom layer: it knows tensors and libtorch, nothing of this crate's losses or catalogue.
 
 use crate::error::{Error, Result};
 use std::ffi::{c_char, c_int, CStr, CString};
@@ -7,10 +10,24 @@ use tch::Tensor;
 
 type CTensor = *mut torch_sys::C_tensor;
 
-/// Hyperparameters as the shim takes them, one set per parameter group.
+/// Which of libtorch's C++ optimizers (`tp_kind` in the shim).
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum OptimizerKind {
+    #[default]
+    Sgd = 0,
+    Adam = 1,
+    AdamW = 2,
+    RmsProp = 3,
+    Adagrad = 4,
+}
+
+/// Hyperparameters as the shim takes them, one set per parameter group; the fields a kind does
+/// not have are ignored.
 #[repr(C)]
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Hyper {
+    pub kind: OptimizerKind,
     pub lr: f64,
     pub momentum: f64,
     pub dampening: f64,
@@ -34,7 +51,6 @@ struct RawOptimizer {
 extern "C" {
     fn tp_free_string(s: *mut c_char);
     fn tp_optimizer_new(
-        kind: *const c_char,
         hypers: *const Hyper,
         n_groups: c_int,
         params: *const CTensor,
@@ -157,22 +173,21 @@ pub struct CppOptimizer {
 }
 
 impl CppOptimizer {
-    /// `kind` is sgd, adam, adamw, rmsprop or adagrad; `groups[g]` holds group g's
-    /// hyperparameters and `group_of[i]` the group of `params[i]`. libtorch validates the
-    /// hyperparameters of the first group, which it also uses as its defaults. Every group gets
-    /// exactly the options given (see [`CppOptimizer::new_merging_groups`] for libtorch's own
-    /// construction).
-    pub fn new(kind: &str, groups: &[Hyper], params: &[Tensor], group_of: &[usize]) -> Result<Self> {
-        Self::build(kind, groups, params, group_of, true)
+    /// `groups[g]` holds group g's hyperparameters (all of one kind) and `group_of[i]` the
+    /// group of `params[i]`. libtorch validates the hyperparameters of the first group, which it
+    /// also uses as its defaults. Every group gets exactly the options given (see
+    /// [`CppOptimizer::new_merging_groups`] for libtorch's own construction).
+    pub fn new(groups: &[Hyper], params: &[Tensor], group_of: &[usize]) -> Result<Self> {
+        Self::build(groups, params, group_of, true)
     }
 
     /// As libtorch constructs it: a later group's option that equals the options class's
     /// default is replaced by the first group's.
-    pub fn new_merging_groups(kind: &str, groups: &[Hyper], params: &[Tensor], group_of: &[usize]) -> Result<Self> {
-        Self::build(kind, groups, params, group_of, false)
+    pub fn new_merging_groups(groups: &[Hyper], params: &[Tensor], group_of: &[usize]) -> Result<Self> {
+        Self::build(groups, params, group_of, false)
     }
 
-    fn build(kind: &str, groups: &[Hyper], params: &[Tensor], group_of: &[usize], exact: bool) -> Result<Self> {
+    fn build(groups: &[Hyper], params: &[Tensor], group_of: &[usize], exact: bool) -> Result<Self> {
         if groups.is_empty() || group_of.len() != params.len() || group_of.iter().any(|&g| g >= groups.len()) {
             return Err(Error::InvalidArgument(format!(
                 "{} parameters with group indices {group_of:?} for {} groups",
@@ -180,7 +195,6 @@ impl CppOptimizer {
                 groups.len()
             )));
         }
-        let kind = CString::new(kind).map_err(|e| Error::InvalidArgument(e.to_string()))?;
         let refs: Vec<&Tensor> = params.iter().collect();
         let ptrs = pointers(&refs);
         let group_of: Vec<c_int> = group_of.iter().map(|&g| g as c_int).collect();
@@ -188,7 +202,6 @@ impl CppOptimizer {
         // SAFETY: every pointer is valid for the call; the shim copies the tensors it keeps.
         check(unsafe {
             tp_optimizer_new(
-                kind.as_ptr(),
                 groups.as_ptr(),
                 groups.len() as c_int,
                 ptrs.as_ptr(),
@@ -352,20 +365,16 @@ pub fn fused_adagrad(
     })
 }
 
-/// `at::multi_margin_loss`, which tch does not expose.
+/// `at::multi_margin_loss`, which tch does not expose; `reduction` is libtorch's code (0 none,
+/// 1 mean, 2 sum).
 pub fn multi_margin_loss(
     input: &Tensor,
     target: &Tensor,
     p: i64,
     margin: f64,
     weight: Option<&Tensor>,
-    reduction: crate::Reduction,
+    reduction: i64,
 ) -> Result<Tensor> {
-    let reduction = match reduction {
-        crate::Reduction::None => 0,
-        crate::Reduction::Mean => 1,
-        crate::Reduction::Sum => 2,
-    };
     let weight = weight.map_or(std::ptr::null_mut(), |w| w.as_ptr() as CTensor);
     let mut out: CTensor = std::ptr::null_mut();
     check(unsafe {

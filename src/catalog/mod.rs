@@ -1,0 +1,52 @@
+//! The catalogue: what is checked. One spec per loss ([`losses`]) and per optimizer
+//! ([`optimizers`]), with typed options, sample generators and error inputs ([`samples`]), and
+//! the objectives optimizer cases minimise ([`objectives`]). It names ops; it computes nothing
+//! itself, and knows no implementation but through the typed calls it builds.
+
+pub mod losses;
+pub mod objectives;
+pub mod optimizers;
+pub mod samples;
+
+pub use losses::{Args, LossCall, LossSpec, OptionsOf, Reference, LOSSES};
+pub use objectives::{ObjectiveInfo, OBJECTIVES};
+pub use optimizers::{InvalidConfig, OptimizerSpec, OPTIMIZERS};
+
+use crate::dtype::InputDType;
+
+/// One input of a loss.
+#[derive(Debug)]
+pub struct InputSpec {
+    pub name: &'static str,
+    /// The dtypes a case may give it (cross entropy's target: class indices or probabilities).
+    pub dtypes: &'static [InputDType],
+    pub required: bool,
+    /// Whether a case may ask for this input's gradient.
+    pub differentiable: bool,
+}
+
+/// A loss or an optimizer of the catalogue.
+#[derive(Clone, Copy)]
+pub enum Op {
+    Loss(&'static LossSpec),
+    Optimizer(&'static OptimizerSpec),
+}
+
+impl Op {
+    pub fn id(self) -> &'static str {
+        match self {
+            Op::Loss(spec) => spec.id,
+            Op::Optimizer(spec) => spec.id,
+        }
+    }
+}
+
+/// The loss or optimizer with this id.
+pub fn find(id: &str) -> Option<Op> {
+    losses::find(id).map(Op::Loss).or_else(|| optimizers::find(id).map(Op::Optimizer))
+}
+
+/// Every op id, losses first.
+pub fn ids() -> impl Iterator<Item = &'static str> {
+    LOSSES.iter().map(|l| l.id).chain(OPTIMIZERS.iter().map(|o| o.id))
+}

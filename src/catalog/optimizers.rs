@@ -1,0 +1,125 @@
+//! One spec per optimizer, in the manner of PyTorch's OptimizerInfo (`common_optimizers.py`): its
+//! typed hyperparameters (the library's options struct, so torch.optim's defaults are written
+//! once) and its invalid configurations with torch.optim's message. Which libtorch paths can run
+//! a configuration is the libtorch implementation's business, not the catalogue's.
+
+use super::losses::OptionsOf;
+use super::samples::{self as s, Rng};
+use crate::optim::{AdagradOptions, AdamOptions, AdamWOptions, OptimizerOptions, RmsPropOptions, SgdOptions};
+use crate::options::{NamedValue, OptionSpec, OptionValue, Options, Values};
+
+/// A hyperparameter setting torch.optim refuses, and text its message contains.
+#[derive(Debug, Clone)]
+pub struct InvalidConfig {
+    pub name: &'static str,
+    pub options: Vec<(&'static str, OptionValue)>,
+    pub message: &'static str,
+}
+
+pub struct OptimizerSpec {
+    pub id: &'static str,
+    pub summary: &'static str,
+    pub options: OptionsOf,
+    /// The typed options of one parameter group: the defaults with the given ones set.
+    pub configure: fn(&[NamedValue]) -> Result<OptimizerOptions, String>,
+    pub invalid_configs: fn() -> Vec<InvalidConfig>,
+    /// Random valid hyperparameters, for the fuzzer.
+    pub sample: fn(&mut Rng) -> Values,
+}
+
+impl OptimizerSpec {
+    pub fn option_specs(&self) -> Vec<OptionSpec> {
+        (self.options.specs)()
+    }
+}
+
+fn configure<T: Options>(given: &[NamedValue], wrap: fn(T) -> OptimizerOptions) -> Result<OptimizerOptions, String> {
+    Ok(wrap(T::from_values(given.iter().map(|(n, v)| (n.as_str(), *v)))?))
+}
+
+fn invalid(name: &'static str, option: &'static str, value: f64, message: &'static str) -> InvalidConfig {
+    InvalidConfig { name, options: vec![(option, OptionValue::Float(value))], message }
+}
+
+/// What every optimizer here refuses: a negative learning rate and weight decay.
+fn common_invalid() -> Vec<InvalidConfig> {
+    vec![
+        invalid("negative-lr", "lr", -0.1, "Invalid learning rate"),
+        invalid("negative-weight-decay", "weight_decay", -0.1, "Invalid weight_decay value"),
+    ]
+}
+
+fn adam_invalid() -> Vec<InvalidConfig> {
+    let mut all = common_invalid();
+    all.push(invalid("negative-eps", "eps", -1e-8, "Invalid epsilon value"));
+    all.push(invalid("beta1-one", "beta1", 1.0, "Invalid beta parameter at index 0"));
+    all.push(invalid("beta2-negative", "beta2", -0.1, "Invalid beta parameter at index 1"));
+    all
+}
+
+pub static OPTIMIZERS: &[OptimizerSpec] = &[
+    OptimizerSpec {
+        id: "sgd",
+        summary: "SGD with momentum, dampening, Nesterov, weight decay (seed §5.2)",
+        options: OptionsOf::of::<SgdOptions>(),
+        configure: |given| configure(given, OptimizerOptions::Sgd),
+        invalid_configs: || {
+            let mut all = common_invalid();
+            all.push(invalid("negative-momentum", "momentum", -0.5, "Invalid momentum value"));
+            all.push(InvalidConfig {
+                name: "nesterov-without-momentum",
+                options: vec![("nesterov", OptionValue::Bool(true))],
+                message: "Nesterov momentum requires a momentum and zero dampening",
+            });
+            all
+        },
+        sample: s::sgd_hyperparameters,
+    },
+    OptimizerSpec {
+        id: "adam",
+        summary: "Adam, L2 weight decay added to the gradient (seed §5.1)",
+        options: OptionsOf::of::<AdamOptions>(),
+        configure: |given| configure(given, OptimizerOptions::Adam),
+        invalid_configs: adam_invalid,
+        sample: |rng| s::hyperparameters(&AdamOptions::specs(), rng),
+    },
+    OptimizerSpec {
+        id: "adamw",
+        summary: "AdamW, decoupled weight decay (seed §5)",
+        options: OptionsOf::of::<AdamWOptions>(),
+        configure: |given| configure(given, OptimizerOptions::AdamW),
+        invalid_configs: adam_invalid,
+        sample: |rng| s::hyperparameters(&AdamWOptions::specs(), rng),
+    },
+    OptimizerSpec {
+        id: "rmsprop",
+        summary: "RMSprop with momentum and centering",
+        options: OptionsOf::of::<RmsPropOptions>(),
+        configure: |given| configure(given, OptimizerOptions::RmsProp),
+        invalid_configs: || {
+            let mut all = common_invalid();
+            all.push(invalid("negative-alpha", "alpha", -0.5, "Invalid alpha value"));
+            all.push(invalid("negative-momentum", "momentum", -0.5, "Invalid momentum value"));
+            all.push(invalid("negative-eps", "eps", -1e-8, "Invalid epsilon value"));
+            all
+        },
+        sample: |rng| s::hyperparameters(&RmsPropOptions::specs(), rng),
+    },
+    OptimizerSpec {
+        id: "adagrad",
+        summary: "Adagrad with learning-rate decay (seed §5.2)",
+        options: OptionsOf::of::<AdagradOptions>(),
+        configure: |given| configure(given, OptimizerOptions::Adagrad),
+        invalid_configs: || {
+            let mut all = common_invalid();
+            all.push(invalid("negative-lr-decay", "lr_decay", -0.1, "Invalid lr_decay value"));
+            all.push(invalid("negative-eps", "eps", -1e-8, "Invalid epsilon value"));
+            all
+        },
+        sample: |rng| s::hyperparameters(&AdagradOptions::specs(), rng),
+    },
+];
+
+pub fn find(id: &str) -> Option<&'static OptimizerSpec> {
+    OPTIMIZERS.iter().find(|o| o.id == id)
+}

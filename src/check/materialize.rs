@@ -1,0 +1,54 @@
+//! A fixture case made concrete: its inputs as tensors at a run's dtype, its options typed by
+//! the catalogue.
+
+use super::validate::option_value;
+use crate::catalog::{Args, LossSpec};
+use crate::fixture::{float, Case, DType, InputDType};
+use crate::options::{OptionSpec, OptionValue};
+use tch::Tensor;
+
+/// The case's input tensors at `dtype`, fresh (so gradients never mix between calls), with
+/// `requires_grad` as declared.
+pub fn inputs(case: &Case, dtype: DType) -> Result<Vec<(String, Tensor)>, String> {
+    let mut tensors = Vec::new();
+    for (name, input) in &case.inputs {
+        let t = match input.dtype {
+            InputDType::Float => {
+                let values =
+                    input.data.iter().map(|v| float::from_json(v, dtype)).collect::<Result<Vec<f64>, String>>()?;
+                match dtype {
+                    DType::Float32 => Tensor::from_slice(&values.iter().map(|&x| x as f32).collect::<Vec<f32>>()),
+                    DType::Float64 => Tensor::from_slice(&values),
+                }
+            }
+            InputDType::Int64 => {
+                Tensor::from_slice(&input.data.iter().map(|v| v.as_i64().unwrap_or(0)).collect::<Vec<i64>>())
+            }
+            InputDType::Bool => {
+                Tensor::from_slice(&input.data.iter().map(|v| v.as_bool().unwrap_or(false)).collect::<Vec<bool>>())
+            }
+        };
+        let t = t.f_reshape(input.shape.as_slice()).map_err(|e| e.to_string())?;
+        tensors.push((name.clone(), t.set_requires_grad(input.requires_grad)));
+    }
+    Ok(tensors)
+}
+
+/// The options the case gives, typed by `specs` (validation has checked them).
+pub fn options(
+    given: &[(String, serde_json::Value)],
+    specs: &[OptionSpec],
+) -> Result<Vec<(String, OptionValue)>, String> {
+    given
+        .iter()
+        .map(|(name, value)| {
+            let spec = specs.iter().find(|s| s.name == name).ok_or_else(|| format!("no option '{name}'"))?;
+            Ok((name.clone(), option_value(value, spec.default)?))
+        })
+        .collect()
+}
+
+/// The arguments of one loss call at `dtype`.
+pub fn loss_args(case: &Case, spec: &LossSpec, dtype: DType) -> Result<Args, String> {
+    Ok(Args { tensors: inputs(case, dtype)?, options: options(&case.options, &spec.option_specs())? })
+}

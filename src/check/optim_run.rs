@@ -1,0 +1,364 @@
+//! Runs optimizer cases: each optimizer under test against every reference that implements the
+//! configuration, in lockstep (every side gets the same gradient) and free-running (each side
+//! follows its own trajectory), comparing parameters and every state buffer after every step.
+//! [`run_steps`] is the one loop that drives optimizers, shared with the fuzzer.
+
+use super::compare::{compare, compare_element, Comparison};
+use super::materialize;
+use super::run::{rejection_checks, Check, Row, FIXTURE, REJECTS};
+use crate::catalog::objectives::{self, ObjectiveInfo};
+use crate::catalog::OptimizerSpec;
+use crate::error::catch_panic;
+use crate::fixture::{Case, DType, ExpectedTensor, Outcome, Tolerance, Trajectory, TRAJECTORY};
+use crate::implementation::{read, Evaluation, Implementation, Registry};
+use crate::optim::{OptimizerOptions, Stepper};
+use std::collections::BTreeMap;
+use tch::Tensor;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    Lockstep,
+    FreeRunning,
+}
+
+impl Mode {
+    pub fn name(self) -> &'static str {
+        match self {
+            Mode::Lockstep => "lockstep",
+            Mode::FreeRunning => "free-running",
+        }
+    }
+}
+
+/// An optimizer being driven, with its implementation's name.
+pub type Side<'a> = (&'a str, Box<dyn Stepper>);
+
+/// The gradients of step `k` at the parameters given.
+pub type StepGradients<'a> = dyn FnMut(usize, &[Tensor]) -> crate::Result<Vec<Tensor>> + 'a;
+
+/// Looks at every side after step `k`; an error stops the run.
+pub type AfterStep<'a> = dyn FnMut(usize, &[Side]) -> Result<(), String> + 'a;
+
+/// Where each step's gradients come from.
+pub enum Gradients<'a> {
+    /// Every side gets the same gradients: `f(step, params)` at the parameters of `sides[source]`.
+    Lockstep { source: usize, f: &'a mut StepGradients<'a> },
+    /// Each side follows its own trajectory: `f(params)` at its own parameters.
+    FreeRunning(&'a dyn Fn(&[Tensor]) -> crate::Result<Vec<Tensor>>),
+}
+
+/// Steps every side `steps` times. After step k, `after_step(k, sides)` looks at them (and may
+/// stop the run with an error); then the learning rate changes that `lr_schedule` gives for k.
+/// A panic in any side is an error with its message.
+pub fn run_steps(
+    sides: &mut [Side],
+    steps: usize,
+    mut gradients: Gradients,
+    lr_schedule: &[(usize, f64)],
+    after_step: &mut AfterStep,
+) -> Result<(), String> {
+    catch_panic(|| -> Result<(), String> {
+        for step in 1..=steps {
+            let shared = match &mut gradients {
+                Gradients::Lockstep { source, f } => {
+                    Some(f(step, &sides[*source].1.params()).map_err(|e| e.to_string())?)
+                }
+                Gradients::FreeRunning(_) => None,
+            };
+            for (name, side) in sides.iter_mut() {
+                let grads = match (&shared, &gradients) {
+                    (Some(g), _) => g.iter().map(Tensor::shallow_clone).collect(),
+                    (None, Gradients::FreeRunning(f)) => f(&side.params()).map_err(|e| e.to_string())?,
+                    (None, Gradients::Lockstep { .. }) => unreachable!("lockstep gradients are shared"),
+                };
+                side.step(&grads).map_err(|e| format!("{name}, step {step}: {e}"))?;
+            }
+            after_step(step, sides)?;
+            for &(k, lr) in lr_schedule {
+                if k == step {
+                    for (_, side) in sides.iter_mut() {
+                        side.set_lr(lr).map_err(|e| e.to_string())?;
+                    }
+                }
+            }
+        }
+        Ok(())
+    })
+    .and_then(|r| r)
+}
+
+/// Everything a case needs to build its optimizers.
+pub struct Setup {
+    pub objective: &'static ObjectiveInfo,
+    pub params: Vec<Tensor>,
+    pub data: Vec<Tensor>,
+    pub groups: Vec<OptimizerOptions>,
+    pub group_of: Vec<usize>,
+    pub trajectory: Trajectory,
+}
+
+/// Options for every group: the case's options for the first, those a further group changes on
+/// top of them.
+pub fn group_options(
+    case: &Case,
+    spec: &OptimizerSpec,
+    trajectory: &Trajectory,
+) -> Result<Vec<OptimizerOptions>, String> {
+    let specs = spec.option_specs();
+    let first = materialize::options(&case.options, &specs)?;
+    let mut groups = vec![(spec.configure)(&first)?];
+    for g in &trajectory.groups {
+        let mut options = first.clone();
+        for (name, value) in materialize::options(&g.options, &specs)? {
+            options.retain(|(n, _)| *n != name);
+            options.push((name, value));
+        }
+        groups.push((spec.configure)(&options)?);
+    }
+    Ok(groups)
+}
+
+pub fn setup(case: &Case, spec: &OptimizerSpec, dtype: DType) -> Result<Setup, String> {
+    let trajectory = case.trajectory().cloned().ok_or("not an optimizer case")?;
+    let objective = objectives::find(&trajectory.objective).ok_or("unknown objective")?;
+    let inputs = materialize::inputs(case, dtype)?;
+    let take = |name: &&str| -> Result<Tensor, String> {
+        inputs.iter().find(|(n, _)| n == name).map(|(_, t)| t.detach()).ok_or_else(|| format!("missing input {name}"))
+    };
+    let params = objective.params.iter().map(take).collect::<Result<Vec<_>, _>>()?;
+    let data = objective.data.iter().map(take).collect::<Result<Vec<_>, _>>()?;
+    let group_of = objective
+        .params
+        .iter()
+        .map(|p| trajectory.groups.iter().position(|g| g.params.iter().any(|q| q == p)).map_or(0, |k| k + 1))
+        .collect();
+    let groups = group_options(case, spec, &trajectory)?;
+    Ok(Setup { objective, params, data, groups, group_of, trajectory })
+}
+
+/// Every parameter and buffer of one side after every step: label ("param.x", "exp_avg.x") to
+/// the values of each step it existed at, with the per-step shape.
+#[derive(Default)]
+pub struct History {
+    pub series: BTreeMap<String, (Vec<i64>, Vec<Vec<f64>>)>,
+}
+
+impl History {
+    fn record(&mut self, side: &dyn Stepper, names: &[&str]) -> Result<(), String> {
+        for (i, (param, name)) in side.params().iter().zip(names).enumerate() {
+            self.push(format!("param.{name}"), param)?;
+            for (buffer, t) in side.buffers(i).map_err(|e| e.to_string())? {
+                self.push(format!("{buffer}.{name}"), &t)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn push(&mut self, label: String, t: &Tensor) -> Result<(), String> {
+        let computed = read(&label, t)?;
+        self.series.entry(label).or_insert_with(|| (computed.shape, Vec::new())).1.push(computed.values);
+        Ok(())
+    }
+
+    /// The trajectory of `label` as one tensor's values and shape: [steps, …].
+    pub fn trajectory(&self, label: &str) -> Option<ExpectedTensor> {
+        let (shape, steps) = self.series.get(label)?;
+        Some(ExpectedTensor {
+            shape: std::iter::once(steps.len() as i64).chain(shape.iter().copied()).collect(),
+            values: steps.concat(),
+        })
+    }
+}
+
+/// The references that implement these groups' options, in the registry's order.
+pub fn references<'r>(registry: &'r Registry, setup: &Setup) -> Vec<&'r dyn Implementation> {
+    registry
+        .references
+        .iter()
+        .map(|r| r.as_ref())
+        .filter(|r| r.optimizer(&setup.groups, &setup.params, &setup.group_of).is_some())
+        .collect()
+}
+
+/// Runs `implementations` over the case's steps, each recording its history.
+pub fn simulate(setup: &Setup, implementations: &[&dyn Implementation], mode: Mode) -> Result<Vec<History>, String> {
+    let mut sides = Vec::new();
+    for implementation in implementations {
+        let stepper = implementation
+            .optimizer(&setup.groups, &setup.params, &setup.group_of)
+            .ok_or_else(|| format!("{} has no such optimizer", implementation.name()))?
+            .map_err(|e| format!("{}: {e}", implementation.name()))?;
+        sides.push((implementation.name(), stepper));
+    }
+    let mut histories: Vec<History> = sides.iter().map(|_| History::default()).collect();
+    let gradient = |params: &[Tensor]| objectives::gradients(setup.objective, params, &setup.data);
+    let mut shared = |_: usize, params: &[Tensor]| gradient(params);
+    // In lockstep every side gets the gradient at the first reference's parameters.
+    let gradients = match mode {
+        Mode::Lockstep => Gradients::Lockstep { source: usize::from(sides.len() > 1), f: &mut shared },
+        Mode::FreeRunning => Gradients::FreeRunning(&gradient),
+    };
+    let mut record = |_: usize, sides: &[(&str, Box<dyn Stepper>)]| -> Result<(), String> {
+        for ((_, side), history) in sides.iter().zip(&mut histories) {
+            history.record(side.as_ref(), setup.objective.params)?;
+        }
+        Ok(())
+    };
+    run_steps(&mut sides, setup.trajectory.steps, gradients, &setup.trajectory.lr_schedule, &mut record)?;
+    Ok(histories)
+}
+
+/// The first step (from 1) at which `actual` leaves tolerance against `expected`.
+fn first_failing_step(
+    actual: &ExpectedTensor,
+    expected: &ExpectedTensor,
+    dtype: DType,
+    tolerance: Tolerance,
+) -> Option<usize> {
+    let per_step = expected.values.len() / expected.shape.first().copied().unwrap_or(1).max(1) as usize;
+    actual
+        .values
+        .iter()
+        .zip(&expected.values)
+        .position(|(&a, &b)| !compare_element(a, b, dtype, tolerance).passed)
+        .map(|i| i / per_step.max(1) + 1)
+}
+
+fn comparison(a: &ExpectedTensor, b: &ExpectedTensor, dtype: DType, tolerance: Tolerance) -> Comparison {
+    compare(&a.values, &a.shape, &b.values, &b.shape, dtype, tolerance)
+}
+
+pub fn run_case(registry: &Registry, spec: &OptimizerSpec, file: &str, case: &Case, dtypes: &[DType]) -> Vec<Row> {
+    let mut rows = Vec::new();
+    for &dtype in case.dtypes.iter().filter(|d| dtypes.contains(d)) {
+        for subject in &registry.subjects {
+            rows.extend(subject_rows(registry, subject.as_ref(), spec, file, case, dtype));
+        }
+    }
+    rows
+}
+
+fn subject_rows(
+    registry: &Registry,
+    subject: &dyn Implementation,
+    spec: &OptimizerSpec,
+    file: &str,
+    case: &Case,
+    dtype: DType,
+) -> Vec<Row> {
+    let name = subject.name();
+    let row = |variant: &str, output: &str, checks: Vec<Check>| Row {
+        checks,
+        ..Row::new(file, case, dtype, variant, output, name)
+    };
+    let setup = match setup(case, spec, dtype) {
+        Ok(s) => s,
+        Err(e) => return vec![row("setup", "optimizer", vec![Check::failed(name, "setup", e)])],
+    };
+    if subject.optimizer(&setup.groups, &setup.params, &setup.group_of).is_none() {
+        return vec![Row { unsupported: true, ..row("construction", "unsupported", Vec::new()) }];
+    }
+    let references = references(registry, &setup);
+    if let Outcome::Rejects(text) = &case.outcome {
+        return vec![row("construction", REJECTS, construction_checks(subject, &references, &setup, text))];
+    }
+    let mut rows = Vec::new();
+    let recorded = case.expected().and_then(|e| e.outputs(dtype, TRAJECTORY));
+    let mut sides: Vec<&dyn Implementation> = vec![subject];
+    sides.extend(&references);
+    for mode in [Mode::Lockstep, Mode::FreeRunning] {
+        let histories = match simulate(&setup, &sides, mode) {
+            Ok(h) => h,
+            Err(e) => {
+                rows.push(row(mode.name(), "optimizer", vec![Check::failed(name, "setup", e)]));
+                continue;
+            }
+        };
+        let mine = &histories[0];
+        for (k, reference) in references.iter().enumerate() {
+            let theirs = &histories[k + 1];
+            let variant = format!("{}/{}", mode.name(), reference.name());
+            for label in mine.series.keys().filter(|l| theirs.series.contains_key(*l)) {
+                let mut row = row(&variant, label, Vec::new());
+                row.reference = Some(reference.name().to_owned());
+                let tolerance = row.tolerance();
+                let (a, b) = (mine.trajectory(label).expect("listed"), theirs.trajectory(label).expect("listed"));
+                row.first_failing_step = first_failing_step(&a, &b, dtype, tolerance);
+                row.checks.push(Check::compared(name, reference.name(), comparison(&a, &b, dtype, tolerance)));
+                // The fixture records the first reference's free-running parameters.
+                if mode == Mode::FreeRunning && k == 0 && label.starts_with("param.") {
+                    let stored = recorded.and_then(|outs| outs.iter().find(|(n, _)| n == label)).map(|(_, t)| t);
+                    for (who, actual) in [(name, &a), (reference.name(), &b)] {
+                        row.checks.push(match stored {
+                            Some(s) => Check::compared(who, FIXTURE, comparison(actual, s, dtype, tolerance)),
+                            None => Check::failed(
+                                who,
+                                FIXTURE,
+                                "the fixture has no recorded trajectory: run `tch-parity regen`".into(),
+                            ),
+                        });
+                    }
+                }
+                rows.push(row);
+            }
+        }
+    }
+    rows
+}
+
+/// An invalid configuration: the subject and the first reference both refuse to build it.
+fn construction_checks(
+    subject: &dyn Implementation,
+    references: &[&dyn Implementation],
+    setup: &Setup,
+    text: &str,
+) -> Vec<Check> {
+    let build = |i: &dyn Implementation| match i.optimizer(&setup.groups, &setup.params, &setup.group_of) {
+        Some(Ok(_)) => Evaluation::Computed(Vec::new()),
+        Some(Err(e)) => Evaluation::Rejected(e.to_string()),
+        None => Evaluation::Unsupported,
+    };
+    let reference = references.first().map(|r| (r.name(), build(*r)));
+    rejection_checks(text, (subject.name(), &build(subject)), reference.as_ref().map(|(n, e)| (*n, e)))
+}
+
+/// What `regen` stores for an optimizer case: the first reference's free-running parameters
+/// after every step, and a description of that reference.
+pub fn record(
+    registry: &Registry,
+    spec: &OptimizerSpec,
+    case: &Case,
+    dtype: DType,
+) -> Result<(String, Vec<(String, ExpectedTensor)>), String> {
+    let setup = setup(case, spec, dtype)?;
+    let reference = *references(registry, &setup).first().ok_or("libtorch has no path for this configuration")?;
+    let histories = simulate(&setup, &[reference], Mode::FreeRunning)?;
+    let outputs = setup
+        .objective
+        .params
+        .iter()
+        .map(|p| {
+            let label = format!("param.{p}");
+            let t = histories[0].trajectory(&label).ok_or_else(|| format!("no trajectory for {label}"))?;
+            Ok((label, t))
+        })
+        .collect::<Result<Vec<_>, String>>()?;
+    Ok((format!("{} ({})", reference.title(), spec.id), outputs))
+}
+
+/// Whether the references still refuse an invalid configuration (for `regen`).
+pub fn still_rejected(
+    registry: &Registry,
+    spec: &OptimizerSpec,
+    case: &Case,
+    dtype: DType,
+    text: &str,
+) -> Result<(), String> {
+    let setup = setup(case, spec, dtype)?;
+    let reference = *references(registry, &setup).first().ok_or("libtorch has no path for this configuration")?;
+    match reference.optimizer(&setup.groups, &setup.params, &setup.group_of) {
+        Some(Err(e)) if e.to_string().contains(text) => Ok(()),
+        Some(Err(e)) => Err(format!("{}'s message no longer contains \"{text}\": {e}", reference.name())),
+        _ => Err(format!("{} now accepts this configuration", reference.name())),
+    }
+}

@@ -1,0 +1,394 @@
+//! Runs fixture cases: every implementation under test against the live reference, and both
+//! against the values the fixture recorded, one [`Row`] per case × dtype × variant × output.
+
+use super::compare::{compare, default_tolerance, Comparison};
+use super::materialize;
+use super::report::Report;
+use super::select::Selection;
+use crate::catalog::{self, Args, LossSpec, Op};
+use crate::fixture::parse::output_names;
+use crate::fixture::{Case, CaseKind, DType, ExpectedTensor, FixtureFile, Outcome, Tolerance};
+use crate::implementation::{Computed, Evaluation, Implementation, LossInput, Registry};
+use crate::loss::Reduction;
+use serde::Serialize;
+
+/// What a rejection check compares against.
+pub const REJECTS: &str = "rejects";
+/// What a check against the recorded values compares against.
+pub const FIXTURE: &str = "fixture";
+
+/// One comparison: `subject` against `against` (an implementation, the fixture), or whether
+/// `subject` rejects the input (`against` is [`REJECTS`]).
+#[derive(Debug, Clone, Serialize)]
+pub struct Check {
+    pub subject: String,
+    pub against: String,
+    pub passed: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub comparison: Option<Comparison>,
+    /// Why it failed when no comparison could be made, or the rejection message seen.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+}
+
+impl Check {
+    pub fn failed(subject: &str, against: &str, message: String) -> Check {
+        Check {
+            subject: subject.into(),
+            against: against.into(),
+            passed: false,
+            comparison: None,
+            message: Some(message),
+        }
+    }
+
+    pub fn compared(subject: &str, against: &str, comparison: Comparison) -> Check {
+        Check {
+            subject: subject.into(),
+            against: against.into(),
+            passed: comparison.passed(),
+            comparison: Some(comparison),
+            message: None,
+        }
+    }
+
+    /// "hand-written vs libtorch", "libtorch vs fixture", "libtorch rejects".
+    pub fn label(&self) -> String {
+        if self.against == REJECTS {
+            format!("{} rejects", self.subject)
+        } else {
+            format!("{} vs {}", self.subject, self.against)
+        }
+    }
+}
+
+/// One row of the report: a case × dtype × variant × output, for one implementation under test.
+#[derive(Debug, Clone, Serialize)]
+pub struct Row {
+    pub file: String,
+    pub case: String,
+    pub op: String,
+    pub source: String,
+    pub dtype: DType,
+    /// The reduction of a loss; for an optimizer, the mode and the reference compared
+    /// ("lockstep/cpp", "free-running/fused", …).
+    pub variant: String,
+    /// "output", "grad.<input>", or "rejects" for an error case; for an optimizer, a parameter
+    /// or state buffer ("param.x", "exp_avg.x", …).
+    pub output: String,
+    /// The implementation under test.
+    pub subject: String,
+    /// The live reference it was compared with, when there was one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reference: Option<String>,
+    /// For an optimizer: the first step at which this buffer left tolerance.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub first_failing_step: Option<usize>,
+    pub rtol: f64,
+    pub atol: f64,
+    /// The case's written reason, when it overrides the default tolerance.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tolerance_override: Option<String>,
+    /// Set when the subject has no such op or option: neither a pass nor a failure.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub unsupported: bool,
+    /// What the row could not check, and why (a reference that could not run here).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+    pub checks: Vec<Check>,
+}
+
+impl Row {
+    /// A row with the tolerance the case gives this variant and output.
+    pub fn new(file: &str, case: &Case, dtype: DType, variant: &str, output: &str, subject: &str) -> Row {
+        let (tolerance, reason) = tolerance_for(case, dtype, variant, output);
+        Row {
+            file: file.to_owned(),
+            case: case.name.clone(),
+            op: case.op.clone(),
+            source: case.source.clone(),
+            dtype,
+            variant: variant.to_owned(),
+            output: output.to_owned(),
+            subject: subject.to_owned(),
+            reference: None,
+            first_failing_step: None,
+            rtol: tolerance.rtol,
+            atol: tolerance.atol,
+            tolerance_override: reason,
+            unsupported: false,
+            note: None,
+            checks: Vec::new(),
+        }
+    }
+
+    pub fn passed(&self) -> bool {
+        self.checks.iter().all(|c| c.passed)
+    }
+
+    /// The check of this row against `against` (an implementation's name, [`FIXTURE`]).
+    pub fn check_against(&self, against: &str) -> Option<&Check> {
+        self.checks.iter().find(|c| c.against == against)
+    }
+
+    /// The comparison of the subject with the live reference.
+    pub fn reference_check(&self) -> Option<&Check> {
+        let reference = self.reference.as_deref()?;
+        self.checks.iter().find(|c| c.subject == self.subject && c.against == reference)
+    }
+
+    /// The comparison of the live reference with the fixture (drift).
+    pub fn drift_check(&self) -> Option<&Check> {
+        let reference = self.reference.as_deref()?;
+        self.checks.iter().find(|c| c.subject == reference && c.against == FIXTURE)
+    }
+
+    pub fn tolerance(&self) -> Tolerance {
+        Tolerance { rtol: self.rtol, atol: self.atol }
+    }
+}
+
+/// The tolerance a row uses, and the case's reason when it is not the default.
+pub fn tolerance_for(case: &Case, dtype: DType, variant: &str, output: &str) -> (Tolerance, Option<String>) {
+    let scoped = case.tolerance.as_ref().filter(|o| o.applies(variant, output));
+    match scoped.and_then(|o| o.per_dtype.get(&dtype).map(|t| (*t, o.reason.clone()))) {
+        Some((t, reason)) => (t, Some(reason)),
+        None => (default_tolerance(dtype), None),
+    }
+}
+
+/// Evaluates `implementation` on fresh arguments of the case.
+pub fn evaluate(
+    implementation: &dyn Implementation,
+    case: &Case,
+    spec: &'static LossSpec,
+    dtype: DType,
+    reduction: Reduction,
+) -> Evaluation {
+    match materialize::loss_args(case, spec, dtype) {
+        Ok(args) => implementation.loss(&LossInput { spec, args: &args, dtype, reduction }),
+        Err(message) => Evaluation::Rejected(format!("the case's inputs: {message}")),
+    }
+}
+
+/// The live reference of a loss call: its name and evaluation.
+pub fn reference(
+    registry: &Registry,
+    case: &Case,
+    spec: &'static LossSpec,
+    dtype: DType,
+    reduction: Reduction,
+) -> Option<(&'static str, Evaluation)> {
+    let args = materialize::loss_args(case, spec, dtype).ok()?;
+    let input = LossInput { spec, args: &args, dtype, reduction };
+    registry.loss_reference(&input).map(|(r, evaluation)| (r.name(), evaluation))
+}
+
+/// Every row of one case.
+pub fn run_case(registry: &Registry, file: &str, case: &Case, dtypes: &[DType]) -> Vec<Row> {
+    match catalog::find(&case.op) {
+        Some(Op::Loss(spec)) if case.kind == CaseKind::Loss => run_loss_case(registry, spec, file, case, dtypes),
+        Some(Op::Optimizer(spec)) => super::optim_run::run_case(registry, spec, file, case, dtypes),
+        _ => unreachable!("validation matches every case with its op"),
+    }
+}
+
+fn run_loss_case(registry: &Registry, spec: &'static LossSpec, file: &str, case: &Case, dtypes: &[DType]) -> Vec<Row> {
+    let mut rows = Vec::new();
+    for &dtype in case.dtypes.iter().filter(|d| dtypes.contains(d)) {
+        for &reduction in spec.reductions() {
+            let reference = reference(registry, case, spec, dtype, reduction);
+            for subject in &registry.subjects {
+                let evaluation = evaluate(subject.as_ref(), case, spec, dtype, reduction);
+                rows.extend(loss_rows(file, case, dtype, reduction, subject.name(), &evaluation, reference.as_ref()));
+            }
+        }
+    }
+    rows
+}
+
+/// The rows of one subject's evaluation of one call.
+fn loss_rows(
+    file: &str,
+    case: &Case,
+    dtype: DType,
+    reduction: Reduction,
+    subject: &str,
+    evaluation: &Evaluation,
+    reference: Option<&(&'static str, Evaluation)>,
+) -> Vec<Row> {
+    let row = |output: &str| {
+        let mut row = Row::new(file, case, dtype, reduction.name(), output, subject);
+        match reference {
+            Some((_, Evaluation::Unavailable(why))) => row.note = Some(format!("live reference unavailable: {why}")),
+            Some((name, _)) => row.reference = Some((*name).to_owned()),
+            None => row.note = Some("no live reference implements this op".into()),
+        }
+        row
+    };
+    if let Evaluation::Unsupported = evaluation {
+        return vec![Row { unsupported: true, ..row("unsupported") }];
+    }
+    let live = reference.filter(|(_, e)| !matches!(e, Evaluation::Unavailable(_)));
+    match &case.outcome {
+        Outcome::Rejects(text) => {
+            let mut row = row(REJECTS);
+            row.checks = rejection_checks(text, (subject, evaluation), live.map(|(n, e)| (*n, e)));
+            vec![row]
+        }
+        Outcome::Values(expected) => {
+            let recorded = expected.as_ref().and_then(|e| e.outputs(dtype, reduction.name()));
+            output_names(&case.inputs)
+                .into_iter()
+                .map(|name| {
+                    let mut row = row(&name);
+                    let fixture = recorded.and_then(|outs| outs.iter().find(|(n, _)| *n == name)).map(|(_, t)| t);
+                    row.checks = value_checks(
+                        &name,
+                        (subject, evaluation),
+                        live.map(|(n, e)| (*n, e)),
+                        fixture,
+                        dtype,
+                        row.tolerance(),
+                    );
+                    row
+                })
+                .collect()
+        }
+    }
+}
+
+/// An error case's checks: the reference rejects with a message containing `text`, and the
+/// subject rejects too (with an error, not a panic).
+pub fn rejection_checks(
+    text: &str,
+    (subject, evaluation): (&str, &Evaluation),
+    reference: Option<(&str, &Evaluation)>,
+) -> Vec<Check> {
+    let mut checks = Vec::new();
+    if let Some((name, reference)) = reference {
+        checks.push(match reference {
+            Evaluation::Rejected(message) if message.contains(text) => Check {
+                subject: name.into(),
+                against: REJECTS.into(),
+                passed: true,
+                comparison: None,
+                message: Some(message.clone()),
+            },
+            Evaluation::Rejected(message) => Check::failed(
+                name,
+                REJECTS,
+                format!("{name} rejected the input, but its message does not contain \"{text}\": {message}"),
+            ),
+            _ => Check::failed(name, REJECTS, format!("{name} accepted the input")),
+        });
+    }
+    checks.push(match evaluation {
+        Evaluation::Rejected(message) if !message.starts_with("panicked") => Check {
+            subject: subject.into(),
+            against: REJECTS.into(),
+            passed: true,
+            comparison: None,
+            message: Some(message.clone()),
+        },
+        Evaluation::Rejected(message) => Check::failed(subject, REJECTS, message.clone()),
+        _ => Check::failed(subject, REJECTS, format!("the {subject} implementation accepted the input")),
+    });
+    checks
+}
+
+/// One output of a call: subject against the reference and the fixture, reference against the
+/// fixture.
+fn value_checks(
+    name: &str,
+    (subject, evaluation): (&str, &Evaluation),
+    reference: Option<(&str, &Evaluation)>,
+    fixture: Option<&ExpectedTensor>,
+    dtype: DType,
+    tolerance: Tolerance,
+) -> Vec<Check> {
+    let pick = |evaluation: &Evaluation, who: &str| -> Result<Computed, String> {
+        match evaluation {
+            Evaluation::Computed(outs) => {
+                outs.iter().find(|c| c.name == name).cloned().ok_or_else(|| format!("{who} produced no {name}"))
+            }
+            Evaluation::Rejected(e) => Err(format!("{who} failed: {e}")),
+            Evaluation::Unsupported => Err(format!("{who} does not support this")),
+            Evaluation::Unavailable(e) => Err(format!("{who} is unavailable: {e}")),
+        }
+    };
+    let fixture =
+        fixture.cloned().ok_or_else(|| "the fixture has no recorded value: run `tch-parity regen`".to_owned());
+    let check = |who: &str,
+                 against: &str,
+                 actual: &Result<Computed, String>,
+                 expected: Result<(Vec<f64>, Vec<i64>), String>| {
+        match (actual, expected) {
+            (Ok(a), Ok((values, shape))) => {
+                Check::compared(who, against, compare(&a.values, &a.shape, &values, &shape, dtype, tolerance))
+            }
+            (Err(e), _) => Check::failed(who, against, e.clone()),
+            (_, Err(e)) => Check::failed(who, against, e),
+        }
+    };
+    let as_reference =
+        |c: &Result<Computed, String>| c.as_ref().map(|c| (c.values.clone(), c.shape.clone())).map_err(Clone::clone);
+    let as_fixture = || fixture.as_ref().map(|f| (f.values.clone(), f.shape.clone())).map_err(Clone::clone);
+    let actual = pick(evaluation, subject);
+    let mut checks = Vec::new();
+    let live = reference.map(|(name, e)| (name, pick(e, name)));
+    if let Some((name, computed)) = &live {
+        checks.push(check(subject, name, &actual, as_reference(computed)));
+    }
+    checks.push(check(subject, FIXTURE, &actual, as_fixture()));
+    if let Some((name, computed)) = &live {
+        checks.push(check(name, FIXTURE, computed, as_fixture()));
+    }
+    checks
+}
+
+/// Every announced loss call of the selected cases, so that implementations that batch (PyTorch
+/// in Python) can start at once.
+fn prepare(registry: &Registry, files: &[FixtureFile], selection: &Selection, dtypes: &[DType]) {
+    let mut calls: Vec<(&'static LossSpec, Args, DType, Reduction)> = Vec::new();
+    for case in files.iter().flat_map(|f| &f.cases).filter(|c| selection.selects(c) && c.kind == CaseKind::Loss) {
+        let Some(Op::Loss(spec)) = catalog::find(&case.op) else { continue };
+        for &dtype in case.dtypes.iter().filter(|d| dtypes.contains(d)) {
+            if let Ok(args) = materialize::loss_args(case, spec, dtype) {
+                // One call per case and dtype: an implementation that batches asks for every
+                // reduction at once.
+                calls.push((spec, args, dtype, spec.reductions()[0]));
+            }
+        }
+    }
+    let inputs: Vec<LossInput> = calls
+        .iter()
+        .map(|(spec, args, dtype, reduction)| LossInput { spec, args, dtype: *dtype, reduction: *reduction })
+        .collect();
+    registry.prepare(&inputs);
+}
+
+/// Runs every selected case of `files` into one report, rows in the files' order.
+pub fn check(registry: &Registry, files: &[FixtureFile], selection: &Selection) -> Report {
+    let dtypes = selection.dtypes();
+    prepare(registry, files, selection, &dtypes);
+    let mut cases: Vec<(String, &Case)> = files
+        .iter()
+        .flat_map(|f| f.cases.iter().filter(|c| selection.selects(c)).map(move |c| (f.path.display().to_string(), c)))
+        .collect();
+    // Cases whose reference runs in Python go last, so that Python starts (a second or two of
+    // importing torch) while the rest runs.
+    let in_python = |case: &Case| match catalog::find(&case.op) {
+        Some(Op::Loss(spec)) => matches!(spec.reference, catalog::Reference::Python(_)),
+        _ => false,
+    };
+    let mut order: Vec<usize> = (0..cases.len()).collect();
+    order.sort_by_key(|&i| in_python(cases[i].1));
+    let mut rows: Vec<Vec<Row>> = vec![Vec::new(); cases.len()];
+    for i in order {
+        let (file, case) = &cases[i];
+        rows[i] = run_case(registry, file, case, &dtypes);
+    }
+    cases.clear();
+    Report { libtorch: crate::reference::LIBTORCH_VERSION.to_owned(), rows: rows.into_iter().flatten().collect() }
+}

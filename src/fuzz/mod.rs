@@ -1,0 +1,316 @@
+//! Randomised differential testing: seeded random cases for every loss and optimizer, drawn by
+//! the catalogue's sample generators, each implementation under test against its live
+//! reference; loss disagreements shrunk and written out as fixtures.
+//!
+//! Case k of a run with seed S is generated from `case_seed(S, k)` alone, so `--seed S` replays a
+//! run exactly and a time bound only decides how many of its cases are reached.
+
+use crate::catalog::samples::{self, Rng, Sample, SampleData, Size};
+use crate::catalog::{LossSpec, OptimizerSpec, LOSSES, OPTIMIZERS};
+use crate::check::compare::{compare, default_tolerance};
+use crate::check::materialize;
+use crate::check::optim_run::{run_steps, Gradients};
+use crate::check::report::describe_comparison;
+use crate::check::run::evaluate;
+use crate::fixture::{float, Case, CaseKind, DType, InputTensor, Outcome};
+use crate::implementation::{read, Evaluation, Implementation, LossInput, Registry};
+use crate::optim::Stepper;
+use crate::options::OptionValue;
+use serde_json::Value;
+use tch::Tensor;
+
+/// The seed of case `k` of a run with seed `seed`.
+pub fn case_seed(seed: u64, k: u64) -> u64 {
+    Rng::new(seed ^ k.wrapping_mul(0xd134_2543_de82_ef95)).next_u64()
+}
+
+/// A sample as a fixture case (unnamed, without recorded values).
+pub fn sample_case(spec: &LossSpec, sample: &Sample) -> Case {
+    let option_json = |v: OptionValue| match v {
+        OptionValue::Bool(b) => Value::Bool(b),
+        OptionValue::Int(i) => Value::from(i),
+        OptionValue::Float(x) => float::to_json(x, DType::Float64),
+    };
+    let inputs = sample
+        .inputs
+        .iter()
+        .map(|(name, t)| {
+            let data = match &t.data {
+                SampleData::Float(v) => v.iter().map(|&x| float::to_json(x, DType::Float64)).collect(),
+                SampleData::Int(v) => v.iter().map(|&i| Value::from(i)).collect(),
+            };
+            let tensor = InputTensor { dtype: t.dtype(), shape: t.shape.clone(), data, requires_grad: t.requires_grad };
+            ((*name).to_owned(), tensor)
+        })
+        .collect();
+    Case {
+        name: String::new(),
+        source: String::new(),
+        op: spec.id.to_owned(),
+        note: None,
+        options: sample.options.iter().map(|(k, v)| ((*k).to_owned(), option_json(*v))).collect(),
+        dtypes: vec![sample.dtype],
+        inputs,
+        tolerance: None,
+        outcome: Outcome::Values(None),
+        kind: CaseKind::Loss,
+    }
+}
+
+/// The case the catalogue's generator draws for `spec` from `seed` at sizes `size`.
+pub fn generate(spec: &LossSpec, seed: u64, size: Size) -> Case {
+    sample_case(spec, &(spec.sample)(&mut Rng::new(seed), size))
+}
+
+/// Each subject against the live reference for every reduction: `Err` describes the first
+/// disagreement. Both sides rejecting is agreement; one rejecting while the other computes is
+/// not. A reference that cannot run here checks nothing (`Ok`).
+pub fn check_loss(registry: &Registry, case: &Case, spec: &'static LossSpec) -> Result<(), String> {
+    let dtype = case.dtypes[0];
+    let tolerance = default_tolerance(dtype);
+    for &reduction in spec.reductions() {
+        let Ok(args) = materialize::loss_args(case, spec, dtype) else { continue };
+        let Some((reference, theirs)) = registry.loss_reference(&LossInput { spec, args: &args, dtype, reduction })
+        else {
+            continue;
+        };
+        let reference = reference.name();
+        for subject in &registry.subjects {
+            let name = subject.name();
+            match (evaluate(subject.as_ref(), case, spec, dtype, reduction), &theirs) {
+                (_, Evaluation::Unavailable(_)) | (Evaluation::Unsupported, _) => {}
+                (Evaluation::Rejected(_), Evaluation::Rejected(_)) => {}
+                (Evaluation::Computed(_), Evaluation::Rejected(e)) => {
+                    return Err(format!("{dtype} {reduction}: {reference} rejects ({e}) but {name} computes"))
+                }
+                (Evaluation::Rejected(e), Evaluation::Computed(_)) => {
+                    return Err(format!("{dtype} {reduction}: {name} rejects ({e}) but {reference} computes"))
+                }
+                (Evaluation::Computed(a), Evaluation::Computed(b)) => {
+                    for (x, y) in a.iter().zip(b) {
+                        let c = compare(&x.values, &x.shape, &y.values, &y.shape, dtype, tolerance);
+                        if !c.passed() {
+                            let detail = describe_comparison(&c, name, reference, tolerance.rtol, tolerance.atol);
+                            return Err(format!("{dtype} {reduction} {}: {detail}", x.name));
+                        }
+                    }
+                }
+                (other, _) => return Err(format!("{dtype} {reduction}: {name}: {other:?}")),
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Smaller sizes, then default options, then simpler values, for as long as the case still
+/// disagrees.
+pub fn shrink(registry: &Registry, spec: &'static LossSpec, seed: u64, mut size: Size) -> Case {
+    let fails = |c: &Case| check_loss(registry, c, spec).is_err();
+    for _ in 0..20 {
+        let candidates = [
+            Size { batch: size.batch - 1, ..size },
+            Size { classes: size.classes - 1, ..size },
+            Size { extra: size.extra - 1, ..size },
+        ];
+        match candidates
+            .into_iter()
+            .filter(|s| s.batch >= 0 && s.classes >= 1 && s.extra >= 0)
+            .find(|s| fails(&generate(spec, seed, *s)))
+        {
+            Some(smaller) => size = smaller,
+            None => break,
+        }
+    }
+    let mut case = generate(spec, seed, size);
+    for i in (0..case.options.len()).rev() {
+        let mut without = case.clone();
+        without.options.remove(i);
+        if fails(&without) {
+            case = without;
+        }
+    }
+    for i in 0..case.inputs.len() {
+        if case.inputs[i].1.dtype != crate::fixture::InputDType::Float {
+            continue;
+        }
+        for simpler in [|x: f64| (x * 10.0).round() / 10.0, |x: f64| x.round()] {
+            let mut candidate = case.clone();
+            for v in candidate.inputs[i].1.data.iter_mut() {
+                if let Ok(x) = float::from_json(v, DType::Float64) {
+                    *v = float::to_json(simpler(x), DType::Float64);
+                }
+            }
+            if fails(&candidate) {
+                case = candidate;
+            }
+        }
+    }
+    case
+}
+
+/// Lockstep over a random gradient sequence: each subject against every reference that
+/// implements the drawn configuration, parameters and buffers after every step.
+pub fn check_optimizer(registry: &Registry, spec: &OptimizerSpec, seed: u64) -> Result<(), String> {
+    let mut rng = Rng::new(seed);
+    let dtype = rng.pick(&DType::ALL);
+    let drawn = (spec.sample)(&mut rng);
+    let given: Vec<(String, OptionValue)> = drawn.iter().map(|(k, v)| ((*k).to_owned(), *v)).collect();
+    let describe = || format!("options {:?}", drawn.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>());
+    let groups = vec![(spec.configure)(&given).map_err(|e| format!("{e} ({})", describe()))?];
+    let shapes: Vec<Vec<i64>> =
+        (0..1 + rng.below(2)).map(|_| vec![1 + rng.below(4) as i64, 1 + rng.below(3) as i64]).collect();
+    let tensor = |values: Vec<f64>, shape: &[i64]| Tensor::from_slice(&values).view(shape).to_kind(dtype.kind());
+    let params: Vec<Tensor> =
+        shapes.iter().map(|s| tensor(samples::moderate_values(&mut rng, samples::numel(s)), s)).collect();
+    let group_of = vec![0; params.len()];
+    let steps = 1 + rng.below(15) as usize;
+    let tolerance = default_tolerance(dtype);
+
+    let build = |i: &dyn Implementation| i.optimizer(&groups, &params, &group_of);
+    for subject in &registry.subjects {
+        let Some(mine) = build(subject.as_ref()) else { continue };
+        let mut sides: Vec<(&str, Box<dyn Stepper>)> = vec![(subject.name(), mine.map_err(|e| e.to_string())?)];
+        for reference in &registry.references {
+            if let Some(stepper) = build(reference.as_ref()) {
+                sides.push((reference.name(), stepper.map_err(|e| format!("{}: {e}", reference.name()))?));
+            }
+        }
+        let mut grads_rng = Rng::new(seed ^ 0x5eed);
+        let mut gradients = |_: usize, _: &[Tensor]| -> crate::Result<Vec<Tensor>> {
+            Ok(shapes
+                .iter()
+                .map(|s| {
+                    let zero = grads_rng.chance(0.1);
+                    let n = samples::numel(s);
+                    tensor(if zero { vec![0.0; n] } else { samples::gradient_values(&mut grads_rng, n) }, s)
+                })
+                .collect())
+        };
+        let mut compare_sides = |step: usize, sides: &[(&str, Box<dyn Stepper>)]| -> Result<(), String> {
+            let (mine, others) = sides.split_first().expect("the subject");
+            for (name, side) in others {
+                for i in 0..params.len() {
+                    let theirs = side.buffers(i).map_err(|e| e.to_string())?;
+                    let mut pairs = vec![(
+                        "param".to_owned(),
+                        mine.1.params()[i].shallow_clone(),
+                        side.params()[i].shallow_clone(),
+                    )];
+                    for (buffer, t) in mine.1.buffers(i).map_err(|e| e.to_string())? {
+                        if let Some((_, other)) = theirs.iter().find(|(n, _)| *n == buffer) {
+                            pairs.push((buffer, t, other.shallow_clone()));
+                        }
+                    }
+                    for (label, a, b) in pairs {
+                        let (a, b) = (read(&label, &a)?, read(&label, &b)?);
+                        let c = compare(&a.values, &a.shape, &b.values, &b.shape, dtype, tolerance);
+                        if !c.passed() {
+                            let (k, n, rel) = (c.mismatched, c.numel, c.max_rel);
+                            let at = format!("{dtype} step {step}, param {i}, {label} against {name}");
+                            return Err(format!("{at}: {k} of {n} mismatched, max rel {rel:.2e}"));
+                        }
+                    }
+                }
+            }
+            Ok(())
+        };
+        run_steps(&mut sides, steps, Gradients::Lockstep { source: 0, f: &mut gradients }, &[], &mut compare_sides)
+            .map_err(|e| format!("{e} ({})", describe()))?;
+    }
+    Ok(())
+}
+
+/// One disagreement found by a run.
+pub struct Finding {
+    pub op: String,
+    pub case_index: u64,
+    pub message: String,
+    /// The shrunk case (losses only).
+    pub case: Option<Case>,
+}
+
+pub struct Summary {
+    pub cases: u64,
+    pub per_op: Vec<(String, u64)>,
+    pub findings: Vec<Finding>,
+}
+
+/// Cases are drawn and announced to the implementations in chunks this long, so that one that
+/// runs out of process (PyTorch in Python) gets them as a batch.
+const CHUNK: u64 = 256;
+
+/// The sizes and the sample seed of loss case `k`.
+fn loss_draw(seed: u64, k: u64) -> (Size, u64) {
+    let mut rng = Rng::new(case_seed(seed, k));
+    let size = Size::draw(&mut rng);
+    (size, rng.next_u64())
+}
+
+/// Runs case 0, 1, 2, … of `seed` over the selected ops until `cases` cases or `deadline`.
+pub fn run(registry: &Registry, seed: u64, cases: u64, deadline: std::time::Instant, ops: &[String]) -> Summary {
+    let wanted = |id: &str| ops.is_empty() || ops.iter().any(|o| o == id);
+    let losses: Vec<&'static LossSpec> = LOSSES.iter().filter(|l| wanted(l.id)).collect();
+    let optimizers: Vec<&'static OptimizerSpec> = OPTIMIZERS.iter().filter(|o| wanted(o.id)).collect();
+    let total_ops = (losses.len() + optimizers.len()) as u64;
+    let mut summary = Summary { cases: 0, per_op: Vec::new(), findings: Vec::new() };
+    if total_ops == 0 {
+        return summary;
+    }
+    let mut counts = vec![0u64; total_ops as usize];
+    let mut k = 0;
+    'run: while k < cases {
+        let chunk: Vec<u64> = (k..cases.min(k + CHUNK)).collect();
+        announce(registry, &losses, seed, &chunk, total_ops);
+        for &k in &chunk {
+            if std::time::Instant::now() >= deadline {
+                break 'run;
+            }
+            let which = (k % total_ops) as usize;
+            counts[which] += 1;
+            summary.cases += 1;
+            if let Some(&spec) = losses.get(which) {
+                let (size, sample_seed) = loss_draw(seed, k);
+                let case = generate(spec, sample_seed, size);
+                if let Err(message) = check_loss(registry, &case, spec) {
+                    let mut small = shrink(registry, spec, sample_seed, size);
+                    small.name = format!("fuzz-{seed}-{k}");
+                    small.source = format!("tch-parity fuzz --seed {seed}, case {k}");
+                    small.note = Some(format!("Found by the fuzzer: {message}"));
+                    summary.findings.push(Finding {
+                        op: spec.id.to_owned(),
+                        case_index: k,
+                        message,
+                        case: Some(small),
+                    });
+                }
+            } else {
+                let spec = optimizers[which - losses.len()];
+                if let Err(message) = check_optimizer(registry, spec, case_seed(seed, k)) {
+                    summary.findings.push(Finding { op: spec.id.to_owned(), case_index: k, message, case: None });
+                }
+            }
+        }
+        k += CHUNK;
+    }
+    let ids = losses.iter().map(|l| l.id).chain(optimizers.iter().map(|o| o.id));
+    summary.per_op = ids.zip(counts).map(|(id, n)| (id.to_owned(), n)).collect();
+    summary
+}
+
+/// Tells the implementations about the loss cases of `chunk`, every reduction of each.
+fn announce(registry: &Registry, losses: &[&'static LossSpec], seed: u64, chunk: &[u64], total_ops: u64) {
+    let mut calls = Vec::new();
+    for &k in chunk {
+        let Some(&spec) = losses.get((k % total_ops) as usize) else { continue };
+        let (size, sample_seed) = loss_draw(seed, k);
+        let case = generate(spec, sample_seed, size);
+        if let Ok(args) = materialize::loss_args(&case, spec, case.dtypes[0]) {
+            calls.push((spec, args, case.dtypes[0]));
+        }
+    }
+    let inputs: Vec<LossInput> = calls
+        .iter()
+        .map(|(spec, args, dtype)| LossInput { spec, args, dtype: *dtype, reduction: spec.reductions()[0] })
+        .collect();
+    registry.prepare(&inputs);
+}

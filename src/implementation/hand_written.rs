@@ -1,0 +1,177 @@
+//! The hand-written library as an implementation: `crate::loss` and `crate::optim`.
+
+use super::{evaluate_tensors, Evaluation, Implementation, LossInput};
+use crate::catalog::LossCall;
+use crate::error::Result;
+use crate::ffi;
+use crate::loss;
+use crate::optim::{
+    adagrad::AdagradRule, adam::AdamRule, adam::AdamWRule, rmsprop::RmsPropRule, sgd::SgdRule, Optimizer,
+    OptimizerOptions, ParamGroup, Rule, Stepper,
+};
+use tch::Tensor;
+
+pub struct HandWritten;
+
+/// The hand-written loss of a call.
+pub fn compute(call: &LossCall) -> Result<Tensor> {
+    use LossCall as C;
+    match *call {
+        C::Sigmoid { input } => loss::sigmoid(input),
+        C::Softmax { input, dim } => loss::softmax(input, dim),
+        C::LogSoftmax { input, dim } => loss::log_softmax(input, dim),
+        C::BinaryCrossEntropy { input, target, weight, reduction } => {
+            loss::binary_cross_entropy(input, target, weight, reduction)
+        }
+        C::BinaryCrossEntropyWithLogits { input, target, weight, pos_weight, reduction } => {
+            loss::binary_cross_entropy_with_logits(input, target, weight, pos_weight, reduction)
+        }
+        C::NllLoss { input, target, weight, options, reduction } => {
+            loss::nll_loss(input, target, weight, options, reduction)
+        }
+        C::CrossEntropy { input, target, weight, options, reduction } => {
+            loss::cross_entropy(input, target, weight, options, reduction)
+        }
+        C::SmoothedTargetCrossEntropy { input, target, options, reduction } => {
+            loss::smoothed_target_cross_entropy(input, target, options, reduction)
+        }
+        C::SigmoidFocalLoss { input, target, options, reduction } => {
+            loss::sigmoid_focal_loss(input, target, options, reduction)
+        }
+        C::L1Loss { input, target, reduction } => loss::l1_loss(input, target, reduction),
+        C::MseLoss { input, target, reduction } => loss::mse_loss(input, target, reduction),
+        C::SmoothL1Loss { input, target, options, reduction } => {
+            loss::smooth_l1_loss(input, target, options, reduction)
+        }
+        C::HuberLoss { input, target, options, reduction } => loss::huber_loss(input, target, options, reduction),
+        C::KlDiv { input, target, options, reduction } => loss::kl_div(input, target, options, reduction),
+        C::SoftMarginLoss { input, target, reduction } => loss::soft_margin_loss(input, target, reduction),
+        C::MultilabelMarginLoss { input, target, reduction } => loss::multilabel_margin_loss(input, target, reduction),
+        C::MultiMarginLoss { input, target, weight, options, reduction } => {
+            loss::multi_margin_loss(input, target, weight, options, reduction)
+        }
+        C::MarginRankingLoss { input1, input2, target, options, reduction } => {
+            loss::margin_ranking_loss(input1, input2, target, options, reduction)
+        }
+        C::HingeEmbeddingLoss { input, target, options, reduction } => {
+            loss::hinge_embedding_loss(input, target, options, reduction)
+        }
+        C::CosineEmbeddingLoss { input1, input2, target, options, reduction } => {
+            loss::cosine_embedding_loss(input1, input2, target, options, reduction)
+        }
+        C::TripletMarginLoss { anchor, positive, negative, options, reduction } => {
+            loss::triplet_margin_loss(anchor, positive, negative, options, reduction)
+        }
+        C::PoissonNllLoss { input, target, options, reduction } => {
+            loss::poisson_nll_loss(input, target, options, reduction)
+        }
+        C::CtcLoss { log_probs, targets, input_lengths, target_lengths, options, reduction } => {
+            let lengths = |t: &Tensor| -> Result<Vec<i64>> { Ok(Vec::<i64>::try_from(t.f_reshape([-1])?)?) };
+            let (input_lengths, target_lengths) = (lengths(input_lengths)?, lengths(target_lengths)?);
+            loss::ctc_loss(log_probs, targets, &input_lengths, &target_lengths, options, reduction)
+        }
+        C::GaussianNllLoss { input, target, var, options, reduction } => {
+            loss::gaussian_nll_loss(input, target, var, options, reduction)
+        }
+        C::MultilabelSoftMarginLoss { input, target, weight, reduction } => {
+            loss::multilabel_soft_margin_loss(input, target, weight, reduction)
+        }
+        C::TripletMarginWithDistanceLoss { anchor, positive, negative, options, reduction } => {
+            loss::triplet_margin_with_distance_loss(anchor, positive, negative, options, reduction)
+        }
+    }
+}
+
+impl Implementation for HandWritten {
+    fn name(&self) -> &'static str {
+        "hand-written"
+    }
+
+    fn loss(&self, input: &LossInput) -> Evaluation {
+        evaluate_tensors(input, |call| Some(compute(call)))
+    }
+
+    fn optimizer(
+        &self,
+        groups: &[OptimizerOptions],
+        params: &[Tensor],
+        group_of: &[usize],
+    ) -> Option<Result<Box<dyn Stepper>>> {
+        fn build<R: Rule + 'static>(
+            groups: Result<Vec<R::Options>>,
+            params: &[Tensor],
+            group_of: &[usize],
+        ) -> Result<Box<dyn Stepper>> {
+            Ok(Box::new(HandStepper::<R>::new(groups?, params, group_of)?))
+        }
+        // Every group's options, which must all be of the first group's optimizer.
+        macro_rules! groups_of {
+            ($variant:ident) => {
+                groups
+                    .iter()
+                    .map(|g| match g {
+                        OptimizerOptions::$variant(o) => Ok(*o),
+                        _ => Err(crate::Error::InvalidArgument("parameter groups of different optimizers".into())),
+                    })
+                    .collect()
+            };
+        }
+        Some(match groups.first()? {
+            OptimizerOptions::Sgd(_) => build::<SgdRule>(groups_of!(Sgd), params, group_of),
+            OptimizerOptions::Adam(_) => build::<AdamRule>(groups_of!(Adam), params, group_of),
+            OptimizerOptions::AdamW(_) => build::<AdamWRule>(groups_of!(AdamW), params, group_of),
+            OptimizerOptions::RmsProp(_) => build::<RmsPropRule>(groups_of!(RmsProp), params, group_of),
+            OptimizerOptions::Adagrad(_) => build::<AdagradRule>(groups_of!(Adagrad), params, group_of),
+        })
+    }
+}
+
+/// A hand-written optimizer over fresh copies of the parameters, driven by given gradients.
+struct HandStepper<R: Rule> {
+    optimizer: Optimizer<R>,
+    leaves: Vec<Tensor>,
+    /// For each parameter in the caller's order: (group, index in group).
+    slots: Vec<(usize, usize)>,
+}
+
+impl<R: Rule> HandStepper<R> {
+    fn new(groups: Vec<R::Options>, params: &[Tensor], group_of: &[usize]) -> Result<Self> {
+        let leaves: Vec<Tensor> =
+            params.iter().map(|p| Ok(p.f_detach_copy()?.set_requires_grad(true))).collect::<Result<_>>()?;
+        let mut slots = Vec::new();
+        let param_groups = groups
+            .into_iter()
+            .enumerate()
+            .map(|(g, options)| {
+                let members: Vec<usize> = (0..leaves.len()).filter(|&i| group_of[i] == g).collect();
+                for (k, &i) in members.iter().enumerate() {
+                    slots.push((i, g, k));
+                }
+                ParamGroup { params: members.iter().map(|&i| leaves[i].shallow_clone()).collect(), options }
+            })
+            .collect();
+        slots.sort();
+        let optimizer = Optimizer::<R>::with_groups(param_groups)?;
+        Ok(HandStepper { optimizer, leaves, slots: slots.into_iter().map(|(_, g, k)| (g, k)).collect() })
+    }
+}
+
+impl<R: Rule> Stepper for HandStepper<R> {
+    fn step(&mut self, grads: &[Tensor]) -> Result<()> {
+        for (p, g) in self.leaves.iter().zip(grads) {
+            ffi::set_grad(p, g)?;
+        }
+        self.optimizer.step()
+    }
+    fn set_lr(&mut self, lr: f64) -> Result<()> {
+        self.optimizer.set_lr(lr);
+        Ok(())
+    }
+    fn params(&self) -> Vec<Tensor> {
+        self.leaves.iter().map(Tensor::detach).collect()
+    }
+    fn buffers(&self, index: usize) -> Result<Vec<(String, Tensor)>> {
+        let (g, k) = self.slots[index];
+        Ok(self.optimizer.state(g, k).into_iter().map(|(n, t)| (n.to_owned(), t)).collect())
+    }
+}

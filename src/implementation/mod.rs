@@ -1,0 +1,227 @@
+//! Implementations: everything that computes a loss or steps an optimizer, as things the checker
+//! compares. The hand-written library ([`hand_written`]), libtorch's built-ins and its three
+//! optimizer paths ([`libtorch`]), and PyTorch in Python ([`pytorch`]) are each one
+//! [`Implementation`]; a [`Registry`] says which are under test and which are references.
+//! Adding an implementation is one type implementing the trait and one line in
+//! [`Registry::standard`] (or a registry of one's own, as the tests build).
+
+pub mod hand_written;
+pub mod libtorch;
+pub mod pytorch;
+
+use crate::catalog::{Args, LossCall, LossSpec};
+use crate::dtype::DType;
+use crate::error::{catch_panic, torch_message};
+use crate::loss::Reduction;
+use crate::optim::{OptimizerOptions, Stepper};
+use tch::{Kind, Tensor};
+
+/// One output of one implementation (the loss, or a gradient), read back as f64.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Computed {
+    /// "output", or "grad.<input>".
+    pub name: String,
+    pub shape: Vec<i64>,
+    pub values: Vec<f64>,
+}
+
+/// What an implementation made of one call.
+#[derive(Debug, Clone)]
+pub enum Evaluation {
+    /// The output, then the gradient of each input that requires one, in input order.
+    Computed(Vec<Computed>),
+    /// It refused the input (an error, or a panic, whose message says so).
+    Rejected(String),
+    /// It has no such op or option: reported as unsupported, never as a failure.
+    Unsupported,
+    /// It could not run here (no Python, say); the fixtures stand in for it.
+    Unavailable(String),
+}
+
+/// One loss call as the runner hands it over: fresh tensors for every call, so gradients never
+/// mix, and the dtype they were made at.
+pub struct LossInput<'a> {
+    pub spec: &'static LossSpec,
+    pub args: &'a Args,
+    pub dtype: DType,
+    pub reduction: Reduction,
+}
+
+pub trait Implementation {
+    /// Short name, used in reports and variants: "hand-written", "libtorch", "cpp", …
+    fn name(&self) -> &'static str;
+
+    /// What it is, in a sentence fragment: "libtorch's C++ torch::optim". Fixtures it records
+    /// say so in `recorded_by`.
+    fn title(&self) -> &'static str {
+        self.name()
+    }
+
+    /// Where its values come from, when that is more than its title: the versions of the
+    /// Python packages that answered, say.
+    fn provenance(&self) -> Option<String> {
+        None
+    }
+
+    /// One loss, forward and backward.
+    fn loss(&self, input: &LossInput) -> Evaluation {
+        let _ = input;
+        Evaluation::Unsupported
+    }
+
+    /// Told in advance what a run will ask of it, an implementation that runs out of process
+    /// can batch the work. The default does nothing.
+    fn prepare(&self, inputs: &[LossInput]) {
+        let _ = inputs;
+    }
+
+    /// An optimizer over copies of `params` (`group_of[i]` is the group of `params[i]`),
+    /// `None` when it has no such optimizer or option. Building it validates the options.
+    fn optimizer(
+        &self,
+        groups: &[OptimizerOptions],
+        params: &[Tensor],
+        group_of: &[usize],
+    ) -> Option<crate::Result<Box<dyn Stepper>>> {
+        let _ = (groups, params, group_of);
+        None
+    }
+}
+
+/// Losses computed by a function of the typed call: the quickest way to put one's own code under
+/// test. The function returns `None` for the calls it does not implement (reported as
+/// unsupported).
+///
+/// ```
+/// use tch_parity::catalog::LossCall;
+/// use tch_parity::implementation::{Implementation, LossFunction, Registry};
+///
+/// // Mean squared error, by hand, and nothing else.
+/// let mine = LossFunction::new("mine", |call: &LossCall| match *call {
+///     LossCall::MseLoss { input, target, reduction } => Some(reduction.apply((input - target).square())),
+///     _ => None,
+/// });
+/// let registry = Registry { subjects: vec![Box::new(mine)], references: Registry::standard_references() };
+/// assert_eq!(registry.subjects[0].name(), "mine");
+/// ```
+pub struct LossFunction<F> {
+    name: &'static str,
+    f: F,
+}
+
+impl<F: Fn(&LossCall) -> Option<crate::Result<Tensor>>> LossFunction<F> {
+    pub fn new(name: &'static str, f: F) -> Self {
+        LossFunction { name, f }
+    }
+}
+
+impl<F: Fn(&LossCall) -> Option<crate::Result<Tensor>>> Implementation for LossFunction<F> {
+    fn name(&self) -> &'static str {
+        self.name
+    }
+
+    fn loss(&self, input: &LossInput) -> Evaluation {
+        evaluate_tensors(input, &self.f)
+    }
+}
+
+/// Which implementations a run compares: each subject against the references, and all of them
+/// against the fixtures.
+pub struct Registry {
+    /// Under test.
+    pub subjects: Vec<Box<dyn Implementation>>,
+    /// Compared against. A loss is checked against the first reference that supports it; an
+    /// optimizer configuration against every reference that supports it.
+    pub references: Vec<Box<dyn Implementation>>,
+}
+
+impl Registry {
+    /// The hand-written library under test; libtorch (its losses, C++ optimizers, tch's
+    /// optimizers and the fused kernels) and PyTorch in Python as references.
+    pub fn standard() -> Registry {
+        Registry { subjects: vec![Box::new(hand_written::HandWritten)], references: Self::standard_references() }
+    }
+
+    pub fn standard_references() -> Vec<Box<dyn Implementation>> {
+        vec![
+            Box::new(libtorch::Libtorch),
+            Box::new(libtorch::CppOptimizer),
+            Box::new(libtorch::TchOptimizer),
+            Box::new(libtorch::FusedOptimizer),
+            Box::new(pytorch::PyTorch::new()),
+        ]
+    }
+
+    /// The reference a loss is checked against, and its evaluation.
+    pub fn loss_reference(&self, input: &LossInput) -> Option<(&dyn Implementation, Evaluation)> {
+        self.references.iter().find_map(|r| match r.loss(input) {
+            Evaluation::Unsupported => None,
+            evaluation => Some((r.as_ref(), evaluation)),
+        })
+    }
+
+    /// Tells every implementation what the run will ask of it.
+    pub fn prepare(&self, inputs: &[LossInput]) {
+        for implementation in self.subjects.iter().chain(&self.references) {
+            implementation.prepare(inputs);
+        }
+    }
+}
+
+/// The upstream gradient used for an unreduced output: 0.25, 0.5, 0.75, 1, 0.25, … (exact in
+/// binary), so that each element's gradient is checked under its own weight rather than all
+/// under 1. `scripts/pytorch_reference.py` uses the same.
+pub fn upstream_gradient(shape: &[i64], kind: Kind) -> Tensor {
+    let n: i64 = shape.iter().product();
+    Tensor::arange(n, (Kind::Int64, tch::Device::Cpu))
+        .remainder(4)
+        .g_add_scalar(1)
+        .to_kind(kind)
+        .g_div_scalar(4.0)
+        .reshape(shape)
+}
+
+/// Reads a tensor back as f64 values with its shape.
+pub fn read(name: &str, t: &Tensor) -> Result<Computed, String> {
+    let flat = t
+        .f_detach()
+        .and_then(|t| t.f_to_kind(Kind::Double))
+        .and_then(|t| t.f_reshape([-1]))
+        .map_err(|e| e.to_string())?;
+    let values = Vec::<f64>::try_from(&flat).map_err(|e| e.to_string())?;
+    Ok(Computed { name: name.to_owned(), shape: t.size(), values })
+}
+
+/// Evaluates a tensor implementation: binds the call, computes it with `f` (`None`: no such op),
+/// and differentiates the output with respect to every input that requires a gradient. An error
+/// or a panic is a rejection with its message.
+pub fn evaluate_tensors(input: &LossInput, f: impl Fn(&LossCall) -> Option<crate::Result<Tensor>>) -> Evaluation {
+    let run = || -> Result<Option<Vec<Computed>>, String> {
+        let call = (input.spec.bind)(input.args, input.reduction).map_err(|e| e.to_string())?;
+        let Some(output) = f(&call) else { return Ok(None) };
+        let output = output.map_err(|e| e.to_string())?;
+        let mut computed = vec![read("output", &output)?];
+        let wanted: Vec<(&String, &Tensor)> =
+            input.args.tensors.iter().filter(|(_, t)| t.requires_grad()).map(|(n, t)| (n, t)).collect();
+        if !wanted.is_empty() {
+            let scalar = if output.dim() == 0 {
+                output.shallow_clone()
+            } else {
+                let upstream = upstream_gradient(&output.size(), output.kind());
+                output.f_mul(&upstream).and_then(|t| t.f_sum(None)).map_err(|e| torch_message(&e))?
+            };
+            let leaves: Vec<&Tensor> = wanted.iter().map(|(_, t)| *t).collect();
+            let grads = Tensor::f_run_backward(&[scalar], &leaves, false, false)
+                .map_err(|e| format!("backward failed: {}", torch_message(&e)))?;
+            for ((name, _), grad) in wanted.iter().zip(&grads) {
+                computed.push(read(&format!("grad.{name}"), grad)?);
+            }
+        }
+        Ok(Some(computed))
+    };
+    match catch_panic(run).and_then(|r| r) {
+        Ok(Some(computed)) => Evaluation::Computed(computed),
+        Ok(None) => Evaluation::Unsupported,
+        Err(message) => Evaluation::Rejected(message),
+    }
+}

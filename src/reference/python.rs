@@ -1,0 +1,211 @@
+//! PyTorch in Python as a reference, for the functions libtorch has no op for (torchvision's focal
+//! loss, `F.gaussian_nll_loss`, …): one `scripts/pytorch_reference.py` process serves a whole run,
+//! a batch of requests per round trip. The protocol is framework-neutral (names, shapes, float64
+//! values), so nothing here knows the catalogue or the fixture format.
+
+use serde_json::{json, Value};
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
+
+/// One input tensor of a request. Float values are the exact values at the run's dtype.
+#[derive(Debug, Clone)]
+pub struct TensorSpec {
+    pub name: String,
+    /// "float", "int64" or "bool".
+    pub dtype: &'static str,
+    pub shape: Vec<i64>,
+    /// JSON numbers (or "NaN", "inf", "-inf"), ints or bools.
+    pub values: Vec<Value>,
+    pub requires_grad: bool,
+}
+
+/// A call of one Python function at one dtype, for each of `reductions`.
+#[derive(Debug, Clone)]
+pub struct Request {
+    /// The name `pytorch_reference.py` knows the function by, e.g. "torchvision.ops.sigmoid_focal_loss".
+    pub function: &'static str,
+    /// "float32" or "float64".
+    pub dtype: &'static str,
+    pub reductions: Vec<&'static str>,
+    /// Every option by name, as JSON.
+    pub options: serde_json::Map<String, Value>,
+    pub inputs: Vec<TensorSpec>,
+}
+
+/// One output of a call: "output" or "grad.<input>", with float64 values.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Output {
+    pub name: String,
+    pub shape: Vec<i64>,
+    pub values: Vec<f64>,
+}
+
+/// What Python answered for one request: per reduction, the outputs or the exception raised.
+#[derive(Debug, Clone)]
+pub struct Response {
+    /// "torch 2.13.0+cu130, torchvision 0.28.0+cu130".
+    pub versions: String,
+    pub outputs: Vec<(String, Result<Vec<Output>, String>)>,
+}
+
+impl Response {
+    pub fn outputs(&self, reduction: &str) -> Option<&Result<Vec<Output>, String>> {
+        self.outputs.iter().find(|(r, _)| r == reduction).map(|(_, o)| o)
+    }
+}
+
+/// The interpreter of the environment scripts/provision.sh installed: `TCH_PARITY_PYTHON_ENV`,
+/// else the one beside the libtorch `.libtorch` links to, else `python3`.
+pub fn interpreter() -> PathBuf {
+    if let Some(p) = std::env::var_os("TCH_PARITY_PYTHON_ENV") {
+        return PathBuf::from(p);
+    }
+    let link = Path::new(env!("CARGO_MANIFEST_DIR")).join(".libtorch");
+    // .libtorch -> <env>/lib/python3.X/site-packages/torch
+    if let Some(env) = std::fs::canonicalize(link).ok().as_deref().and_then(|t| t.ancestors().nth(4)) {
+        let python = env.join("bin/python");
+        if python.exists() {
+            return python;
+        }
+    }
+    PathBuf::from("python3")
+}
+
+fn script() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/pytorch_reference.py")
+}
+
+/// A running `pytorch_reference.py`. Starting it returns at once; the first call waits for
+/// Python to import torch (a second or two), so start it early.
+pub struct Worker {
+    child: Child,
+    stdin: Option<ChildStdin>,
+    stdout: BufReader<ChildStdout>,
+    python: PathBuf,
+}
+
+impl Worker {
+    pub fn start() -> Result<Worker, String> {
+        let python = interpreter();
+        let mut child = Command::new(&python)
+            .arg(script())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(|e| {
+                format!("cannot run {} (set TCH_PARITY_PYTHON_ENV, or run scripts/tch-parity): {e}", python.display())
+            })?;
+        let stdin = child.stdin.take();
+        let stdout = BufReader::new(child.stdout.take().expect("stdout is piped"));
+        Ok(Worker { child, stdin, stdout, python })
+    }
+
+    /// Sends `requests` as one batch and waits for the answers, one per request.
+    pub fn call(&mut self, requests: &[Request]) -> Result<Vec<Response>, String> {
+        if requests.is_empty() {
+            return Ok(Vec::new());
+        }
+        let payload = Value::Array(requests.iter().map(request_json).collect());
+        let sent = self
+            .stdin
+            .as_mut()
+            .ok_or_else(|| "the Python reference has stopped".to_owned())
+            .and_then(|stdin| writeln!(stdin, "{payload}").and_then(|_| stdin.flush()).map_err(|e| e.to_string()));
+        let mut line = String::new();
+        let read = sent.and_then(|_| self.stdout.read_line(&mut line).map_err(|e| e.to_string()));
+        match read {
+            Ok(n) if n > 0 => {}
+            _ => return Err(self.failure()),
+        }
+        let results: Vec<Value> =
+            serde_json::from_str(&line).map_err(|e| format!("unreadable answer from Python: {e}"))?;
+        if results.len() != requests.len() {
+            return Err(format!("Python answered {} of {} requests", results.len(), requests.len()));
+        }
+        requests.iter().zip(&results).map(|(r, v)| parse_response(r, v)).collect()
+    }
+
+    /// Why the process stopped answering: the last line it wrote to standard error.
+    fn failure(&mut self) -> String {
+        self.stdin = None;
+        let mut stderr = String::new();
+        if let Some(mut err) = self.child.stderr.take() {
+            let _ = std::io::Read::read_to_string(&mut err, &mut stderr);
+        }
+        let _ = self.child.wait();
+        let last = stderr.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("no message");
+        format!("{} {} failed: {last}", self.python.display(), script().display())
+    }
+}
+
+impl Drop for Worker {
+    fn drop(&mut self) {
+        // Closing stdin ends the loop; the process exits by itself.
+        self.stdin = None;
+        let _ = self.child.wait();
+    }
+}
+
+fn request_json(r: &Request) -> Value {
+    let inputs: Vec<Value> = r
+        .inputs
+        .iter()
+        .map(|t| {
+            json!({
+                "name": t.name, "dtype": t.dtype, "shape": t.shape, "values": t.values, "requires_grad": t.requires_grad
+            })
+        })
+        .collect();
+    json!({
+        "function": r.function, "dtype": r.dtype, "reductions": r.reductions, "options": r.options, "inputs": inputs
+    })
+}
+
+/// A float64 from the protocol's JSON: a number or "NaN", "inf", "-inf".
+fn number(v: &Value) -> Result<f64, String> {
+    match v {
+        Value::Number(n) => n.to_string().parse::<f64>().map_err(|e| e.to_string()),
+        Value::String(s) if s == "NaN" => Ok(f64::NAN),
+        Value::String(s) if s == "inf" => Ok(f64::INFINITY),
+        Value::String(s) if s == "-inf" => Ok(f64::NEG_INFINITY),
+        other => Err(format!("expected a number, found {other}")),
+    }
+}
+
+fn parse_response(request: &Request, v: &Value) -> Result<Response, String> {
+    let versions = v["versions"]
+        .as_object()
+        .map(|m| m.iter().map(|(k, v)| format!("{k} {}", v.as_str().unwrap_or("?"))).collect::<Vec<_>>().join(", "))
+        .unwrap_or_default();
+    let mut outputs = Vec::new();
+    for &reduction in &request.reductions {
+        let entry = &v["outputs"][reduction];
+        let recorded = if let Some(error) = entry.get("error").and_then(Value::as_str) {
+            Err(error.to_owned())
+        } else {
+            let list = entry.as_array().ok_or_else(|| format!("no {reduction} outputs from Python"))?;
+            let mut outs = Vec::new();
+            for o in list {
+                let name = o["name"].as_str().ok_or("an output without a name")?.to_owned();
+                let shape: Vec<i64> = o["shape"]
+                    .as_array()
+                    .ok_or("an output without a shape")?
+                    .iter()
+                    .filter_map(Value::as_i64)
+                    .collect();
+                let values = o["data"]
+                    .as_array()
+                    .ok_or("an output without data")?
+                    .iter()
+                    .map(number)
+                    .collect::<Result<_, _>>()?;
+                outs.push(Output { name, shape, values });
+            }
+            Ok(outs)
+        };
+        outputs.push((reduction.to_owned(), recorded));
+    }
+    Ok(Response { versions, outputs })
+}
