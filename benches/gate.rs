@@ -9,6 +9,8 @@ use tch_parity::check::{check, load_path, Selection};
 use tch_parity::implementation::Registry;
 
 fn gate(c: &mut Criterion) {
+    // As the CLI runs it (see main.rs).
+    tch::set_num_threads(1);
     let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures");
     let mut group = c.benchmark_group("gate");
     group.sample_size(10).measurement_time(Duration::from_secs(30));

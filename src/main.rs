@@ -119,6 +119,11 @@ impl Filter {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // Fixture tensors are small: libtorch never splits their work across threads, but its idle
+    // OpenMP workers spin between ops, taking the core that PyTorch's start-up (the Python
+    // reference, started with the run) needs. Values do not depend on it (regen --check agrees
+    // bit for bit either way).
+    tch::set_num_threads(1);
     match cli.command {
         Command::Check { filter, format, output } => check(&filter, format, output),
         Command::Regen { filter, check, exact } => regen(&filter, check, exact),

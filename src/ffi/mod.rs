@@ -50,6 +50,7 @@ struct RawOptimizer {
 
 extern "C" {
     fn tp_free_string(s: *mut c_char);
+    fn tp_skip_cpp_backtraces();
     fn tp_optimizer_new(
         hypers: *const Hyper,
         n_groups: c_int,
@@ -240,6 +241,16 @@ impl Drop for CppOptimizer {
     fn drop(&mut self) {
         unsafe { tp_optimizer_free(self.raw) }
     }
+}
+
+/// Stops libtorch from capturing a C++ backtrace for every error it raises, process-wide. Reading
+/// an error's message symbolises that backtrace (milliseconds each, with libtorch's symbol
+/// table); the checker provokes hundreds of errors on purpose and keeps only their first line.
+/// Messages are unchanged but for the backtrace that followed them.
+pub fn skip_cpp_backtraces() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    // SAFETY: installs a function object in c10's global; no pointers cross.
+    ONCE.call_once(|| unsafe { tp_skip_cpp_backtraces() });
 }
 
 /// Sets `param.grad` to a copy of `grad`.

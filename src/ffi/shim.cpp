@@ -5,6 +5,7 @@
 // message (free it with tp_free_string), or NULL on success, so nothing aborts the process.
 
 #include <ATen/ATen.h>
+#include <c10/util/Logging.h>
 #include <torch/optim.h>
 
 #include <cstdlib>
@@ -102,6 +103,16 @@ static std::unique_ptr<torch::optim::Optimizer> tp_make(std::vector<torch::optim
 extern "C" {
 
 void tp_free_string(char *s) { std::free(s); }
+
+// Every c10::Error captures a C++ backtrace, and reading its message (what()) symbolises it with
+// dladdr over libtorch's hundreds of thousands of symbols: milliseconds per error, a quarter of
+// a whole `check` (which provokes hundreds of them on purpose). The messages callers see are cut
+// before the backtrace anyway.
+void tp_skip_cpp_backtraces() {
+  c10::SetStackTraceFetcher([]() -> c10::Backtrace {
+    return std::make_shared<c10::PrecomputedLazyValue<std::string>>(std::string("(backtrace not captured)"));
+  });
+}
 
 // Groups: hypers[g] for group g; group_of[i] is the group of params[i].
 //

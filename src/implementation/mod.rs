@@ -143,6 +143,9 @@ impl Registry {
     }
 
     pub fn standard_references() -> Vec<Box<dyn Implementation>> {
+        // A check provokes hundreds of libtorch errors on purpose; their backtraces cost a
+        // quarter of its time and are never shown.
+        crate::ffi::skip_cpp_backtraces();
         vec![
             Box::new(libtorch::Libtorch),
             Box::new(libtorch::CppOptimizer),
