@@ -146,6 +146,9 @@ def record(request, table):
 
 
 def main():
+    # The tensors are small: one thread, so that idle OpenMP workers do not spin on the core the
+    # Rust side is using.
+    torch.set_num_threads(1)
     table, versions = functions()
     for line in sys.stdin:
         if not line.strip():

@@ -257,10 +257,13 @@ pub fn run(registry: &Registry, seed: u64, cases: u64, deadline: std::time::Inst
         return summary;
     }
     let mut counts = vec![0u64; total_ops as usize];
+    let chunk_of = |k: u64| -> Vec<u64> { (k..cases.min(k + CHUNK)).collect() };
+    announce(registry, &losses, seed, &chunk_of(0), total_ops);
     let mut k = 0;
     'run: while k < cases {
-        let chunk: Vec<u64> = (k..cases.min(k + CHUNK)).collect();
-        announce(registry, &losses, seed, &chunk, total_ops);
+        let chunk = chunk_of(k);
+        // The next chunk goes out now, so that Python works on it while this one runs.
+        announce(registry, &losses, seed, &chunk_of(k + CHUNK), total_ops);
         for &k in &chunk {
             if std::time::Instant::now() >= deadline {
                 break 'run;

@@ -22,8 +22,8 @@ pub struct PyTorch {
 struct State {
     /// Started at the first need; `Err` once it could not be.
     worker: Option<Result<Worker, String>>,
-    /// Announced requests not yet sent, by key.
-    pending: Vec<(String, Request)>,
+    /// Batches sent and not yet received, oldest first, with each request's key.
+    in_flight: std::collections::VecDeque<Vec<(String, Request)>>,
     answers: HashMap<String, Response>,
     versions: Option<String>,
 }
@@ -42,13 +42,7 @@ impl PyTorch {
     pub fn response(&self, input: &LossInput) -> Option<Result<Response, String>> {
         let (key, request) = request_of(input)?;
         let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(answer) = state.answers.get(&key) {
-            return Some(Ok(answer.clone()));
-        }
-        if !state.pending.iter().any(|(k, _)| *k == key) {
-            state.pending.push((key.clone(), request));
-        }
-        Some(state.flush().and_then(|_| state.answers.get(&key).cloned().ok_or_else(|| "no answer".to_owned())))
+        Some(state.answer(key, request))
     }
 }
 
@@ -57,26 +51,41 @@ impl State {
         self.worker.get_or_insert_with(Worker::start).as_mut().map_err(|e| e.clone())
     }
 
-    /// Sends every pending request in one batch.
-    fn flush(&mut self) -> Result<(), String> {
-        if self.pending.is_empty() {
-            return Ok(());
-        }
-        let pending = std::mem::take(&mut self.pending);
-        let requests: Vec<Request> = pending.iter().map(|(_, r)| r.clone()).collect();
-        let answers = match self.worker()?.call(&requests) {
-            Ok(answers) => answers,
-            Err(e) => {
-                // A worker that failed once is not asked again.
-                self.worker = Some(Err(e.clone()));
-                return Err(e);
-            }
-        };
-        for ((key, _), answer) in pending.into_iter().zip(answers) {
+    /// Whether the request is answered or on its way.
+    fn known(&self, key: &str) -> bool {
+        self.answers.contains_key(key) || self.in_flight.iter().flatten().any(|(k, _)| k == key)
+    }
+
+    /// Sends a batch; Python works on it while the caller goes on.
+    fn send(&mut self, batch: Vec<(String, Request)>) -> Result<(), String> {
+        let requests: Vec<Request> = batch.iter().map(|(_, r)| r.clone()).collect();
+        self.worker()?.send(&requests).inspect_err(|e| self.worker = Some(Err(e.clone())))?;
+        self.in_flight.push_back(batch);
+        Ok(())
+    }
+
+    /// Receives the oldest batch in flight.
+    fn receive(&mut self) -> Result<(), String> {
+        let batch = self.in_flight.pop_front().expect("a batch in flight");
+        let requests: Vec<Request> = batch.iter().map(|(_, r)| r.clone()).collect();
+        // A worker that failed once is not asked again.
+        let answers = self.worker()?.receive(&requests).inspect_err(|e| self.worker = Some(Err(e.clone())))?;
+        for ((key, _), answer) in batch.into_iter().zip(answers) {
             self.versions.get_or_insert_with(|| answer.versions.clone());
             self.answers.insert(key, answer);
         }
         Ok(())
+    }
+
+    /// The answer to a request: received if it is in flight, asked for alone if not.
+    fn answer(&mut self, key: String, request: Request) -> Result<Response, String> {
+        if !self.known(&key) {
+            self.send(vec![(key.clone(), request)])?;
+        }
+        while !self.answers.contains_key(&key) {
+            self.receive()?;
+        }
+        Ok(self.answers[&key].clone())
     }
 }
 
@@ -93,17 +102,19 @@ impl Implementation for PyTorch {
         self.versions()
     }
 
+    /// Sends the announced requests as one batch at once: Python (starting now, if it has not)
+    /// works on them while the rest of the run goes on.
     fn prepare(&self, inputs: &[LossInput]) {
         let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
-        let before = state.pending.len();
+        let mut batch: Vec<(String, Request)> = Vec::new();
         for (key, request) in inputs.iter().filter_map(request_of) {
-            if !state.answers.contains_key(&key) && !state.pending.iter().any(|(k, _)| *k == key) {
-                state.pending.push((key, request));
+            if !state.known(&key) && !batch.iter().any(|(k, _)| *k == key) {
+                batch.push((key, request));
             }
         }
-        if state.pending.len() > before {
-            // Start Python now: importing torch takes a second or two, spent while the rest runs.
-            let _ = state.worker();
+        if !batch.is_empty() {
+            // Unavailable Python shows in each call's evaluation instead.
+            let _ = state.send(batch);
         }
     }
 

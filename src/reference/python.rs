@@ -76,13 +76,18 @@ fn script() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/pytorch_reference.py")
 }
 
-/// A running `pytorch_reference.py`. Starting it returns at once; the first call waits for
-/// Python to import torch (a second or two), so start it early.
+/// A running `pytorch_reference.py`. Starting it returns at once, and so does sending a batch
+/// (a thread writes it): Python imports torch (a second or two) and computes while the caller
+/// does other work, and [`Worker::receive`] waits only for what is not ready yet.
 pub struct Worker {
     child: Child,
-    stdin: Option<ChildStdin>,
+    /// Lines to write to Python's standard input, by the writer thread.
+    lines: Option<std::sync::mpsc::Sender<String>>,
+    writer: Option<std::thread::JoinHandle<()>>,
     stdout: BufReader<ChildStdout>,
     python: PathBuf,
+    /// The sizes of the batches sent and not yet received, oldest first.
+    in_flight: std::collections::VecDeque<usize>,
 }
 
 impl Worker {
@@ -97,25 +102,37 @@ impl Worker {
             .map_err(|e| {
                 format!("cannot run {} (set TCH_PARITY_PYTHON_ENV, or run scripts/tch-parity): {e}", python.display())
             })?;
-        let stdin = child.stdin.take();
+        let mut stdin: ChildStdin = child.stdin.take().expect("stdin is piped");
+        let (lines, queue) = std::sync::mpsc::channel::<String>();
+        // Ends when the sender is dropped, or when Python stops reading.
+        let writer = std::thread::spawn(move || {
+            for line in queue {
+                if writeln!(stdin, "{line}").and_then(|_| stdin.flush()).is_err() {
+                    break;
+                }
+            }
+        });
         let stdout = BufReader::new(child.stdout.take().expect("stdout is piped"));
-        Ok(Worker { child, stdin, stdout, python })
+        Ok(Worker { child, lines: Some(lines), writer: Some(writer), stdout, python, in_flight: Default::default() })
     }
 
-    /// Sends `requests` as one batch and waits for the answers, one per request.
-    pub fn call(&mut self, requests: &[Request]) -> Result<Vec<Response>, String> {
-        if requests.is_empty() {
-            return Ok(Vec::new());
-        }
+    /// Sends `requests` as one batch, without waiting for Python.
+    pub fn send(&mut self, requests: &[Request]) -> Result<(), String> {
         let payload = Value::Array(requests.iter().map(request_json).collect());
-        let sent = self
-            .stdin
-            .as_mut()
-            .ok_or_else(|| "the Python reference has stopped".to_owned())
-            .and_then(|stdin| writeln!(stdin, "{payload}").and_then(|_| stdin.flush()).map_err(|e| e.to_string()));
+        let lines = self.lines.as_ref().ok_or_else(|| "the Python reference has stopped".to_owned())?;
+        lines.send(payload.to_string()).map_err(|_| "the Python reference has stopped".to_owned())?;
+        self.in_flight.push_back(requests.len());
+        Ok(())
+    }
+
+    /// The answers to the oldest batch sent and not yet received, in its order; `requests` is
+    /// that batch.
+    pub fn receive(&mut self, requests: &[Request]) -> Result<Vec<Response>, String> {
+        if self.in_flight.pop_front() != Some(requests.len()) {
+            return Err("the Python reference was asked out of order".into());
+        }
         let mut line = String::new();
-        let read = sent.and_then(|_| self.stdout.read_line(&mut line).map_err(|e| e.to_string()));
-        match read {
+        match self.stdout.read_line(&mut line) {
             Ok(n) if n > 0 => {}
             _ => return Err(self.failure()),
         }
@@ -127,9 +144,18 @@ impl Worker {
         requests.iter().zip(&results).map(|(r, v)| parse_response(r, v)).collect()
     }
 
+    /// Sends `requests` as one batch and waits for the answers, one per request.
+    pub fn call(&mut self, requests: &[Request]) -> Result<Vec<Response>, String> {
+        if requests.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.send(requests)?;
+        self.receive(requests)
+    }
+
     /// Why the process stopped answering: the last line it wrote to standard error.
     fn failure(&mut self) -> String {
-        self.stdin = None;
+        self.lines = None;
         let mut stderr = String::new();
         if let Some(mut err) = self.child.stderr.take() {
             let _ = std::io::Read::read_to_string(&mut err, &mut stderr);
@@ -142,9 +168,14 @@ impl Worker {
 
 impl Drop for Worker {
     fn drop(&mut self) {
-        // Closing stdin ends the loop; the process exits by itself.
-        self.stdin = None;
+        // Nothing more will be read: Python may still be working on a batch sent ahead (and
+        // would block writing an answer nobody reads), so it is stopped, not waited for.
+        self.lines = None;
+        let _ = self.child.kill();
         let _ = self.child.wait();
+        if let Some(writer) = self.writer.take() {
+            let _ = writer.join();
+        }
     }
 }
 
