@@ -121,12 +121,12 @@ fn losses(c: &mut Criterion) {
         group.sample_size(10).warm_up_time(Duration::from_millis(200)).measurement_time(Duration::from_millis(600));
         for (label, n, shape) in &shapes {
             let tensors = inputs(info.id, *n, *shape);
-            let hand: Compute = |call| Some(hand_written::compute(call));
             // The losses PyTorch defines only in Python have no libtorch op to time against.
-            let sides: Vec<(&str, Compute)> = [("hand", hand), ("libtorch", libtorch::compute)]
-                .into_iter()
-                .filter(|(_, f)| f(&(info.bind)(&args(info, &tensors, false), Reduction::Mean).unwrap()).is_some())
-                .collect();
+            let sides: Vec<(&str, Compute)> =
+                [("hand", hand_written::compute as Compute), ("libtorch", libtorch::compute)]
+                    .into_iter()
+                    .filter(|(_, f)| f(&(info.bind)(&args(info, &tensors, false), Reduction::Mean).unwrap()).is_some())
+                    .collect();
             for (side, f) in sides {
                 let forward = args(info, &tensors, false);
                 group.bench_function(BenchmarkId::new(format!("{side}/forward"), label), |b| {

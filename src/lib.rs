@@ -4,10 +4,10 @@
 //!
 //! The layers, each depending only on those above it in this list:
 //!
-//! - [`error`], [`dtype`], [`options`]: the error type, dtypes, typed options (the vocabulary);
+//! - [`error`], [`dtype`], [`mod@options`]: the error type, dtypes, typed options (the vocabulary);
 //! - [`ffi`]: the C++ shim, for what tch does not expose;
 //! - [`loss`], [`optim`]: the hand-written library, for training with tch;
-//! - [`reference`]: libtorch's losses and optimizers, and PyTorch in Python;
+//! - [`mod@reference`]: libtorch's losses and optimizers, and PyTorch in Python;
 //! - [`catalog`]: one spec per loss and optimizer: inputs, typed options, sample and error
 //!   generators;
 //! - [`implementation`]: everything that computes an op, as a thing the checker compares;
@@ -32,3 +32,8 @@ pub mod reference;
 
 pub use error::{Error, Result};
 pub use loss::Reduction;
+
+/// The README's examples, run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

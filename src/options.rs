@@ -168,7 +168,12 @@ macro_rules! options {
         $(#[$meta])*
         #[derive(Debug, Clone, Copy, PartialEq)]
         $vis struct $name {
-            $( $(#[doc = $doc])* $fvis $field: $ty, )*
+            $(
+                $(#[doc = $doc])*
+                #[doc = ""]
+                #[doc = concat!("Default: `", stringify!($default), "`.")]
+                $fvis $field: $ty,
+            )*
         }
 
         impl Default for $name {

@@ -13,73 +13,29 @@ use tch::Tensor;
 
 pub struct HandWritten;
 
-/// The hand-written loss of a call.
-pub fn compute(call: &LossCall) -> Result<Tensor> {
-    use LossCall as C;
-    match *call {
-        C::Sigmoid { input } => loss::sigmoid(input),
-        C::Softmax { input, dim } => loss::softmax(input, dim),
-        C::LogSoftmax { input, dim } => loss::log_softmax(input, dim),
-        C::BinaryCrossEntropy { input, target, weight, reduction } => {
-            loss::binary_cross_entropy(input, target, weight, reduction)
-        }
-        C::BinaryCrossEntropyWithLogits { input, target, weight, pos_weight, reduction } => {
-            loss::binary_cross_entropy_with_logits(input, target, weight, pos_weight, reduction)
-        }
-        C::NllLoss { input, target, weight, options, reduction } => {
-            loss::nll_loss(input, target, weight, options, reduction)
-        }
-        C::CrossEntropy { input, target, weight, options, reduction } => {
-            loss::cross_entropy(input, target, weight, options, reduction)
-        }
-        C::SmoothedTargetCrossEntropy { input, target, options, reduction } => {
-            loss::smoothed_target_cross_entropy(input, target, options, reduction)
-        }
-        C::SigmoidFocalLoss { input, target, options, reduction } => {
-            loss::sigmoid_focal_loss(input, target, options, reduction)
-        }
-        C::L1Loss { input, target, reduction } => loss::l1_loss(input, target, reduction),
-        C::MseLoss { input, target, reduction } => loss::mse_loss(input, target, reduction),
-        C::SmoothL1Loss { input, target, options, reduction } => {
-            loss::smooth_l1_loss(input, target, options, reduction)
-        }
-        C::HuberLoss { input, target, options, reduction } => loss::huber_loss(input, target, options, reduction),
-        C::KlDiv { input, target, options, reduction } => loss::kl_div(input, target, options, reduction),
-        C::SoftMarginLoss { input, target, reduction } => loss::soft_margin_loss(input, target, reduction),
-        C::MultilabelMarginLoss { input, target, reduction } => loss::multilabel_margin_loss(input, target, reduction),
-        C::MultiMarginLoss { input, target, weight, options, reduction } => {
-            loss::multi_margin_loss(input, target, weight, options, reduction)
-        }
-        C::MarginRankingLoss { input1, input2, target, options, reduction } => {
-            loss::margin_ranking_loss(input1, input2, target, options, reduction)
-        }
-        C::HingeEmbeddingLoss { input, target, options, reduction } => {
-            loss::hinge_embedding_loss(input, target, options, reduction)
-        }
-        C::CosineEmbeddingLoss { input1, input2, target, options, reduction } => {
-            loss::cosine_embedding_loss(input1, input2, target, options, reduction)
-        }
-        C::TripletMarginLoss { anchor, positive, negative, options, reduction } => {
-            loss::triplet_margin_loss(anchor, positive, negative, options, reduction)
-        }
-        C::PoissonNllLoss { input, target, options, reduction } => {
-            loss::poisson_nll_loss(input, target, options, reduction)
-        }
+/// The hand-written loss of a call (every op has one).
+pub fn compute(call: &LossCall) -> Option<Result<Tensor>> {
+    forward_loss_call!(loss, call, {
         C::CtcLoss { log_probs, targets, input_lengths, target_lengths, options, reduction } => {
             let lengths = |t: &Tensor| -> Result<Vec<i64>> { Ok(Vec::<i64>::try_from(t.f_reshape([-1])?)?) };
-            let (input_lengths, target_lengths) = (lengths(input_lengths)?, lengths(target_lengths)?);
-            loss::ctc_loss(log_probs, targets, &input_lengths, &target_lengths, options, reduction)
+            Some(lengths(input_lengths).and_then(|il| {
+                let tl = lengths(target_lengths)?;
+                loss::ctc_loss(log_probs, targets, &il, &tl, options, reduction)
+            }))
+        }
+        C::SigmoidFocalLoss { input, target, options, reduction } => {
+            Some(loss::sigmoid_focal_loss(input, target, options, reduction))
         }
         C::GaussianNllLoss { input, target, var, options, reduction } => {
-            loss::gaussian_nll_loss(input, target, var, options, reduction)
+            Some(loss::gaussian_nll_loss(input, target, var, options, reduction))
         }
         C::MultilabelSoftMarginLoss { input, target, weight, reduction } => {
-            loss::multilabel_soft_margin_loss(input, target, weight, reduction)
+            Some(loss::multilabel_soft_margin_loss(input, target, weight, reduction))
         }
         C::TripletMarginWithDistanceLoss { anchor, positive, negative, options, reduction } => {
-            loss::triplet_margin_with_distance_loss(anchor, positive, negative, options, reduction)
+            Some(loss::triplet_margin_with_distance_loss(anchor, positive, negative, options, reduction))
         }
-    }
+    })
 }
 
 impl Implementation for HandWritten {
@@ -88,7 +44,7 @@ impl Implementation for HandWritten {
     }
 
     fn loss(&self, input: &LossInput) -> Evaluation {
-        evaluate_tensors(input, |call| Some(compute(call)))
+        evaluate_tensors(input, compute)
     }
 
     fn optimizer(

@@ -5,6 +5,68 @@
 //! Adding an implementation is one type implementing the trait and one line in
 //! [`Registry::standard`] (or a registry of one's own, as the tests build).
 
+/// The match that calls, for each op of a `LossCall`, the function of the same name in
+/// `$module` with the call's fields in order (the hand-written library and libtorch's reference
+/// share names and signatures), followed by the arms an implementation writes itself for the ops
+/// where they differ (CTC's lengths, the losses libtorch lacks).
+macro_rules! forward_loss_call {
+    ($module:ident, $call:expr, { $($arms:tt)* }) => {{
+        use $crate::catalog::LossCall as C;
+        match *$call {
+            C::Sigmoid { input } => Some($module::sigmoid(input)),
+            C::Softmax { input, dim } => Some($module::softmax(input, dim)),
+            C::LogSoftmax { input, dim } => Some($module::log_softmax(input, dim)),
+            C::BinaryCrossEntropy { input, target, weight, reduction } => {
+                Some($module::binary_cross_entropy(input, target, weight, reduction))
+            }
+            C::BinaryCrossEntropyWithLogits { input, target, weight, pos_weight, reduction } => {
+                Some($module::binary_cross_entropy_with_logits(input, target, weight, pos_weight, reduction))
+            }
+            C::NllLoss { input, target, weight, options, reduction } => {
+                Some($module::nll_loss(input, target, weight, options, reduction))
+            }
+            C::CrossEntropy { input, target, weight, options, reduction } => {
+                Some($module::cross_entropy(input, target, weight, options, reduction))
+            }
+            C::SmoothedTargetCrossEntropy { input, target, options, reduction } => {
+                Some($module::smoothed_target_cross_entropy(input, target, options, reduction))
+            }
+            C::L1Loss { input, target, reduction } => Some($module::l1_loss(input, target, reduction)),
+            C::MseLoss { input, target, reduction } => Some($module::mse_loss(input, target, reduction)),
+            C::SmoothL1Loss { input, target, options, reduction } => {
+                Some($module::smooth_l1_loss(input, target, options, reduction))
+            }
+            C::HuberLoss { input, target, options, reduction } => {
+                Some($module::huber_loss(input, target, options, reduction))
+            }
+            C::KlDiv { input, target, options, reduction } => Some($module::kl_div(input, target, options, reduction)),
+            C::SoftMarginLoss { input, target, reduction } => Some($module::soft_margin_loss(input, target, reduction)),
+            C::MultilabelMarginLoss { input, target, reduction } => {
+                Some($module::multilabel_margin_loss(input, target, reduction))
+            }
+            C::MultiMarginLoss { input, target, weight, options, reduction } => {
+                Some($module::multi_margin_loss(input, target, weight, options, reduction))
+            }
+            C::MarginRankingLoss { input1, input2, target, options, reduction } => {
+                Some($module::margin_ranking_loss(input1, input2, target, options, reduction))
+            }
+            C::HingeEmbeddingLoss { input, target, options, reduction } => {
+                Some($module::hinge_embedding_loss(input, target, options, reduction))
+            }
+            C::CosineEmbeddingLoss { input1, input2, target, options, reduction } => {
+                Some($module::cosine_embedding_loss(input1, input2, target, options, reduction))
+            }
+            C::TripletMarginLoss { anchor, positive, negative, options, reduction } => {
+                Some($module::triplet_margin_loss(anchor, positive, negative, options, reduction))
+            }
+            C::PoissonNllLoss { input, target, options, reduction } => {
+                Some($module::poisson_nll_loss(input, target, options, reduction))
+            }
+            $($arms)*
+        }
+    }};
+}
+
 pub mod hand_written;
 pub mod libtorch;
 pub mod pytorch;
@@ -148,9 +210,9 @@ impl Registry {
         crate::ffi::skip_cpp_backtraces();
         vec![
             Box::new(libtorch::Libtorch),
-            Box::new(libtorch::CppOptimizer),
-            Box::new(libtorch::TchOptimizer),
-            Box::new(libtorch::FusedOptimizer),
+            Box::new(libtorch::CPP_OPTIMIZER),
+            Box::new(libtorch::TCH_OPTIMIZER),
+            Box::new(libtorch::FUSED_OPTIMIZER),
             Box::new(pytorch::PyTorch::new()),
         ]
     }

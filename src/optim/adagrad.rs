@@ -38,6 +38,9 @@ impl Hyperparameters for AdagradOptions {
     }
 }
 
+/// Adagrad's update, as `torch.optim.Adagrad` computes it, per parameter at step t:
+/// `g = ∇ + wd·θ` (negated first when maximizing), `clr = lr / (1 + (t − 1)·lr_decay)`,
+/// `s = s + g²` (from `initial_accumulator_value`), `θ −= clr·g / (√s + eps)`.
 pub struct AdagradRule;
 
 pub struct AdagradState {
@@ -68,4 +71,5 @@ impl Rule for AdagradRule {
     }
 }
 
+/// `torch.optim.Adagrad`.
 pub type Adagrad = Optimizer<AdagradRule>;

@@ -38,6 +38,10 @@ impl Hyperparameters for RmsPropOptions {
     }
 }
 
+/// RMSprop's update, as `torch.optim.RMSprop` computes it, per parameter: `g = ∇ + wd·θ`,
+/// `v = α·v + (1 − α)·g²`; centered, `ḡ = α·ḡ + (1 − α)·g` and the denominator is
+/// `√(v − ḡ²) + eps`, else `√v + eps`; with momentum μ, `b = μ·b + g/denominator` and
+/// `θ −= lr·b`, else `θ −= lr·g/denominator`.
 pub struct RmsPropRule;
 
 pub struct RmsPropState {
@@ -106,4 +110,5 @@ impl Rule for RmsPropRule {
     }
 }
 
+/// `torch.optim.RMSprop`.
 pub type RmsProp = Optimizer<RmsPropRule>;

@@ -43,6 +43,10 @@ impl Hyperparameters for SgdOptions {
     }
 }
 
+/// SGD's update, as `torch.optim.SGD` (and libtorch's C++ SGD) compute it, per parameter:
+/// `g = ∇ + wd·θ` (negated first when maximizing); with momentum μ,
+/// `b = g` at the first step, else `b = μ·b + (1 − dampening)·g`, and `g = g + μ·b` (Nesterov) or
+/// `g = b`; then `θ −= lr·g`.
 pub struct SgdRule;
 
 pub struct SgdState {
@@ -86,4 +90,5 @@ impl Rule for SgdRule {
     }
 }
 
+/// `torch.optim.SGD`.
 pub type Sgd = Optimizer<SgdRule>;
