@@ -258,3 +258,36 @@ fn list_names_every_loss_with_its_cases() {
     }
     assert!(stdout.contains("input-above-one [rejects]"));
 }
+
+/// Where Python cannot be started, the losses whose reference is PyTorch are checked against the
+/// recorded values only, and the report says so (rather than failing, or passing in silence).
+#[test]
+fn without_python_the_recorded_values_stand_in_and_the_report_says_so() {
+    let out = Command::new(env!("CARGO_BIN_EXE_tch-parity"))
+        .args(["check", "--fixtures", "fixtures/focal"])
+        .env("TCH_PARITY_PYTHON_ENV", "/nonexistent/python")
+        .current_dir(root())
+        .output()
+        .unwrap();
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    assert!(stdout.contains("rows were checked against the recorded values only"), "{stdout}");
+    assert!(stdout.contains("cannot run /nonexistent/python"), "{stdout}");
+
+    let json = Command::new(env!("CARGO_BIN_EXE_tch-parity"))
+        .args(["check", "--fixtures", "fixtures/focal", "--format", "json"])
+        .env("TCH_PARITY_PYTHON_ENV", "/nonexistent/python")
+        .current_dir(root())
+        .output()
+        .unwrap();
+    let report: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    let row = &report["rows"][0];
+    assert!(row["reference"].is_null() && row["note"].as_str().unwrap().contains("live reference unavailable"));
+    let against: Vec<&str> = row["checks"].as_array().unwrap().iter().map(|c| c["against"].as_str().unwrap()).collect();
+    assert_eq!(against, ["fixture"]);
+
+    // With Python, the same rows are checked live against torchvision.
+    let live = text(&run(&["check", "--fixtures", "fixtures/focal", "--format", "json"]).stdout);
+    let report: serde_json::Value = serde_json::from_str(&live).unwrap();
+    assert!(report["rows"].as_array().unwrap().iter().all(|r| r["reference"] == "pytorch"));
+}

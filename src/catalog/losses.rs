@@ -6,203 +6,19 @@
 //! a loss's arguments are taken apart. Every implementation computes a `LossCall`, so none of them
 //! repeats that work, and adding an implementation touches none of this.
 
-use super::samples::{self as s, ErrorInput, Rng, Sample, Size};
+use super::call::{Args, LossCall};
+use super::errors::{self as e, ErrorInput};
+use super::samples::{self as s, Rng, Sample, Size};
 use super::InputSpec;
 use crate::dtype::InputDType;
-use crate::error::{invalid, Result};
+use crate::error::Result;
 use crate::loss::{
     CosineEmbeddingOptions, CrossEntropyOptions, CtcOptions, FocalOptions, GaussianNllOptions, HingeEmbeddingOptions,
     HuberOptions, KlDivOptions, KlDivReduction, MarginRankingOptions, MultiMarginOptions, NllOptions,
     PoissonNllOptions, Reduction, SmoothL1Options, SmoothedTargetOptions, TripletMarginOptions,
     TripletWithDistanceOptions,
 };
-use crate::options::{NamedValue, NoOptions, OptionSpec, OptionValue, Options, Values};
-use tch::Tensor;
-
-/// One loss call with every argument typed: what an implementation computes.
-#[derive(Debug)]
-pub enum LossCall<'a> {
-    Sigmoid {
-        input: &'a Tensor,
-    },
-    Softmax {
-        input: &'a Tensor,
-        dim: i64,
-    },
-    LogSoftmax {
-        input: &'a Tensor,
-        dim: i64,
-    },
-    BinaryCrossEntropy {
-        input: &'a Tensor,
-        target: &'a Tensor,
-        weight: Option<&'a Tensor>,
-        reduction: Reduction,
-    },
-    BinaryCrossEntropyWithLogits {
-        input: &'a Tensor,
-        target: &'a Tensor,
-        weight: Option<&'a Tensor>,
-        pos_weight: Option<&'a Tensor>,
-        reduction: Reduction,
-    },
-    NllLoss {
-        input: &'a Tensor,
-        target: &'a Tensor,
-        weight: Option<&'a Tensor>,
-        options: NllOptions,
-        reduction: Reduction,
-    },
-    CrossEntropy {
-        input: &'a Tensor,
-        target: &'a Tensor,
-        weight: Option<&'a Tensor>,
-        options: CrossEntropyOptions,
-        reduction: Reduction,
-    },
-    SmoothedTargetCrossEntropy {
-        input: &'a Tensor,
-        target: &'a Tensor,
-        options: SmoothedTargetOptions,
-        reduction: Reduction,
-    },
-    SigmoidFocalLoss {
-        input: &'a Tensor,
-        target: &'a Tensor,
-        options: FocalOptions,
-        reduction: Reduction,
-    },
-    L1Loss {
-        input: &'a Tensor,
-        target: &'a Tensor,
-        reduction: Reduction,
-    },
-    MseLoss {
-        input: &'a Tensor,
-        target: &'a Tensor,
-        reduction: Reduction,
-    },
-    SmoothL1Loss {
-        input: &'a Tensor,
-        target: &'a Tensor,
-        options: SmoothL1Options,
-        reduction: Reduction,
-    },
-    HuberLoss {
-        input: &'a Tensor,
-        target: &'a Tensor,
-        options: HuberOptions,
-        reduction: Reduction,
-    },
-    KlDiv {
-        input: &'a Tensor,
-        target: &'a Tensor,
-        options: KlDivOptions,
-        reduction: KlDivReduction,
-    },
-    SoftMarginLoss {
-        input: &'a Tensor,
-        target: &'a Tensor,
-        reduction: Reduction,
-    },
-    MultilabelMarginLoss {
-        input: &'a Tensor,
-        target: &'a Tensor,
-        reduction: Reduction,
-    },
-    MultiMarginLoss {
-        input: &'a Tensor,
-        target: &'a Tensor,
-        weight: Option<&'a Tensor>,
-        options: MultiMarginOptions,
-        reduction: Reduction,
-    },
-    MarginRankingLoss {
-        input1: &'a Tensor,
-        input2: &'a Tensor,
-        target: &'a Tensor,
-        options: MarginRankingOptions,
-        reduction: Reduction,
-    },
-    HingeEmbeddingLoss {
-        input: &'a Tensor,
-        target: &'a Tensor,
-        options: HingeEmbeddingOptions,
-        reduction: Reduction,
-    },
-    CosineEmbeddingLoss {
-        input1: &'a Tensor,
-        input2: &'a Tensor,
-        target: &'a Tensor,
-        options: CosineEmbeddingOptions,
-        reduction: Reduction,
-    },
-    TripletMarginLoss {
-        anchor: &'a Tensor,
-        positive: &'a Tensor,
-        negative: &'a Tensor,
-        options: TripletMarginOptions,
-        reduction: Reduction,
-    },
-    PoissonNllLoss {
-        input: &'a Tensor,
-        target: &'a Tensor,
-        options: PoissonNllOptions,
-        reduction: Reduction,
-    },
-    CtcLoss {
-        log_probs: &'a Tensor,
-        targets: &'a Tensor,
-        /// int64, one per sequence.
-        input_lengths: &'a Tensor,
-        target_lengths: &'a Tensor,
-        options: CtcOptions,
-        reduction: Reduction,
-    },
-    GaussianNllLoss {
-        input: &'a Tensor,
-        target: &'a Tensor,
-        var: &'a Tensor,
-        options: GaussianNllOptions,
-        reduction: Reduction,
-    },
-    MultilabelSoftMarginLoss {
-        input: &'a Tensor,
-        target: &'a Tensor,
-        weight: Option<&'a Tensor>,
-        reduction: Reduction,
-    },
-    TripletMarginWithDistanceLoss {
-        anchor: &'a Tensor,
-        positive: &'a Tensor,
-        negative: &'a Tensor,
-        options: TripletWithDistanceOptions,
-        reduction: Reduction,
-    },
-}
-
-/// The tensors and options of one call, by name, as a fixture or a sample gives them (options
-/// left out take the typed struct's defaults).
-pub struct Args {
-    pub tensors: Vec<(String, Tensor)>,
-    pub options: Vec<(String, OptionValue)>,
-}
-
-impl Args {
-    pub fn tensor(&self, name: &str) -> Result<&Tensor> {
-        self.optional(name).map_or_else(|| invalid!("missing input '{name}'"), Ok)
-    }
-
-    pub fn optional(&self, name: &str) -> Option<&Tensor> {
-        self.tensors.iter().find(|(n, _)| n == name).map(|(_, t)| t)
-    }
-
-    /// The options as `T`: its defaults with the given ones set; an unknown name or a value of the
-    /// wrong type is an error.
-    pub fn options<T: Options>(&self) -> Result<T> {
-        T::from_values(self.options.iter().map(|(n, v)| (n.as_str(), *v))).map_err(crate::Error::InvalidArgument)
-    }
-}
+use crate::options::{NamedValue, NoOptions, OptionSpec, Options, Values};
 
 /// Where a loss's reference values come from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -324,7 +140,7 @@ pub static LOSSES: &[LossSpec] = &[
         reference: Reference::Libtorch,
         bind: |a, _| Ok(LossCall::Sigmoid { input: a.tensor("input")? }),
         sample: s::sigmoid,
-        error_inputs: s::no_errors,
+        error_inputs: e::no_errors,
     },
     LossSpec {
         id: "binary_cross_entropy",
@@ -338,7 +154,7 @@ pub static LOSSES: &[LossSpec] = &[
             Ok(LossCall::BinaryCrossEntropy { input, target, weight, reduction })
         },
         sample: s::binary_cross_entropy,
-        error_inputs: s::binary_cross_entropy_errors,
+        error_inputs: e::binary_cross_entropy_errors,
     },
     LossSpec {
         id: "binary_cross_entropy_with_logits",
@@ -353,7 +169,7 @@ pub static LOSSES: &[LossSpec] = &[
             Ok(LossCall::BinaryCrossEntropyWithLogits { input, target, weight, pos_weight, reduction })
         },
         sample: s::binary_cross_entropy_with_logits,
-        error_inputs: s::pointwise_errors,
+        error_inputs: e::pointwise_errors,
     },
     LossSpec {
         id: "softmax",
@@ -364,7 +180,7 @@ pub static LOSSES: &[LossSpec] = &[
         reference: Reference::Libtorch,
         bind: |a, _| Ok(LossCall::Softmax { input: a.tensor("input")?, dim: a.options::<DimOption>()?.dim }),
         sample: s::softmax,
-        error_inputs: s::softmax_errors,
+        error_inputs: e::softmax_errors,
     },
     LossSpec {
         id: "log_softmax",
@@ -375,7 +191,7 @@ pub static LOSSES: &[LossSpec] = &[
         reference: Reference::Libtorch,
         bind: |a, _| Ok(LossCall::LogSoftmax { input: a.tensor("input")?, dim: a.options::<DimOption>()?.dim }),
         sample: s::softmax,
-        error_inputs: s::softmax_errors,
+        error_inputs: e::softmax_errors,
     },
     LossSpec {
         id: "nll_loss",
@@ -390,7 +206,7 @@ pub static LOSSES: &[LossSpec] = &[
             Ok(LossCall::NllLoss { input, target, weight, options, reduction })
         },
         sample: s::nll_loss,
-        error_inputs: s::nll_loss_errors,
+        error_inputs: e::nll_loss_errors,
     },
     LossSpec {
         id: "cross_entropy",
@@ -406,7 +222,7 @@ pub static LOSSES: &[LossSpec] = &[
             Ok(LossCall::CrossEntropy { input, target, weight, options, reduction })
         },
         sample: s::cross_entropy,
-        error_inputs: s::cross_entropy_errors,
+        error_inputs: e::cross_entropy_errors,
     },
     LossSpec {
         id: "smoothed_target_cross_entropy",
@@ -421,7 +237,7 @@ pub static LOSSES: &[LossSpec] = &[
             Ok(LossCall::SmoothedTargetCrossEntropy { input, target, options, reduction })
         },
         sample: s::smoothed_target_cross_entropy,
-        error_inputs: s::smoothed_target_cross_entropy_errors,
+        error_inputs: e::smoothed_target_cross_entropy_errors,
     },
     LossSpec {
         id: "sigmoid_focal_loss",
@@ -435,7 +251,7 @@ pub static LOSSES: &[LossSpec] = &[
             Ok(LossCall::SigmoidFocalLoss { input, target, options, reduction })
         },
         sample: s::sigmoid_focal_loss,
-        error_inputs: s::sigmoid_focal_loss_errors,
+        error_inputs: e::sigmoid_focal_loss_errors,
     },
     LossSpec {
         id: "l1_loss",
@@ -446,7 +262,7 @@ pub static LOSSES: &[LossSpec] = &[
         reference: Reference::Libtorch,
         bind: |a, reduction| Ok(LossCall::L1Loss { input: a.tensor("input")?, target: a.tensor("target")?, reduction }),
         sample: s::l1_loss,
-        error_inputs: s::pointwise_errors,
+        error_inputs: e::pointwise_errors,
     },
     LossSpec {
         id: "mse_loss",
@@ -459,7 +275,7 @@ pub static LOSSES: &[LossSpec] = &[
             Ok(LossCall::MseLoss { input: a.tensor("input")?, target: a.tensor("target")?, reduction })
         },
         sample: s::mse_loss,
-        error_inputs: s::pointwise_errors,
+        error_inputs: e::pointwise_errors,
     },
     LossSpec {
         id: "smooth_l1_loss",
@@ -473,7 +289,7 @@ pub static LOSSES: &[LossSpec] = &[
             Ok(LossCall::SmoothL1Loss { input, target, options, reduction })
         },
         sample: s::smooth_l1_loss,
-        error_inputs: s::smooth_l1_loss_errors,
+        error_inputs: e::smooth_l1_loss_errors,
     },
     LossSpec {
         id: "huber_loss",
@@ -487,7 +303,7 @@ pub static LOSSES: &[LossSpec] = &[
             Ok(LossCall::HuberLoss { input, target, options, reduction })
         },
         sample: s::huber_loss,
-        error_inputs: s::huber_loss_errors,
+        error_inputs: e::huber_loss_errors,
     },
     LossSpec {
         id: "kl_div",
@@ -506,7 +322,7 @@ pub static LOSSES: &[LossSpec] = &[
             Ok(LossCall::KlDiv { input: a.tensor("input")?, target: a.tensor("target")?, options, reduction })
         },
         sample: s::kl_div,
-        error_inputs: s::pointwise_errors,
+        error_inputs: e::pointwise_errors,
     },
     LossSpec {
         id: "soft_margin_loss",
@@ -519,7 +335,7 @@ pub static LOSSES: &[LossSpec] = &[
             Ok(LossCall::SoftMarginLoss { input: a.tensor("input")?, target: a.tensor("target")?, reduction })
         },
         sample: s::soft_margin_loss,
-        error_inputs: s::sign_target_errors,
+        error_inputs: e::sign_target_errors,
     },
     LossSpec {
         id: "multilabel_margin_loss",
@@ -532,7 +348,7 @@ pub static LOSSES: &[LossSpec] = &[
             Ok(LossCall::MultilabelMarginLoss { input: a.tensor("input")?, target: a.tensor("target")?, reduction })
         },
         sample: s::multilabel_margin_loss,
-        error_inputs: s::multilabel_margin_loss_errors,
+        error_inputs: e::multilabel_margin_loss_errors,
     },
     LossSpec {
         id: "multi_margin_loss",
@@ -547,7 +363,7 @@ pub static LOSSES: &[LossSpec] = &[
             Ok(LossCall::MultiMarginLoss { input, target, weight, options, reduction })
         },
         sample: s::multi_margin_loss,
-        error_inputs: s::multi_margin_loss_errors,
+        error_inputs: e::multi_margin_loss_errors,
     },
     LossSpec {
         id: "margin_ranking_loss",
@@ -561,7 +377,7 @@ pub static LOSSES: &[LossSpec] = &[
             Ok(LossCall::MarginRankingLoss { input1, input2, target, options: a.options()?, reduction })
         },
         sample: s::margin_ranking_loss,
-        error_inputs: s::margin_ranking_loss_errors,
+        error_inputs: e::margin_ranking_loss_errors,
     },
     LossSpec {
         id: "hinge_embedding_loss",
@@ -575,7 +391,7 @@ pub static LOSSES: &[LossSpec] = &[
             Ok(LossCall::HingeEmbeddingLoss { input, target, options, reduction })
         },
         sample: s::hinge_embedding_loss,
-        error_inputs: s::sign_target_errors,
+        error_inputs: e::sign_target_errors,
     },
     LossSpec {
         id: "cosine_embedding_loss",
@@ -589,7 +405,7 @@ pub static LOSSES: &[LossSpec] = &[
             Ok(LossCall::CosineEmbeddingLoss { input1, input2, target, options: a.options()?, reduction })
         },
         sample: s::cosine_embedding_loss,
-        error_inputs: s::cosine_embedding_loss_errors,
+        error_inputs: e::cosine_embedding_loss_errors,
     },
     LossSpec {
         id: "triplet_margin_loss",
@@ -603,7 +419,7 @@ pub static LOSSES: &[LossSpec] = &[
             Ok(LossCall::TripletMarginLoss { anchor, positive, negative, options: a.options()?, reduction })
         },
         sample: s::triplet_margin_loss,
-        error_inputs: s::triplet_margin_loss_errors,
+        error_inputs: e::triplet_margin_loss_errors,
     },
     LossSpec {
         id: "poisson_nll_loss",
@@ -617,7 +433,7 @@ pub static LOSSES: &[LossSpec] = &[
             Ok(LossCall::PoissonNllLoss { input, target, options, reduction })
         },
         sample: s::poisson_nll_loss,
-        error_inputs: s::pointwise_errors,
+        error_inputs: e::pointwise_errors,
     },
     LossSpec {
         id: "ctc_loss",
@@ -642,7 +458,7 @@ pub static LOSSES: &[LossSpec] = &[
             })
         },
         sample: s::ctc_loss,
-        error_inputs: s::ctc_loss_errors,
+        error_inputs: e::ctc_loss_errors,
     },
     LossSpec {
         id: "gaussian_nll_loss",
@@ -656,7 +472,7 @@ pub static LOSSES: &[LossSpec] = &[
             Ok(LossCall::GaussianNllLoss { input, target, var, options: a.options()?, reduction })
         },
         sample: s::gaussian_nll_loss,
-        error_inputs: s::gaussian_nll_loss_errors,
+        error_inputs: e::gaussian_nll_loss_errors,
     },
     LossSpec {
         id: "multilabel_soft_margin_loss",
@@ -670,7 +486,7 @@ pub static LOSSES: &[LossSpec] = &[
             Ok(LossCall::MultilabelSoftMarginLoss { input, target, weight, reduction })
         },
         sample: s::multilabel_soft_margin_loss,
-        error_inputs: s::pointwise_errors,
+        error_inputs: e::pointwise_errors,
     },
     LossSpec {
         id: "triplet_margin_with_distance_loss",
@@ -684,7 +500,7 @@ pub static LOSSES: &[LossSpec] = &[
             Ok(LossCall::TripletMarginWithDistanceLoss { anchor, positive, negative, options: a.options()?, reduction })
         },
         sample: s::triplet_margin_with_distance_loss,
-        error_inputs: s::triplet_margin_with_distance_loss_errors,
+        error_inputs: e::triplet_margin_with_distance_loss_errors,
     },
 ];
 

@@ -1,14 +1,19 @@
 //! The catalogue: what is checked. One spec per loss ([`losses`]) and per optimizer
-//! ([`optimizers`]), with typed options, sample generators and error inputs ([`samples`]), and
-//! the objectives optimizer cases minimise ([`objectives`]). It names ops; it computes nothing
+//! ([`optimizers`]), with typed options, the typed call a spec builds ([`call`]), sample
+//! generators ([`samples`], drawing from [`rng`]) and error inputs ([`errors`]), and the
+//! objectives optimizer cases minimise ([`objectives`]). It names ops; it computes nothing
 //! itself, and knows no implementation but through the typed calls it builds.
 
+pub mod call;
+pub mod errors;
 pub mod losses;
 pub mod objectives;
 pub mod optimizers;
+pub mod rng;
 pub mod samples;
 
-pub use losses::{Args, LossCall, LossSpec, OptionsOf, Reference, LOSSES};
+pub use call::{Args, LossCall};
+pub use losses::{LossSpec, OptionsOf, Reference, LOSSES};
 pub use objectives::{ObjectiveInfo, OBJECTIVES};
 pub use optimizers::{InvalidConfig, OptimizerSpec, OPTIMIZERS};
 

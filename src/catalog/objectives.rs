@@ -99,8 +99,7 @@ pub fn find(id: &str) -> Option<&'static ObjectiveInfo> {
 
 /// The gradient of `objective` at `params`, one tensor per parameter.
 pub fn gradients(objective: &ObjectiveInfo, params: &[Tensor], data: &[Tensor]) -> Result<Vec<Tensor>> {
-    let leaves: Vec<Tensor> =
-        params.iter().map(|p| Ok(p.f_detach_copy()?.set_requires_grad(true))).collect::<Result<_>>()?;
+    let leaves = crate::optim::leaves(params)?;
     let loss = (objective.loss)(&leaves, data)?;
     Ok(Tensor::f_run_backward(&[loss], &leaves, false, false)?)
 }

@@ -92,8 +92,7 @@ struct HandStepper<R: Rule> {
 
 impl<R: Rule> HandStepper<R> {
     fn new(groups: Vec<R::Options>, params: &[Tensor], group_of: &[usize]) -> Result<Self> {
-        let leaves: Vec<Tensor> =
-            params.iter().map(|p| Ok(p.f_detach_copy()?.set_requires_grad(true))).collect::<Result<_>>()?;
+        let leaves = crate::optim::leaves(params)?;
         let mut slots = Vec::new();
         let param_groups = groups
             .into_iter()

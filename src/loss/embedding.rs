@@ -41,7 +41,8 @@ crate::options! {
 }
 
 /// `1 − cos(x1, x2)` where t = 1 and `max(0, cos − margin)` where t = −1, as
-/// `torch.nn.CosineEmbeddingLoss`; libtorch adds its float `1e-12` to each squared norm.
+/// `torch.nn.CosineEmbeddingLoss`; libtorch adds its float `1e-12` to each squared norm. The
+/// margin defaults to 0.
 pub fn cosine_embedding_loss(
     input1: &Tensor,
     input2: &Tensor,
@@ -88,7 +89,8 @@ pub fn pairwise_distance(a: &Tensor, b: &Tensor, p: f64, eps: f64) -> Result<Ten
 
 /// `max(0, margin + d(a, p) − d(a, n))` with the p-norm distance, as `torch.nn.TripletMarginLoss`;
 /// with `swap`, `d(a, n)` becomes `min(d(a, n), d(p, n))` (Balntas et al., *Learning local feature
-/// descriptors with triplets and shallow convolutional neural networks*, BMVC 2016).
+/// descriptors with triplets and shallow convolutional neural networks*, BMVC 2016). Defaults:
+/// margin 1, p 2, eps 1e-6, no swap.
 pub fn triplet_margin_loss(
     anchor: &Tensor,
     positive: &Tensor,
@@ -103,7 +105,8 @@ pub fn triplet_margin_loss(
 }
 
 /// `torch.nn.TripletMarginWithDistanceLoss` with the Euclidean pairwise distance (its default)
-/// or, with `cosine_distance`, `1 − cos(x, y)`. The margin must be positive.
+/// or, with `cosine_distance`, `1 − cos(x, y)`: `max(0, margin + d(a, p) − d(a, n))`. The margin
+/// must be positive. Defaults: pairwise distance, margin 1, no swap.
 pub fn triplet_margin_with_distance_loss(
     anchor: &Tensor,
     positive: &Tensor,

@@ -54,7 +54,7 @@ pub fn soft_margin_loss(input: &Tensor, target: &Tensor, reduction: Reduction) -
 
 /// `max(0, −t·(x1 − x2) + margin)`, as `torch.nn.MarginRankingLoss`; all three tensors of the
 /// same shape (libtorch does not broadcast here). At a tie (exactly 0) libtorch's gradient is
-/// the active side's, so this is `clamp_min`, not `relu`.
+/// the active side's, so this is `clamp_min`, not `relu`. The margin defaults to 0.
 pub fn margin_ranking_loss(
     input1: &Tensor,
     input2: &Tensor,

@@ -258,6 +258,12 @@ pub(crate) fn direction(grad: &Tensor, maximize: bool) -> Result<Tensor> {
     Ok(if maximize { grad.f_neg()? } else { grad.shallow_clone() })
 }
 
+/// Fresh leaf copies of `params`, each able to hold a gradient: what an optimizer driven from
+/// outside (a [`Stepper`]) updates, apart from the caller's tensors.
+pub fn leaves(params: &[Tensor]) -> Result<Vec<Tensor>> {
+    params.iter().map(|p| Ok(p.f_detach_copy()?.set_requires_grad(true))).collect()
+}
+
 /// `step` as a scalar tensor, for `buffers`.
 pub(crate) fn step_tensor(step: i64) -> Tensor {
     Tensor::from(step)

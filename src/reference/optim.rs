@@ -5,7 +5,7 @@
 
 use crate::error::{Error, Result};
 use crate::ffi::{self, CppOptimizer, Hyper, OptimizerKind};
-use crate::optim::{OptimizerOptions, Stepper};
+use crate::optim::{leaves, OptimizerOptions, Stepper};
 use tch::{Kind, Tensor};
 
 /// A group's options as the C++ shim takes them.
@@ -69,11 +69,6 @@ fn reject_maximize(groups: &[OptimizerOptions], path: &str) -> Result<()> {
         return Err(Error::InvalidArgument(format!("{path} has no maximize")));
     }
     Ok(())
-}
-
-/// Fresh leaf copies of the initial parameters, each with a gradient slot.
-fn leaves(params: &[Tensor]) -> Result<Vec<Tensor>> {
-    params.iter().map(|p| Ok(p.f_detach_copy()?.set_requires_grad(true))).collect()
 }
 
 /// libtorch's C++ optimizer (`torch::optim::…`), owned by the shim, with its state readable.
