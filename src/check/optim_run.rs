@@ -144,6 +144,24 @@ pub struct History {
 }
 
 impl History {
+    /// The trajectory of `label` as one tensor's values and shape: [steps, …].
+    pub fn trajectory(&self, label: &str) -> Option<ExpectedTensor> {
+        let (shape, steps) = self.series.get(label)?;
+        Some(ExpectedTensor {
+            shape: std::iter::once(steps.len() as i64).chain(shape.iter().copied()).collect(),
+            values: steps.concat(),
+        })
+    }
+}
+
+/// A history while it is recorded: a copy of each tensor per step, read back only at the end
+/// (one stack and one conversion per label instead of four tensor operations per step).
+#[derive(Default)]
+struct Recording {
+    series: BTreeMap<String, Vec<Tensor>>,
+}
+
+impl Recording {
     fn record(&mut self, side: &dyn Stepper, names: &[&str]) -> Result<(), String> {
         for (i, (param, name)) in side.params().iter().zip(names).enumerate() {
             self.push(format!("param.{name}"), param)?;
@@ -155,18 +173,23 @@ impl History {
     }
 
     fn push(&mut self, label: String, t: &Tensor) -> Result<(), String> {
-        let computed = read(&label, t)?;
-        self.series.entry(label).or_insert_with(|| (computed.shape, Vec::new())).1.push(computed.values);
+        // A copy: parameters and most buffers are updated in place by the next step.
+        let copy = t.f_detach_copy().map_err(|e| e.to_string())?;
+        self.series.entry(label).or_default().push(copy);
         Ok(())
     }
 
-    /// The trajectory of `label` as one tensor's values and shape: [steps, …].
-    pub fn trajectory(&self, label: &str) -> Option<ExpectedTensor> {
-        let (shape, steps) = self.series.get(label)?;
-        Some(ExpectedTensor {
-            shape: std::iter::once(steps.len() as i64).chain(shape.iter().copied()).collect(),
-            values: steps.concat(),
-        })
+    fn finish(self) -> Result<History, String> {
+        let mut history = History::default();
+        for (label, steps) in self.series {
+            let shape = steps[0].size();
+            let all = read(&label, &Tensor::f_stack(&steps, 0).map_err(|e| e.to_string())?)?;
+            let per_step = all.values.len() / steps.len();
+            let values = all.values.chunks(per_step.max(1)).map(<[f64]>::to_vec).collect();
+            let values = if per_step == 0 { vec![Vec::new(); steps.len()] } else { values };
+            history.series.insert(label, (shape, values));
+        }
+        Ok(history)
     }
 }
 
@@ -190,7 +213,7 @@ pub fn simulate(setup: &Setup, implementations: &[&dyn Implementation], mode: Mo
             .map_err(|e| format!("{}: {e}", implementation.name()))?;
         sides.push((implementation.name(), stepper));
     }
-    let mut histories: Vec<History> = sides.iter().map(|_| History::default()).collect();
+    let mut recordings: Vec<Recording> = sides.iter().map(|_| Recording::default()).collect();
     let gradient = |params: &[Tensor]| objectives::gradients(setup.objective, params, &setup.data);
     let mut shared = |_: usize, params: &[Tensor]| gradient(params);
     // In lockstep every side gets the gradient at the first reference's parameters.
@@ -198,14 +221,14 @@ pub fn simulate(setup: &Setup, implementations: &[&dyn Implementation], mode: Mo
         Mode::Lockstep => Gradients::Lockstep { source: usize::from(sides.len() > 1), f: &mut shared },
         Mode::FreeRunning => Gradients::FreeRunning(&gradient),
     };
-    let mut record = |_: usize, sides: &[(&str, Box<dyn Stepper>)]| -> Result<(), String> {
-        for ((_, side), history) in sides.iter().zip(&mut histories) {
-            history.record(side.as_ref(), setup.objective.params)?;
+    let mut record = |_: usize, sides: &[Side]| -> Result<(), String> {
+        for ((_, side), recording) in sides.iter().zip(&mut recordings) {
+            recording.record(side.as_ref(), setup.objective.params)?;
         }
         Ok(())
     };
     run_steps(&mut sides, setup.trajectory.steps, gradients, &setup.trajectory.lr_schedule, &mut record)?;
-    Ok(histories)
+    recordings.into_iter().map(Recording::finish).collect()
 }
 
 /// The first step (from 1) at which `actual` leaves tolerance against `expected`.
