@@ -13,9 +13,18 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use tch::{Kind, Tensor};
 
-#[derive(Default)]
+/// PyTorch in Python. Every `PyTorch` of a process shares one Python process and its answers
+/// (importing torch costs a second or two of CPU, so tests that build many registries start it
+/// once); it ends with the process, whose exit closes its pipes.
 pub struct PyTorch {
-    state: Mutex<State>,
+    state: &'static Mutex<State>,
+}
+
+impl Default for PyTorch {
+    fn default() -> Self {
+        static SHARED: std::sync::OnceLock<Mutex<State>> = std::sync::OnceLock::new();
+        PyTorch { state: SHARED.get_or_init(Default::default) }
+    }
 }
 
 #[derive(Default)]
