@@ -372,12 +372,12 @@ fn prepare(registry: &Registry, files: &[FixtureFile], selection: &Selection, dt
 pub fn check(registry: &Registry, files: &[FixtureFile], selection: &Selection) -> Report {
     let dtypes = selection.dtypes();
     prepare(registry, files, selection, &dtypes);
-    let mut cases: Vec<(String, &Case)> = files
+    let cases: Vec<(String, &Case)> = files
         .iter()
         .flat_map(|f| f.cases.iter().filter(|c| selection.selects(c)).map(move |c| (f.path.display().to_string(), c)))
         .collect();
-    // Cases whose reference runs in Python go last, so that Python starts (a second or two of
-    // importing torch) while the rest runs.
+    // Cases whose reference runs in Python go last: Python, sent all of them by `prepare`, starts
+    // (a second or two of importing torch) and answers while the rest runs.
     let in_python = |case: &Case| match catalog::find(&case.op) {
         Some(Op::Loss(spec)) => matches!(spec.reference, catalog::Reference::Python(_)),
         _ => false,
@@ -389,6 +389,5 @@ pub fn check(registry: &Registry, files: &[FixtureFile], selection: &Selection) 
         let (file, case) = &cases[i];
         rows[i] = run_case(registry, file, case, &dtypes);
     }
-    cases.clear();
     Report { libtorch: crate::reference::LIBTORCH_VERSION.to_owned(), rows: rows.into_iter().flatten().collect() }
 }

@@ -1,7 +1,7 @@
 //! PyTorch itself, run in Python, as the reference for the losses libtorch has no op for
 //! (torchvision's focal loss, `F.gaussian_nll_loss`, `F.multilabel_soft_margin_loss`,
 //! `F.triplet_margin_with_distance_loss`). One `scripts/pytorch_reference.py` process serves a
-//! whole run; what [`Implementation::prepare`] announces goes to it as one batch. Where Python
+//! whole process; what [`Implementation::prepare`] announces goes to it as one batch. Where Python
 //! cannot be started, every such call is [`Evaluation::Unavailable`] and the recorded fixtures
 //! stand in.
 
