@@ -2,9 +2,11 @@
 //! arguments, calls the library, prints, and maps outcomes to exit codes.
 
 use clap::{Parser, Subcommand};
+use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use tch_parity::catalog::{LOSSES, OBJECTIVES, OPTIMIZERS};
+use tch_parity::check::report::Style;
 use tch_parity::check::{self, Format, Selection};
 use tch_parity::fixture::{self, DType, FixtureFile};
 use tch_parity::fuzz;
@@ -54,6 +56,9 @@ enum Command {
         /// Write the report here instead of standard output.
         #[arg(long)]
         output: Option<PathBuf>,
+        /// List every row in the table, not one line per op.
+        #[arg(long, short = 'v')]
+        rows: bool,
     },
     /// Record the fixtures' expected values again from the live libtorch.
     Regen {
@@ -125,7 +130,7 @@ fn main() -> ExitCode {
     // bit for bit either way).
     tch::set_num_threads(1);
     match cli.command {
-        Command::Check { filter, format, output } => check(&filter, format, output),
+        Command::Check { filter, format, output, rows } => check(&filter, format, output, rows),
         Command::Regen { filter, check, exact } => regen(&filter, check, exact),
         Command::List { fixtures } => list(&fixtures),
         Command::Fuzz { seed, cases, seconds, ops, out } => fuzz(seed, cases, seconds, &ops, &out),
@@ -139,7 +144,7 @@ fn load(path: &std::path::Path) -> Result<Vec<FixtureFile>, ExitCode> {
     })
 }
 
-fn check(filter: &Filter, format: Format, output: Option<PathBuf>) -> ExitCode {
+fn check(filter: &Filter, format: Format, output: Option<PathBuf>, rows: bool) -> ExitCode {
     let files = match load(&filter.fixtures) {
         Ok(files) => files,
         Err(code) => return code,
@@ -150,10 +155,14 @@ fn check(filter: &Filter, format: Format, output: Option<PathBuf>) -> ExitCode {
         eprintln!("tch-parity: no case matches {:?} in {}", filter.filters, filter.fixtures.display());
         return ExitCode::from(EXIT_USAGE);
     }
-    let text = report.render(format);
+    // Colour only on a terminal, and never where NO_COLOR is set (no-color.org).
+    let color = output.is_none() && std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+    let text = report.render_with(format, Style { rows, color });
     match output {
         Some(path) => {
-            if let Err(e) = std::fs::write(&path, &text) {
+            // Atomic: a missing folder or a read-only place is an error, and nothing half-written
+            // is left behind.
+            if let Err(e) = fixture::write::write_atomic(&path, &text) {
                 eprintln!("tch-parity: cannot write {}: {e}", path.display());
                 return ExitCode::from(EXIT_USAGE);
             }

@@ -31,13 +31,33 @@ fn bce_copy() -> (tempfile::TempDir, PathBuf) {
 }
 
 #[test]
-fn check_prints_the_table_and_exits_zero() {
+fn check_prints_one_line_per_op_then_the_verdict_and_exits_zero() {
     let out = run(&["check", "--fixtures", BINARY]);
     let stdout = text(&out.stdout);
     assert_eq!(out.status.code(), Some(0), "{stdout}{}", text(&out.stderr));
-    assert!(stdout.lines().next().unwrap().contains("max |Δ|"));
-    assert!(stdout.contains("binary_cross_entropy/seed"));
-    assert!(stdout.contains("all agree:"));
+    let header = stdout.lines().next().unwrap();
+    for column in ["op", "compared", "cases", "rows", "passed", "failed", "worst ulp", "worst rel", "worst at"] {
+        assert!(header.contains(column), "{header}");
+    }
+    // 3 ops, each compared with libtorch: 3 lines, not one per row.
+    let lines: Vec<&str> = stdout.lines().skip(1).take_while(|l| !l.is_empty()).collect();
+    assert_eq!(lines.len(), 3, "{stdout}");
+    let bce = lines.iter().find(|l| l.starts_with("binary_cross_entropy ")).expect("a BCE line");
+    let cells: Vec<&str> = bce.split_whitespace().collect();
+    assert_eq!(&cells[1..8], ["hand-written", "vs", "libtorch", "13", "126", "126", "0"], "{bce}");
+    assert!(!stdout.contains("binary_cross_entropy/seed"), "no row lines by default");
+    assert!(stdout.trim_end().lines().last().unwrap().starts_with("all agree: 242 rows from 24 cases"));
+    // Piped, so no colour.
+    assert!(!stdout.contains('\x1b'));
+}
+
+#[test]
+fn check_with_rows_prints_every_row() {
+    for flag in ["--rows", "-v"] {
+        let stdout = text(&run(&["check", flag, "--fixtures", BINARY]).stdout);
+        assert!(stdout.lines().next().unwrap().contains("max |Δ|"));
+        assert_eq!(stdout.lines().filter(|l| l.starts_with("ok ")).count(), 242, "{flag}");
+    }
 }
 
 #[test]
@@ -76,7 +96,11 @@ fn junit_and_markdown_reports() {
 
     let markdown = text(&run(&["check", "--format", "markdown", "--fixtures", BINARY]).stdout);
     assert!(markdown.starts_with("## ✅ tch-parity:"), "{markdown}");
-    assert!(markdown.contains("| ✅ | `binary_cross_entropy/seed` | float32 | none | output |"));
+    assert!(
+        markdown.contains("| ✅ | `binary_cross_entropy` | hand-written vs libtorch | 13 | 126 | 126 | 0 |"),
+        "{markdown}"
+    );
+    assert!(!markdown.contains("binary_cross_entropy/seed"), "rows are in JSON and JUnit, not in the summary");
 }
 
 #[test]
@@ -290,4 +314,14 @@ fn without_python_the_recorded_values_stand_in_and_the_report_says_so() {
     let live = text(&run(&["check", "--fixtures", "fixtures/focal", "--format", "json"]).stdout);
     let report: serde_json::Value = serde_json::from_str(&live).unwrap();
     assert!(report["rows"].as_array().unwrap().iter().all(|r| r["reference"] == "pytorch"));
+}
+
+#[test]
+fn output_into_a_missing_folder_is_an_error_and_writes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("no/such/folder/report.md");
+    let out = run(&["check", "--format", "markdown", "--output", file.to_str().unwrap(), "--fixtures", BINARY]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("cannot write"), "{}", text(&out.stderr));
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0, "nothing left behind");
 }

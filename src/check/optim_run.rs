@@ -283,7 +283,9 @@ fn subject_rows(
     }
     let references = references(registry, &setup);
     if let Outcome::Rejects(text) = &case.outcome {
-        return vec![row("construction", REJECTS, construction_checks(subject, &references, &setup, text))];
+        let mut row = row("construction", REJECTS, construction_checks(subject, &references, &setup, text));
+        row.reference = references.first().map(|r| r.name().to_owned());
+        return vec![row];
     }
     let mut rows = Vec::new();
     let recorded = case.expected().and_then(|e| e.outputs(dtype, TRAJECTORY));

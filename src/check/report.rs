@@ -32,6 +32,33 @@ pub struct Report {
     pub rows: Vec<Row>,
 }
 
+/// How the table is shown.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Style {
+    /// Every row, instead of one line per op.
+    pub rows: bool,
+    /// ANSI colour (on a terminal, unless `NO_COLOR` is set).
+    pub color: bool,
+}
+
+/// One op and pair of implementations: how many of its rows passed, and its worst difference.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct OpSummary {
+    pub op: String,
+    /// "hand-written vs libtorch", or the subject alone where nothing live was compared.
+    pub compared: String,
+    pub cases: usize,
+    pub rows: usize,
+    pub passed: usize,
+    pub failed: usize,
+    pub unsupported: usize,
+    /// Greatest distance in ulp against the reference, and greatest relative difference.
+    pub worst_ulp: u64,
+    pub worst_rel: f64,
+    /// Where the worst ulp is: case, dtype, variant, output and element.
+    pub worst_at: Option<String>,
+}
+
 #[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
 pub struct Summary {
     pub rows: usize,
@@ -65,13 +92,71 @@ impl Report {
         self.rows.iter().all(Row::passed)
     }
 
+    /// The report in `format`, plain, the table summarised per op (see [`Report::render_with`]).
     pub fn render(&self, format: Format) -> String {
+        self.render_with(format, Style::default())
+    }
+
+    /// The report in `format`. The table and Markdown lead with one line per op and pair of
+    /// implementations, then every failing row in full, then the verdict (`style.rows` lists
+    /// every row in the table); JSON and JUnit always hold every row.
+    pub fn render_with(&self, format: Format, style: Style) -> String {
         match format {
-            Format::Table => self.table(),
+            Format::Table => self.table(style),
             Format::Json => self.json(),
             Format::Junit => self.junit(),
             Format::Markdown => self.markdown(),
         }
+    }
+
+    /// One line per op and pair of implementations compared, in the rows' order.
+    pub fn op_summaries(&self) -> Vec<OpSummary> {
+        let mut out: Vec<OpSummary> = Vec::new();
+        let mut cases: Vec<Vec<(&str, &str)>> = Vec::new();
+        for row in &self.rows {
+            let compared = match &row.reference {
+                Some(reference) => format!("{} vs {reference}", row.subject),
+                None => row.subject.clone(),
+            };
+            let i = match out.iter().position(|o| o.op == row.op && o.compared == compared) {
+                Some(i) => i,
+                None => {
+                    out.push(OpSummary { op: row.op.clone(), compared, ..Default::default() });
+                    cases.push(Vec::new());
+                    out.len() - 1
+                }
+            };
+            let summary = &mut out[i];
+            let case = (row.file.as_str(), row.case.as_str());
+            if !cases[i].contains(&case) {
+                cases[i].push(case);
+            }
+            summary.rows += 1;
+            match (row.unsupported, row.passed()) {
+                (true, _) => summary.unsupported += 1,
+                (false, true) => summary.passed += 1,
+                (false, false) => summary.failed += 1,
+            }
+            if let Some(c) = row.reference_check().and_then(|c| c.comparison.as_ref()) {
+                summary.worst_rel = summary.worst_rel.max(if c.max_rel.is_nan() { f64::INFINITY } else { c.max_rel });
+                if summary.worst_at.is_none() || c.max_ulp > summary.worst_ulp {
+                    summary.worst_ulp = c.max_ulp;
+                    let index = c.worst.as_ref().filter(|_| c.max_ulp > 0).map(|w| format!(" {:?}", w.index));
+                    summary.worst_at = Some(format!(
+                        "{} {} {} {}{}",
+                        row.case,
+                        row.dtype,
+                        row.variant,
+                        row.output,
+                        index.unwrap_or_default()
+                    ));
+                }
+            }
+        }
+        for (summary, cases) in out.iter_mut().zip(cases) {
+            summary.cases = cases.len();
+        }
+        out
     }
 
     fn json(&self) -> String {
@@ -87,7 +172,62 @@ impl Report {
         serde_json::to_string_pretty(&doc).expect("report serializes") + "\n"
     }
 
-    fn table(&self) -> String {
+    fn table(&self, style: Style) -> String {
+        let mut out = if style.rows { self.rows_table() } else { self.ops_table(style) };
+        let details: String = self.rows.iter().filter(|r| !r.passed()).map(failure_detail).collect();
+        out.push_str(&self.notes());
+        if !details.is_empty() {
+            out.push_str(&paint("\nDisagreements:\n", RED, style));
+            out.push_str(&details);
+        }
+        let line = self.summary_line();
+        out.push_str(&paint(&line, if self.passed() { GREEN } else { RED }, style));
+        out
+    }
+
+    /// One line per op and pair of implementations.
+    fn ops_table(&self, style: Style) -> String {
+        let headers = ["op", "compared", "cases", "rows", "passed", "failed", "worst ulp", "worst rel", "worst at"];
+        let lines: Vec<[String; 9]> = self
+            .op_summaries()
+            .into_iter()
+            .map(|o| {
+                let failed = if o.unsupported > 0 {
+                    format!("{} ({} n/a)", o.failed, o.unsupported)
+                } else {
+                    o.failed.to_string()
+                };
+                [
+                    o.op,
+                    o.compared,
+                    o.cases.to_string(),
+                    o.rows.to_string(),
+                    o.passed.to_string(),
+                    failed,
+                    ulps(o.worst_ulp),
+                    sci(o.worst_rel),
+                    o.worst_at.filter(|_| o.worst_ulp > 0).unwrap_or_default(),
+                ]
+            })
+            .collect();
+        let mut out = aligned(&headers, &lines, &[0, 1, 8]);
+        if style.color {
+            // Colour the lines of ops with failures; alignment is computed on the plain text.
+            let failing: Vec<bool> = lines.iter().map(|l| !l[5].starts_with('0')).collect();
+            out = out
+                .lines()
+                .enumerate()
+                .map(|(i, line)| match i.checked_sub(1).map(|k| failing[k]) {
+                    Some(true) => paint(line, RED, style) + "\n",
+                    _ => format!("{line}\n"),
+                })
+                .collect();
+        }
+        out
+    }
+
+    /// Every row.
+    fn rows_table(&self) -> String {
         let headers = [
             "",
             "case",
@@ -102,7 +242,6 @@ impl Report {
             "fixture ulp",
         ];
         let mut lines: Vec<[String; 11]> = Vec::new();
-        let mut details = String::new();
         for row in &self.rows {
             let status = match (row.unsupported, row.passed()) {
                 (true, _) => "n/a",
@@ -138,38 +277,13 @@ impl Report {
                 mismatched,
                 drift,
             ]);
-            if !row.passed() {
-                details.push_str(&failure_detail(row));
-            }
         }
-        let mut widths = headers.map(str::len);
-        for line in &lines {
-            for (w, cell) in widths.iter_mut().zip(line) {
-                *w = (*w).max(cell.chars().count());
-            }
-        }
+        aligned(&headers, &lines, &[0, 1, 2, 3, 4])
+    }
+
+    /// What the figures mean, rows checked without their live reference, tolerance overrides.
+    fn notes(&self) -> String {
         let mut out = String::new();
-        let mut push_line = |cells: &[String]| {
-            let mut line = String::new();
-            for (i, (cell, w)) in cells.iter().zip(widths).enumerate() {
-                let pad = w - cell.chars().count();
-                // Names left, figures right.
-                if i <= 4 {
-                    line.push_str(cell);
-                    line.extend(std::iter::repeat_n(' ', pad));
-                } else {
-                    line.extend(std::iter::repeat_n(' ', pad));
-                    line.push_str(cell);
-                }
-                line.push_str("  ");
-            }
-            out.push_str(line.trim_end());
-            out.push('\n');
-        };
-        push_line(&headers.map(String::from));
-        for line in &lines {
-            push_line(line);
-        }
         let _ = writeln!(
             out,
             "\nFigures compare the implementation under test (hand-written) with its live reference (libtorch, or \
@@ -200,11 +314,6 @@ impl Report {
                 }
             }
         }
-        if !details.is_empty() {
-            out.push_str("\nDisagreements:\n");
-            out.push_str(&details);
-        }
-        out.push_str(&self.summary_line());
         out
     }
 
@@ -254,6 +363,9 @@ impl Report {
         out
     }
 
+    /// The summary first (one line per op and pair of implementations), then the failing rows
+    /// in full, at most [`MARKDOWN_FAILURES`] of them: a job summary stays far below GitHub's
+    /// 1 MiB limit however many rows there are (JSON and JUnit hold every row).
     fn markdown(&self) -> String {
         let s = self.summary();
         let mut out = String::new();
@@ -263,38 +375,43 @@ impl Report {
             "## {icon} tch-parity: {} of {} rows agree ({} cases, libtorch {})\n",
             s.passed, s.rows, s.cases, self.libtorch
         );
-        if s.failed > 0 {
-            out.push_str("### Disagreements\n\n```text\n");
-            for row in self.rows.iter().filter(|r| !r.passed()) {
-                out.push_str(&failure_detail(row));
-            }
-            out.push_str("```\n\n");
-        }
-        out.push_str("<details><summary>Every row</summary>\n\n");
-        out.push_str("| | case | dtype | variant | output | max abs | max rel | ulp | mismatched | fixture ulp |\n");
-        out.push_str("|---|---|---|---|---|--:|--:|--:|--:|--:|\n");
-        for row in &self.rows {
-            let c = row.reference_check().and_then(|c| c.comparison.as_ref());
-            let drift =
-                row.drift_check().and_then(|c| c.comparison.as_ref()).map(|c| ulps(c.max_ulp)).unwrap_or_default();
+        out.push_str("| | op | compared | cases | rows | passed | failed | worst ulp | worst rel | worst at |\n");
+        out.push_str("|---|---|---|--:|--:|--:|--:|--:|--:|---|\n");
+        for o in self.op_summaries() {
             let _ = writeln!(
                 out,
-                "| {} | `{}/{}` | {} | {} | {}{} | {} | {} | {} | {} | {} |",
-                if row.passed() { "✅" } else { "❌" },
-                row.op,
-                row.case,
-                row.dtype,
-                row.variant,
-                row.output,
-                if row.tolerance_override.is_some() { " (tol*)" } else { "" },
-                c.map(|c| sci(c.max_abs)).unwrap_or_default(),
-                c.map(|c| sci(c.max_rel)).unwrap_or_default(),
-                c.map(|c| ulps(c.max_ulp)).unwrap_or_default(),
-                c.map(|c| format!("{} of {}", c.mismatched, c.numel)).unwrap_or_default(),
-                drift
+                "| {} | `{}` | {} | {} | {} | {} | {}{} | {} | {} | {} |",
+                if o.failed == 0 { "✅" } else { "❌" },
+                o.op,
+                o.compared,
+                o.cases,
+                o.rows,
+                o.passed,
+                o.failed,
+                if o.unsupported > 0 { format!(" ({} n/a)", o.unsupported) } else { String::new() },
+                ulps(o.worst_ulp),
+                sci(o.worst_rel),
+                o.worst_at.filter(|_| o.worst_ulp > 0).map(|w| format!("`{w}`")).unwrap_or_default(),
             );
         }
-        out.push_str("\n</details>\n");
+        if let Some(note) = self.rows.iter().find_map(|r| r.note.as_deref()) {
+            let _ =
+                writeln!(out, "\n{} rows were checked against the recorded values only: {note}.", s.without_reference);
+        }
+        if s.failed > 0 {
+            out.push_str("\n### Disagreements\n\n```text\n");
+            for row in self.rows.iter().filter(|r| !r.passed()).take(MARKDOWN_FAILURES) {
+                out.push_str(&failure_detail(row));
+            }
+            out.push_str("```\n");
+            if s.failed > MARKDOWN_FAILURES {
+                let _ = writeln!(
+                    out,
+                    "\nand {} more failing rows: the JSON and JUnit reports hold every row.",
+                    s.failed - MARKDOWN_FAILURES
+                );
+            }
+        }
         out
     }
 }
@@ -349,9 +466,13 @@ fn sci(x: f64) -> String {
     }
 }
 
+/// A distance in ulp: exact up to a million, then to two significant figures (across zero,
+/// tiny values of opposite sign are astronomically many ulp apart).
 fn ulps(u: u64) -> String {
     if u == u64::MAX {
         "nan".into()
+    } else if u >= 1_000_000 {
+        format!("{:.1e}", u as f64)
     } else {
         u.to_string()
     }
@@ -369,6 +490,57 @@ fn xml(text: &str) -> String {
             c if (c as u32) < 0x20 && c != '\n' && c != '\t' => {}
             c => out.push(c),
         }
+    }
+    out
+}
+
+/// The failing rows the Markdown report shows in full.
+pub const MARKDOWN_FAILURES: usize = 100;
+
+const RED: &str = "31";
+const GREEN: &str = "32";
+
+/// `text` in an ANSI colour when the style asks for colour.
+fn paint(text: &str, code: &str, style: Style) -> String {
+    if style.color {
+        // Leading and trailing newlines stay outside the colour.
+        let body = text.trim_matches('\n');
+        let (start, end) = (text.len() - text.trim_start_matches('\n').len(), text.trim_end_matches('\n').len());
+        format!("{}\x1b[{code}m{body}\x1b[0m{}", &text[..start], &text[end..])
+    } else {
+        text.to_owned()
+    }
+}
+
+/// Columns padded to their widest cell: the columns in `left` flush left, the others (figures)
+/// flush right.
+fn aligned<const N: usize>(headers: &[&str; N], lines: &[[String; N]], left: &[usize]) -> String {
+    let mut widths = headers.map(|h| h.chars().count());
+    for line in lines {
+        for (w, cell) in widths.iter_mut().zip(line) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let mut out = String::new();
+    let mut push_line = |cells: &[String]| {
+        let mut line = String::new();
+        for (i, (cell, w)) in cells.iter().zip(widths).enumerate() {
+            let pad = w - cell.chars().count();
+            if left.contains(&i) {
+                line.push_str(cell);
+                line.extend(std::iter::repeat_n(' ', pad));
+            } else {
+                line.extend(std::iter::repeat_n(' ', pad));
+                line.push_str(cell);
+            }
+            line.push_str("  ");
+        }
+        out.push_str(line.trim_end());
+        out.push('\n');
+    };
+    push_line(&headers.map(String::from));
+    for line in lines {
+        push_line(line);
     }
     out
 }
