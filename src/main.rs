@@ -92,6 +92,18 @@ enum Command {
         #[arg(long, default_value_os_t = default_fixtures().join("fuzz"))]
         out: PathBuf,
     },
+    /// One case in depth: inputs, options, each implementation's values beside the fixture's with
+    /// their distance in ulp, the tolerance and why; for an optimizer, the difference per step.
+    Explain {
+        /// The case: `op/name`, its name, or part of it (close matches are listed otherwise).
+        case: String,
+        /// Only this dtype (repeatable).
+        #[arg(long = "dtype")]
+        dtypes: Vec<DTypeArg>,
+        /// A fixture file or folder.
+        #[arg(long, default_value_os_t = default_fixtures())]
+        fixtures: PathBuf,
+    },
     /// List every loss and optimizer, its inputs, options and cases.
     List {
         #[arg(long, default_value_os_t = default_fixtures())]
@@ -133,6 +145,7 @@ fn main() -> ExitCode {
         Command::Check { filter, format, output, rows } => check(&filter, format, output, rows),
         Command::Regen { filter, check, exact } => regen(&filter, check, exact),
         Command::List { fixtures } => list(&fixtures),
+        Command::Explain { case, dtypes, fixtures } => explain(&case, &dtypes, &fixtures),
         Command::Fuzz { seed, cases, seconds, ops, out } => fuzz(seed, cases, seconds, &ops, &out),
     }
 }
@@ -177,6 +190,33 @@ fn check(filter: &Filter, format: Format, output: Option<PathBuf>, rows: bool) -
     }
 }
 
+fn explain(query: &str, dtypes: &[DTypeArg], fixtures: &std::path::Path) -> ExitCode {
+    let files = match load(fixtures) {
+        Ok(files) => files,
+        Err(code) => return code,
+    };
+    match check::explain::find(&files, query) {
+        Ok((file, case)) => {
+            let selection =
+                Filter { filters: Vec::new(), dtypes: dtypes.to_vec(), fixtures: fixtures.into() }.selection();
+            print!("{}", check::explain::explain(&Registry::standard(), file, case, &selection.dtypes()));
+            ExitCode::SUCCESS
+        }
+        Err(close) => {
+            let what = if close.len() > 1 && close.iter().all(|c| c.contains(query)) {
+                "several cases match"
+            } else {
+                "no case is named"
+            };
+            eprintln!("tch-parity: {what} '{query}'; did you mean one of these?");
+            for name in close {
+                eprintln!("  {name}");
+            }
+            ExitCode::from(EXIT_USAGE)
+        }
+    }
+}
+
 fn regen(filter: &Filter, dry_run: bool, exact: bool) -> ExitCode {
     let files = match load(&filter.fixtures) {
         Ok(files) => files,
@@ -190,8 +230,14 @@ fn regen(filter: &Filter, dry_run: bool, exact: bool) -> ExitCode {
     let (mut rewritten, mut problems, mut io_errors) = (0, 0, 0);
     let selected = |case: &fixture::Case| selection.selects(case);
     let registry = Registry::standard();
+    let total = files.iter().flat_map(|f| &f.cases).filter(|c| selection.selects(c)).count() as u64;
+    let mut progress = Progress::new("regen", total);
+    let mut done = 0;
     for file in files.iter().filter(|f| f.cases.iter().any(|c| selection.selects(c))) {
-        let result = match record::regen_file(&registry, file, &selected, dry_run, exact) {
+        let result = record::regen_file(&registry, file, &selected, dry_run, exact);
+        done += file.cases.iter().filter(|c| selection.selects(c)).count() as u64;
+        progress.set(done);
+        let result = match result {
             Ok(result) => result,
             Err(list) => {
                 for p in list {
@@ -226,6 +272,7 @@ fn regen(filter: &Filter, dry_run: bool, exact: bool) -> ExitCode {
             rewritten += 1;
         }
     }
+    progress.finish();
     if problems > 0 {
         eprintln!("tch-parity: regen found {problems} problem(s); nothing was written for the files concerned");
         // A file that cannot be written is not a disagreement with libtorch.
@@ -262,7 +309,9 @@ fn fuzz(seed: Option<u64>, cases: u64, seconds: f64, ops: &[String], out: &std::
     println!("fuzz: seed {seed} (replay with --seed {seed})");
     let started = std::time::Instant::now();
     let deadline = started + std::time::Duration::from_secs_f64(seconds);
-    let summary = fuzz::run(&Registry::standard(), seed, cases, deadline, ops);
+    let mut progress = Progress::new("fuzz", cases);
+    let summary = fuzz::run(&Registry::standard(), seed, cases, deadline, ops, &mut |done| progress.set(done));
+    progress.finish();
     let elapsed = started.elapsed().as_secs_f64();
     for (op, n) in &summary.per_op {
         println!("  {op}: {n} cases");
@@ -373,4 +422,53 @@ fn list(fixtures: &std::path::Path) -> ExitCode {
         println!("  {}  {} (parameters: {}; data: {})", o.id, o.summary, o.params.join(", "), o.data.join(", "));
     }
     ExitCode::SUCCESS
+}
+
+/// Progress on standard error: a bar with the count, the rate and the time left on a terminal;
+/// elsewhere (CI logs, pipes) a plain line every ten seconds.
+enum Progress {
+    Bar(indicatif::ProgressBar),
+    Lines { what: &'static str, total: u64, started: std::time::Instant, last: std::time::Instant, done: u64 },
+}
+
+impl Progress {
+    fn new(what: &'static str, total: u64) -> Progress {
+        if std::io::stderr().is_terminal() {
+            let bar = indicatif::ProgressBar::new(total);
+            let style = indicatif::ProgressStyle::with_template(
+                "{prefix} {bar:30} {pos}/{len} cases, {rate}, about {eta} left",
+            )
+            .expect("a valid template")
+            .with_key("rate", |state: &indicatif::ProgressState, w: &mut dyn std::fmt::Write| {
+                let _ = write!(w, "{:.0}/s", state.per_sec());
+            });
+            bar.set_style(style);
+            bar.set_prefix(what);
+            Progress::Bar(bar)
+        } else {
+            let now = std::time::Instant::now();
+            Progress::Lines { what, total, started: now, last: now, done: 0 }
+        }
+    }
+
+    fn set(&mut self, n: u64) {
+        match self {
+            Progress::Bar(bar) => bar.set_position(n),
+            Progress::Lines { what, total, started, last, done } => {
+                *done = n;
+                if last.elapsed().as_secs_f64() >= 10.0 {
+                    *last = std::time::Instant::now();
+                    let rate = n as f64 / started.elapsed().as_secs_f64();
+                    let left = (*total - n.min(*total)) as f64 / rate.max(1e-9);
+                    eprintln!("{what}: {n} of {total} cases, {rate:.0}/s, about {left:.0} s left");
+                }
+            }
+        }
+    }
+
+    fn finish(self) {
+        if let Progress::Bar(bar) = self {
+            bar.finish_and_clear();
+        }
+    }
 }

@@ -325,3 +325,49 @@ fn output_into_a_missing_folder_is_an_error_and_writes_nothing() {
     assert!(text(&out.stderr).contains("cannot write"), "{}", text(&out.stderr));
     assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0, "nothing left behind");
 }
+
+#[test]
+fn explain_shows_a_loss_case_element_by_element() {
+    let out = run(&["explain", "binary_cross_entropy/log-clamp", "--dtype", "float32"]);
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(stdout.contains("input: float [8], requires_grad"), "{stdout}");
+    assert!(stdout.contains("== float32 none") && stdout.contains("== float32 sum"));
+    assert!(stdout.contains("rtol 1.3e-6, atol 1e-5: torch.testing.assert_close's default for float32"));
+    let header = stdout.lines().find(|l| l.trim_start().starts_with("element")).unwrap();
+    for column in ["hand-written", "libtorch", "fixture", "ulp hand", "ulp fixture"] {
+        assert!(header.contains(column), "{header}");
+    }
+    // The log clamp: ln 0 is clamped at −100, so element [1] (x = 0, t = 1) costs exactly 100.
+    assert!(stdout.lines().any(|l| l.trim_start().starts_with("[1]") && l.matches("100.0").count() == 3), "{stdout}");
+}
+
+#[test]
+fn explain_shows_an_optimizer_case_step_by_step_and_an_error_case_by_message() {
+    let stdout = text(&run(&["explain", "sgd/momentum/rosenbrock", "--dtype", "float32"]).stdout);
+    assert!(stdout.contains("free-running/fused: hand-written against fused, difference in ulp after each step"));
+    let buffer = stdout.lines().find(|l| l.trim_start().starts_with("momentum_buffer.xy")).unwrap();
+    assert!(buffer.contains('▁') && buffer.contains("within tolerance at every step"), "{buffer}");
+
+    let stdout = text(&run(&["explain", "adam/beta1-one", "--dtype", "float64"]).stdout);
+    assert!(
+        stdout.contains("expected: construction fails, the message containing \"Invalid beta parameter at index 0\"")
+    );
+    assert!(
+        stdout.contains("hand-written: rejects: invalid argument: Invalid beta parameter at index 0: 1"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn explain_with_an_unknown_or_ambiguous_name_lists_close_matches_and_exits_two() {
+    let out = run(&["explain", "crossentropy/seed-one-hat"]);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains("no case is named 'crossentropy/seed-one-hat'"), "{stderr}");
+    assert!(stderr.lines().nth(1).unwrap().trim() == "cross_entropy/seed-one-hot", "{stderr}");
+
+    let out = run(&["explain", "seed"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("several cases match 'seed'"));
+}

@@ -39,7 +39,8 @@ fn a_seed_replays_exactly() {
     assert_ne!(text_of(7), text_of(8));
     let far = std::time::Instant::now() + std::time::Duration::from_secs(60);
     let registry = Registry::standard();
-    let (a, b) = (fuzz::run(&registry, 42, 150, far, &[]), fuzz::run(&registry, 42, 150, far, &[]));
+    let (a, b) =
+        (fuzz::run(&registry, 42, 150, far, &[], &mut |_| {}), fuzz::run(&registry, 42, 150, far, &[], &mut |_| {}));
     assert_eq!(a.per_op, b.per_op);
     assert_eq!(a.cases, 150);
     assert!(

@@ -4,6 +4,7 @@
 //! rule ([`compare`]); the result as a report ([`report`]).
 
 pub mod compare;
+pub mod explain;
 pub mod materialize;
 pub mod optim_run;
 pub mod report;

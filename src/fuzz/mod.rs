@@ -246,8 +246,16 @@ fn loss_draw(seed: u64, k: u64) -> (Size, u64) {
     (size, rng.next_u64())
 }
 
-/// Runs case 0, 1, 2, … of `seed` over the selected ops until `cases` cases or `deadline`.
-pub fn run(registry: &Registry, seed: u64, cases: u64, deadline: std::time::Instant, ops: &[String]) -> Summary {
+/// Runs case 0, 1, 2, … of `seed` over the selected ops until `cases` cases or `deadline`,
+/// calling `progress` with the number of cases done after each one.
+pub fn run(
+    registry: &Registry,
+    seed: u64,
+    cases: u64,
+    deadline: std::time::Instant,
+    ops: &[String],
+    progress: &mut dyn FnMut(u64),
+) -> Summary {
     let wanted = |id: &str| ops.is_empty() || ops.iter().any(|o| o == id);
     let losses: Vec<&'static LossSpec> = LOSSES.iter().filter(|l| wanted(l.id)).collect();
     let optimizers: Vec<&'static OptimizerSpec> = OPTIMIZERS.iter().filter(|o| wanted(o.id)).collect();
@@ -271,6 +279,7 @@ pub fn run(registry: &Registry, seed: u64, cases: u64, deadline: std::time::Inst
             let which = (k % total_ops) as usize;
             counts[which] += 1;
             summary.cases += 1;
+            progress(summary.cases);
             if let Some(&spec) = losses.get(which) {
                 let (size, sample_seed) = loss_draw(seed, k);
                 let case = generate(spec, sample_seed, size);
