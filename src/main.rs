@@ -50,7 +50,7 @@ enum Command {
     Check {
         #[command(flatten)]
         filter: Filter,
-        /// table, json, junit or markdown.
+        /// table, json, junit, markdown or html.
         #[arg(long, default_value = "table")]
         format: Format,
         /// Write the report here instead of standard output.

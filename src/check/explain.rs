@@ -4,7 +4,7 @@
 //! chart, and the first step that left tolerance.
 
 use super::compare::{compare_element, ulp_distance};
-use super::optim_run::{references, setup, simulate, Mode};
+use super::optim_run::{per_step_ulp, references, setup, simulate, Mode};
 use super::run::{evaluate, reference, tolerance_for};
 use crate::catalog::{self, LossSpec, Op, OptimizerSpec};
 use crate::fixture::parse::output_names;
@@ -345,17 +345,13 @@ fn trajectory_line(
         return;
     }
     let per = b.values.len() / steps;
-    let mut worst = Vec::with_capacity(steps);
-    let mut first_failing = None;
-    for s in 0..steps {
+    let worst = per_step_ulp(a, b, dtype);
+    let first_failing = (0..steps).find(|s| {
         let range = s * per..(s + 1) * per;
-        let (xs, ys) = (&a.values[range.clone()], &b.values[range]);
-        worst.push(xs.iter().zip(ys).map(|(&x, &y)| ulp_distance(x, y, dtype)).max().unwrap_or(0));
-        if first_failing.is_none() && xs.iter().zip(ys).any(|(&x, &y)| !compare_element(x, y, dtype, tolerance).passed)
-        {
-            first_failing = Some(s + 1);
-        }
-    }
+        let mut pairs = a.values[range.clone()].iter().zip(&b.values[range]);
+        pairs.any(|(&x, &y)| !compare_element(x, y, dtype, tolerance).passed)
+    });
+    let first_failing = first_failing.map(|s| s + 1);
     let verdict = match first_failing {
         Some(s) => format!("left tolerance at step {s}"),
         None => "within tolerance at every step".into(),

@@ -5,6 +5,7 @@
 
 pub mod compare;
 pub mod explain;
+pub mod html;
 pub mod materialize;
 pub mod optim_run;
 pub mod report;

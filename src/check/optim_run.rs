@@ -247,6 +247,22 @@ fn first_failing_step(
         .map(|i| i / per_step.max(1) + 1)
 }
 
+/// The worst distance in ulp between `actual` and `expected` after each step.
+pub fn per_step_ulp(actual: &ExpectedTensor, expected: &ExpectedTensor, dtype: DType) -> Vec<u64> {
+    let steps = expected.shape.first().copied().unwrap_or(0).max(0) as usize;
+    if steps == 0 || actual.values.len() != expected.values.len() {
+        return Vec::new();
+    }
+    let per = expected.values.len() / steps;
+    (0..steps)
+        .map(|s| {
+            let range = s * per..(s + 1) * per;
+            let pairs = actual.values[range.clone()].iter().zip(&expected.values[range]);
+            pairs.map(|(&a, &b)| super::compare::ulp_distance(a, b, dtype)).max().unwrap_or(0)
+        })
+        .collect()
+}
+
 fn comparison(a: &ExpectedTensor, b: &ExpectedTensor, dtype: DType, tolerance: Tolerance) -> Comparison {
     compare(&a.values, &a.shape, &b.values, &b.shape, dtype, tolerance)
 }
@@ -309,6 +325,7 @@ fn subject_rows(
                 let tolerance = row.tolerance();
                 let (a, b) = (mine.trajectory(label).expect("listed"), theirs.trajectory(label).expect("listed"));
                 row.first_failing_step = first_failing_step(&a, &b, dtype, tolerance);
+                row.per_step_ulp = per_step_ulp(&a, &b, dtype);
                 row.checks.push(Check::compared(name, reference.name(), comparison(&a, &b, dtype, tolerance)));
                 // The fixture records the first reference's free-running parameters.
                 if mode == Mode::FreeRunning && k == 0 && label.starts_with("param.") {

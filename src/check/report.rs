@@ -11,6 +11,7 @@ pub enum Format {
     Json,
     Junit,
     Markdown,
+    Html,
 }
 
 impl std::str::FromStr for Format {
@@ -21,7 +22,8 @@ impl std::str::FromStr for Format {
             "json" => Ok(Format::Json),
             "junit" => Ok(Format::Junit),
             "markdown" => Ok(Format::Markdown),
-            other => Err(format!("unknown format '{other}' (expected table, json, junit or markdown)")),
+            "html" => Ok(Format::Html),
+            other => Err(format!("unknown format '{other}' (expected table, json, junit, markdown or html)")),
         }
     }
 }
@@ -106,6 +108,7 @@ impl Report {
             Format::Json => self.json(),
             Format::Junit => self.junit(),
             Format::Markdown => self.markdown(),
+            Format::Html => super::html::html(self),
         }
     }
 

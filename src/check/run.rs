@@ -96,6 +96,10 @@ pub struct Row {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
     pub checks: Vec<Check>,
+    /// For an optimizer: the worst distance in ulp against the reference after each step (for
+    /// the HTML report's charts; JSON has the row's figures).
+    #[serde(skip)]
+    pub per_step_ulp: Vec<u64>,
 }
 
 impl Row {
@@ -119,6 +123,7 @@ impl Row {
             unsupported: false,
             note: None,
             checks: Vec::new(),
+            per_step_ulp: Vec::new(),
         }
     }
 
