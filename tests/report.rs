@@ -41,3 +41,19 @@ fn the_markdown_summary_of_ten_times_todays_rows_stays_far_below_the_limit() {
     let json: serde_json::Value = serde_json::from_str(&synthetic.render(Format::Json)).unwrap();
     assert_eq!(json["rows"].as_array().unwrap().len(), target);
 }
+
+/// Colour marks failing ops and the verdict when asked for (on a terminal), and never otherwise.
+#[test]
+fn colour_only_when_asked_and_then_on_failures_and_the_verdict() {
+    use tch_parity::check::report::Style;
+    let files = load_path(&Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/binary/sigmoid.json")).unwrap();
+    let mut report = check(&Registry::standard(), &files, &Selection::default());
+    let plain = report.render_with(Format::Table, Style { rows: false, color: false });
+    assert!(!plain.contains('\x1b'));
+    let green = report.render_with(Format::Table, Style { rows: false, color: true });
+    assert!(green.contains("\x1b[32mall agree:"), "{green}");
+    report.rows[0].checks[0].passed = false;
+    let red = report.render_with(Format::Table, Style { rows: false, color: true });
+    let sigmoid = red.lines().find(|l| l.contains("sigmoid ")).unwrap();
+    assert!(sigmoid.starts_with("\x1b[31m") && red.contains("\x1b[31mDISAGREEMENT:"), "{red}");
+}

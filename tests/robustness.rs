@@ -228,3 +228,15 @@ fn a_panic_inside_libtorch_is_a_failed_row_and_the_other_cases_still_run() {
         assert!(row.drift_check().unwrap().passed);
     }
 }
+
+#[test]
+fn a_report_into_a_read_only_folder_is_a_clear_error_that_leaves_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let report = dir.path().join("report.html");
+    let _guard = ReadOnly::new(dir.path());
+    let out = tool(&["check", "sigmoid", "--format", "html", "--output", report.to_str().unwrap()]).output().unwrap();
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("cannot write") && stderr.contains("report.html"), "{stderr}");
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0, "nothing half-written");
+}
