@@ -46,7 +46,8 @@ enum DTypeArg {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Compare the hand-written implementations with libtorch and with the recorded fixtures.
+    /// Compare the hand-written implementations with their live references (libtorch, or PyTorch
+    /// in Python where libtorch has no op) and with the recorded fixtures.
     Check {
         #[command(flatten)]
         filter: Filter,
@@ -60,7 +61,7 @@ enum Command {
         #[arg(long, short = 'v')]
         rows: bool,
     },
-    /// Record the fixtures' expected values again from the live libtorch.
+    /// Record the fixtures' expected values again from the live references.
     Regen {
         #[command(flatten)]
         filter: Filter,
@@ -363,7 +364,8 @@ fn print_cases(files: &[FixtureFile], op: &str) {
 
 fn print_options(options: &[OptionSpec]) {
     if !options.is_empty() {
-        let options: Vec<String> = options.iter().map(|o| format!("{}={} ({})", o.name, o.default, o.doc)).collect();
+        let options: Vec<String> =
+            options.iter().map(|o| format!("{}={} ({})", o.name, o.default, o.doc.trim_end_matches('.'))).collect();
         println!("  options: {}", options.join(", "));
     }
 }
