@@ -136,6 +136,7 @@ impl Filter {
 }
 
 fn main() -> ExitCode {
+    quiet_on_closed_pipe();
     let cli = Cli::parse();
     // Fixture tensors are small: libtorch never splits their work across threads, but its idle
     // OpenMP workers spin between ops, taking the core that PyTorch's start-up (the Python
@@ -424,6 +425,26 @@ fn list(fixtures: &std::path::Path) -> ExitCode {
         println!("  {}  {} (parameters: {}; data: {})", o.id, o.summary, o.params.join(", "), o.data.join(", "));
     }
     ExitCode::SUCCESS
+}
+
+/// Piped into `head`, the program ends quietly when the reader goes away (exit 141, as a Unix
+/// tool killed by SIGPIPE), instead of reporting a panic from `print!`. SIGPIPE itself stays
+/// ignored (Rust's default), so the Python reference's pipe reports errors rather than killing
+/// the process.
+fn quiet_on_closed_pipe() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let message = info
+            .payload()
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| info.payload().downcast_ref::<&str>().copied())
+            .unwrap_or("");
+        if message.starts_with("failed printing to stdout") && message.contains("Broken pipe") {
+            std::process::exit(141);
+        }
+        default(info)
+    }));
 }
 
 /// Progress on standard error: a bar with the count, the rate and the time left on a terminal;

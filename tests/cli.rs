@@ -371,3 +371,24 @@ fn explain_with_an_unknown_or_ambiguous_name_lists_close_matches_and_exits_two()
     assert_eq!(out.status.code(), Some(2));
     assert!(text(&out.stderr).contains("several cases match 'seed'"));
 }
+
+/// `tch-parity check -v adam | head -1`: the reader goes away, and the program ends quietly. (Its
+/// 175 KB cannot all fit in a pipe's 64 KB buffer before the reader leaves.)
+#[test]
+fn a_closed_pipe_ends_the_program_quietly() {
+    use std::io::{BufRead, BufReader};
+    let mut child = Command::new(env!("CARGO_BIN_EXE_tch-parity"))
+        .args(["check", "-v", "adam"])
+        .current_dir(root())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    BufReader::new(child.stdout.take().unwrap()).read_line(&mut first).unwrap();
+    assert!(first.contains("max |Δ|"), "{first}");
+    // The reader is gone now; the rest of the table meets a closed pipe.
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(141));
+    assert!(out.stderr.is_empty(), "{}", text(&out.stderr));
+}
