@@ -44,6 +44,15 @@ enum DTypeArg {
     Float64,
 }
 
+impl From<DTypeArg> for DType {
+    fn from(d: DTypeArg) -> DType {
+        match d {
+            DTypeArg::Float32 => DType::Float32,
+            DTypeArg::Float64 => DType::Float64,
+        }
+    }
+}
+
 #[derive(Subcommand)]
 enum Command {
     /// Compare the hand-written implementations with their live references (libtorch, or PyTorch
@@ -123,14 +132,7 @@ fn default_fixtures() -> PathBuf {
 
 impl Filter {
     fn selection(&self) -> Selection {
-        let dtypes = self
-            .dtypes
-            .iter()
-            .map(|d| match d {
-                DTypeArg::Float32 => DType::Float32,
-                DTypeArg::Float64 => DType::Float64,
-            })
-            .collect();
+        let dtypes = self.dtypes.iter().map(|&d| DType::from(d)).collect();
         Selection { filters: self.filters.clone(), dtypes }
     }
 }
@@ -199,8 +201,7 @@ fn explain(query: &str, dtypes: &[DTypeArg], fixtures: &std::path::Path) -> Exit
     };
     match check::explain::find(&files, query) {
         Ok((file, case)) => {
-            let selection =
-                Filter { filters: Vec::new(), dtypes: dtypes.to_vec(), fixtures: fixtures.into() }.selection();
+            let selection = Selection { filters: Vec::new(), dtypes: dtypes.iter().map(|&d| DType::from(d)).collect() };
             print!("{}", check::explain::explain(&Registry::standard(), file, case, &selection.dtypes()));
             ExitCode::SUCCESS
         }

@@ -108,6 +108,11 @@ pub trait Options: Default + Clone + fmt::Debug + 'static {
         Ok(options)
     }
 
+    /// The defaults with the named values set (as fixtures and catalogues give them).
+    fn from_named(values: &[NamedValue]) -> Result<Self, String> {
+        Self::from_values(values.iter().map(|(n, v)| (n.as_str(), *v)))
+    }
+
     /// Every option's current value, in declaration order.
     fn values(&self) -> Values {
         Self::specs().into_iter().map(|s| (s.name, self.get(s.name).expect("a declared option"))).collect()

@@ -192,6 +192,6 @@ impl Args {
     /// The options as `T`: its defaults with the given ones set; an unknown name or a value of the
     /// wrong type is an error.
     pub fn options<T: Options>(&self) -> Result<T> {
-        T::from_values(self.options.iter().map(|(n, v)| (n.as_str(), *v))).map_err(crate::Error::InvalidArgument)
+        T::from_named(&self.options).map_err(crate::Error::InvalidArgument)
     }
 }

@@ -44,7 +44,7 @@ impl OptionsOf {
 }
 
 fn resolve<T: Options>(given: &[NamedValue]) -> Result<Values, String> {
-    Ok(T::from_values(given.iter().map(|(n, v)| (n.as_str(), *v)))?.values())
+    Ok(T::from_named(given)?.values())
 }
 
 pub struct LossSpec {

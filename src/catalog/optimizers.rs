@@ -34,7 +34,7 @@ impl OptimizerSpec {
 }
 
 fn configure<T: Options>(given: &[NamedValue], wrap: fn(T) -> OptimizerOptions) -> Result<OptimizerOptions, String> {
-    Ok(wrap(T::from_values(given.iter().map(|(n, v)| (n.as_str(), *v)))?))
+    Ok(wrap(T::from_named(given)?))
 }
 
 fn invalid(name: &'static str, option: &'static str, value: f64, message: &'static str) -> InvalidConfig {

@@ -4,7 +4,7 @@
 //! chart, and the first step that left tolerance.
 
 use super::compare::{compare_element, ulp_distance};
-use super::optim_run::{per_step_ulp, references, setup, simulate, Mode};
+use super::optim_run::{first_failing_step, per_step_ulp, references, setup, simulate, Mode};
 use super::run::{evaluate, reference, tolerance_for};
 use crate::catalog::{self, LossSpec, Op, OptimizerSpec};
 use crate::fixture::parse::output_names;
@@ -100,7 +100,7 @@ fn explain_loss(out: &mut String, registry: &Registry, spec: &'static LossSpec, 
                 let _ = writeln!(out, "expected: the reference rejects, its message containing \"{text}\"");
                 for (name, evaluation) in subjects.iter().map(|(n, e)| (*n, e)).chain(live.iter().map(|(n, e)| (*n, e)))
                 {
-                    let _ = writeln!(out, "  {name}: {}", describe(evaluation));
+                    let _ = writeln!(out, "  {name}: {}", evaluation.describe());
                 }
                 continue;
             }
@@ -113,7 +113,7 @@ fn explain_loss(out: &mut String, registry: &Registry, spec: &'static LossSpec, 
                 let mut columns: Vec<(String, Result<Computed, String>)> = Vec::new();
                 for (name, evaluation) in subjects.iter().map(|(n, e)| (*n, e)).chain(live.iter().map(|(n, e)| (*n, e)))
                 {
-                    columns.push((name.to_owned(), pick(evaluation, &output)));
+                    columns.push((name.to_owned(), evaluation.output(&output).cloned()));
                 }
                 if let Some(f) = fixture {
                     columns.push((
@@ -124,24 +124,6 @@ fn explain_loss(out: &mut String, registry: &Registry, spec: &'static LossSpec, 
                 element_table(out, &columns, dtype, tolerance);
             }
         }
-    }
-}
-
-fn describe(evaluation: &Evaluation) -> String {
-    match evaluation {
-        Evaluation::Computed(_) => "computed (accepted the input)".into(),
-        Evaluation::Rejected(message) => format!("rejects: {message}"),
-        Evaluation::Unsupported => "unsupported".into(),
-        Evaluation::Unavailable(why) => format!("unavailable: {why}"),
-    }
-}
-
-fn pick(evaluation: &Evaluation, output: &str) -> Result<Computed, String> {
-    match evaluation {
-        Evaluation::Computed(outs) => {
-            outs.iter().find(|c| c.name == output).cloned().ok_or_else(|| "no such output".into())
-        }
-        other => Err(describe(other)),
     }
 }
 
@@ -344,15 +326,8 @@ fn trajectory_line(
         let _ = writeln!(out, "  {label:<24} shapes differ: {:?} against {:?}", a.shape, b.shape);
         return;
     }
-    let per = b.values.len() / steps;
     let worst = per_step_ulp(a, b, dtype);
-    let first_failing = (0..steps).find(|s| {
-        let range = s * per..(s + 1) * per;
-        let mut pairs = a.values[range.clone()].iter().zip(&b.values[range]);
-        pairs.any(|(&x, &y)| !compare_element(x, y, dtype, tolerance).passed)
-    });
-    let first_failing = first_failing.map(|s| s + 1);
-    let verdict = match first_failing {
+    let verdict = match first_failing_step(a, b, dtype, tolerance) {
         Some(s) => format!("left tolerance at step {s}"),
         None => "within tolerance at every step".into(),
     };

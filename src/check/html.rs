@@ -156,7 +156,7 @@ pub fn html(report: &Report) -> String {
     let failing: Vec<&Row> = report.rows.iter().filter(|r| !r.passed()).collect();
     if !failing.is_empty() {
         out.push_str("<section id=failures><h2 class=bad>Disagreements</h2>\n");
-        for row in failing.iter().take(super::report::MARKDOWN_FAILURES) {
+        for row in failing.iter().take(super::report::FAILURES_SHOWN) {
             let _ = write!(out, "<div class=failure><pre>{}</pre>", escape(&failure_detail(row)));
             if !row.per_step_ulp.is_empty() {
                 let _ = write!(
@@ -167,11 +167,11 @@ pub fn html(report: &Report) -> String {
             }
             out.push_str("</div>\n");
         }
-        if failing.len() > super::report::MARKDOWN_FAILURES {
+        if failing.len() > super::report::FAILURES_SHOWN {
             let _ = writeln!(
                 out,
                 "<p>and {} more failing rows (the JSON report has every row).</p>",
-                failing.len() - super::report::MARKDOWN_FAILURES
+                failing.len() - super::report::FAILURES_SHOWN
             );
         }
         out.push_str("</section>\n");

@@ -1,7 +1,7 @@
 //! A fixture case made concrete: its inputs as tensors at a run's dtype, its options typed by
 //! the catalogue.
 
-use super::validate::option_value;
+use super::validate::typed;
 use crate::catalog::{Args, LossSpec};
 use crate::fixture::{float, Case, DType, InputDType};
 use crate::options::{OptionSpec, OptionValue};
@@ -39,13 +39,7 @@ pub fn options(
     given: &[(String, serde_json::Value)],
     specs: &[OptionSpec],
 ) -> Result<Vec<(String, OptionValue)>, String> {
-    given
-        .iter()
-        .map(|(name, value)| {
-            let spec = specs.iter().find(|s| s.name == name).ok_or_else(|| format!("no option '{name}'"))?;
-            Ok((name.clone(), option_value(value, spec.default)?))
-        })
-        .collect()
+    typed(given, specs).map_err(|(name, problem)| problem.unwrap_or_else(|| format!("no option '{name}'")))
 }
 
 /// The arguments of one loss call at `dtype`.

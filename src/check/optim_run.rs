@@ -232,7 +232,7 @@ pub fn simulate(setup: &Setup, implementations: &[&dyn Implementation], mode: Mo
 }
 
 /// The first step (from 1) at which `actual` leaves tolerance against `expected`.
-fn first_failing_step(
+pub fn first_failing_step(
     actual: &ExpectedTensor,
     expected: &ExpectedTensor,
     dtype: DType,

@@ -367,7 +367,7 @@ impl Report {
     }
 
     /// The summary first (one line per op and pair of implementations), then the failing rows
-    /// in full, at most [`MARKDOWN_FAILURES`] of them: a job summary stays far below GitHub's
+    /// in full, at most [`FAILURES_SHOWN`] of them: a job summary stays far below GitHub's
     /// 1 MiB limit however many rows there are (JSON and JUnit hold every row).
     fn markdown(&self) -> String {
         let s = self.summary();
@@ -403,15 +403,15 @@ impl Report {
         }
         if s.failed > 0 {
             out.push_str("\n### Disagreements\n\n```text\n");
-            for row in self.rows.iter().filter(|r| !r.passed()).take(MARKDOWN_FAILURES) {
+            for row in self.rows.iter().filter(|r| !r.passed()).take(FAILURES_SHOWN) {
                 out.push_str(&failure_detail(row));
             }
             out.push_str("```\n");
-            if s.failed > MARKDOWN_FAILURES {
+            if s.failed > FAILURES_SHOWN {
                 let _ = writeln!(
                     out,
                     "\nand {} more failing rows: the JSON and JUnit reports hold every row.",
-                    s.failed - MARKDOWN_FAILURES
+                    s.failed - FAILURES_SHOWN
                 );
             }
         }
@@ -497,8 +497,8 @@ fn xml(text: &str) -> String {
     out
 }
 
-/// The failing rows the Markdown report shows in full.
-pub const MARKDOWN_FAILURES: usize = 100;
+/// The failing rows the Markdown and HTML reports show in full (JSON and JUnit show every row).
+pub const FAILURES_SHOWN: usize = 100;
 
 const RED: &str = "31";
 const GREEN: &str = "32";

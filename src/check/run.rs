@@ -8,7 +8,7 @@ use super::select::Selection;
 use crate::catalog::{self, Args, LossSpec, Op};
 use crate::fixture::parse::output_names;
 use crate::fixture::{Case, CaseKind, DType, ExpectedTensor, FixtureFile, Outcome, Tolerance};
-use crate::implementation::{Computed, Evaluation, Implementation, LossInput, Registry};
+use crate::implementation::{Evaluation, Implementation, LossInput, Registry};
 use crate::loss::Reduction;
 use serde::Serialize;
 
@@ -312,42 +312,32 @@ fn value_checks(
     dtype: DType,
     tolerance: Tolerance,
 ) -> Vec<Check> {
-    let pick = |evaluation: &Evaluation, who: &str| -> Result<Computed, String> {
-        match evaluation {
-            Evaluation::Computed(outs) => {
-                outs.iter().find(|c| c.name == name).cloned().ok_or_else(|| format!("{who} produced no {name}"))
-            }
-            Evaluation::Rejected(e) => Err(format!("{who} failed: {e}")),
-            Evaluation::Unsupported => Err(format!("{who} does not support this")),
-            Evaluation::Unavailable(e) => Err(format!("{who} is unavailable: {e}")),
-        }
-    };
-    let fixture =
-        fixture.cloned().ok_or_else(|| "the fixture has no recorded value: run `tch-parity regen`".to_owned());
+    fn output<'e>(evaluation: &'e Evaluation, name: &str, who: &str) -> Result<(&'e [f64], &'e [i64]), String> {
+        evaluation.output(name).map(|c| (c.values.as_slice(), c.shape.as_slice())).map_err(|e| format!("{who}: {e}"))
+    }
+    let recorded = fixture
+        .map(|f| (f.values.as_slice(), f.shape.as_slice()))
+        .ok_or_else(|| "the fixture has no recorded value: run `tch-parity regen`".to_owned());
     let check = |who: &str,
                  against: &str,
-                 actual: &Result<Computed, String>,
-                 expected: Result<(Vec<f64>, Vec<i64>), String>| {
+                 actual: &Result<(&[f64], &[i64]), String>,
+                 expected: &Result<(&[f64], &[i64]), String>| {
         match (actual, expected) {
-            (Ok(a), Ok((values, shape))) => {
-                Check::compared(who, against, compare(&a.values, &a.shape, &values, &shape, dtype, tolerance))
+            (Ok((a, a_shape)), Ok((b, b_shape))) => {
+                Check::compared(who, against, compare(a, a_shape, b, b_shape, dtype, tolerance))
             }
-            (Err(e), _) => Check::failed(who, against, e.clone()),
-            (_, Err(e)) => Check::failed(who, against, e),
+            (Err(e), _) | (_, Err(e)) => Check::failed(who, against, e.clone()),
         }
     };
-    let as_reference =
-        |c: &Result<Computed, String>| c.as_ref().map(|c| (c.values.clone(), c.shape.clone())).map_err(Clone::clone);
-    let as_fixture = || fixture.as_ref().map(|f| (f.values.clone(), f.shape.clone())).map_err(Clone::clone);
-    let actual = pick(evaluation, subject);
+    let actual = output(evaluation, name, subject);
+    let live = reference.map(|(who, e)| (who, output(e, name, who)));
     let mut checks = Vec::new();
-    let live = reference.map(|(name, e)| (name, pick(e, name)));
-    if let Some((name, computed)) = &live {
-        checks.push(check(subject, name, &actual, as_reference(computed)));
+    if let Some((who, theirs)) = &live {
+        checks.push(check(subject, who, &actual, theirs));
     }
-    checks.push(check(subject, FIXTURE, &actual, as_fixture()));
-    if let Some((name, computed)) = &live {
-        checks.push(check(name, FIXTURE, computed, as_fixture()));
+    checks.push(check(subject, FIXTURE, &actual, &recorded));
+    if let Some((who, theirs)) = &live {
+        checks.push(check(who, FIXTURE, theirs, &recorded));
     }
     checks
 }

@@ -5,7 +5,7 @@
 use crate::catalog::{self, objectives, LossSpec, Op, OptimizerSpec};
 use crate::fixture::parse::{kind_of, output_names, trajectory_outputs, Cx, TRAJECTORY_KEYS};
 use crate::fixture::{float, Case, CaseKind, DType, FixtureError, FixtureFile, Outcome, Trajectory, TRAJECTORY};
-use crate::options::{OptionSpec, OptionValue};
+use crate::options::{NamedValue, OptionSpec, OptionValue};
 use serde_json::Value;
 use std::path::Path;
 
@@ -72,16 +72,31 @@ pub fn typed_options(
     given: &[(String, Value)],
     at: &str,
 ) -> Res<Vec<(String, OptionValue)>> {
+    typed(given, specs).map_err(|(name, problem)| {
+        let message = match problem {
+            Some(problem) => problem,
+            None => {
+                let known: Vec<&str> = specs.iter().map(|s| s.name).collect();
+                let known = if known.is_empty() { "none".to_owned() } else { known.join(", ") };
+                format!("'{op}' has no option '{name}' (its options: {known})")
+            }
+        };
+        cx.err(&format!("{at}.{name}"), message)
+    })
+}
+
+/// An option that could not be typed: its name, and what is wrong with its value (`None`: there
+/// is no option of that name).
+pub type OptionProblem = (String, Option<String>);
+
+/// The given options typed by `specs`; the first failure names the option.
+pub fn typed(given: &[(String, Value)], specs: &[OptionSpec]) -> Result<Vec<NamedValue>, OptionProblem> {
     given
         .iter()
         .map(|(name, value)| {
-            let field = format!("{at}.{name}");
-            let spec = specs.iter().find(|s| s.name == name).ok_or_else(|| {
-                let known: Vec<&str> = specs.iter().map(|s| s.name).collect();
-                let known = if known.is_empty() { "none".to_owned() } else { known.join(", ") };
-                cx.err(&field, format!("'{op}' has no option '{name}' (its options: {known})"))
-            })?;
-            Ok((name.clone(), option_value(value, spec.default).map_err(|e| cx.err(&field, e))?))
+            let spec = specs.iter().find(|s| s.name == name).ok_or_else(|| (name.clone(), None))?;
+            let typed = option_value(value, spec.default).map_err(|e| (name.clone(), Some(e)))?;
+            Ok((name.clone(), typed))
         })
         .collect()
 }

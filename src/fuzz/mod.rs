@@ -239,11 +239,44 @@ pub struct Summary {
 /// runs out of process (PyTorch in Python) gets them as a batch.
 const CHUNK: u64 = 256;
 
-/// The sizes and the sample seed of loss case `k`.
-fn loss_draw(seed: u64, k: u64) -> (Size, u64) {
-    let mut rng = Rng::new(case_seed(seed, k));
-    let size = Size::draw(&mut rng);
-    (size, rng.next_u64())
+/// A loss case of a run: drawn once, announced to the implementations, then checked.
+struct LossDraw {
+    k: u64,
+    spec: &'static LossSpec,
+    size: Size,
+    sample_seed: u64,
+    case: Case,
+}
+
+/// The loss cases among cases `first..first + CHUNK` of `seed` (the others are optimizer cases,
+/// drawn when checked), told to the implementations at once, every reduction of each.
+fn draw_chunk(
+    registry: &Registry,
+    losses: &[&'static LossSpec],
+    seed: u64,
+    first: u64,
+    cases: u64,
+    total_ops: u64,
+) -> Vec<LossDraw> {
+    let draws: Vec<LossDraw> = (first..cases.min(first + CHUNK))
+        .filter_map(|k| {
+            let spec = *losses.get((k % total_ops) as usize)?;
+            let mut rng = Rng::new(case_seed(seed, k));
+            let size = Size::draw(&mut rng);
+            let sample_seed = rng.next_u64();
+            Some(LossDraw { k, spec, size, sample_seed, case: generate(spec, sample_seed, size) })
+        })
+        .collect();
+    let calls: Vec<(&LossDraw, crate::catalog::Args)> = draws
+        .iter()
+        .filter_map(|d| Some((d, materialize::loss_args(&d.case, d.spec, d.case.dtypes[0]).ok()?)))
+        .collect();
+    let inputs: Vec<LossInput> = calls
+        .iter()
+        .map(|(d, args)| LossInput { spec: d.spec, args, dtype: d.case.dtypes[0], reduction: d.spec.reductions()[0] })
+        .collect();
+    registry.prepare(&inputs);
+    draws
 }
 
 /// Runs case 0, 1, 2, … of `seed` over the selected ops until `cases` cases or `deadline`,
@@ -265,14 +298,14 @@ pub fn run(
         return summary;
     }
     let mut counts = vec![0u64; total_ops as usize];
-    let chunk_of = |k: u64| -> Vec<u64> { (k..cases.min(k + CHUNK)).collect() };
-    announce(registry, &losses, seed, &chunk_of(0), total_ops);
-    let mut k = 0;
-    'run: while k < cases {
-        let chunk = chunk_of(k);
+    let mut next = draw_chunk(registry, &losses, seed, 0, cases, total_ops);
+    let mut first = 0;
+    'run: while first < cases {
         // The next chunk goes out now, so that Python works on it while this one runs.
-        announce(registry, &losses, seed, &chunk_of(k + CHUNK), total_ops);
-        for &k in &chunk {
+        let current =
+            std::mem::replace(&mut next, draw_chunk(registry, &losses, seed, first + CHUNK, cases, total_ops));
+        let mut draws = current.into_iter().peekable();
+        for k in first..cases.min(first + CHUNK) {
             if std::time::Instant::now() >= deadline {
                 break 'run;
             }
@@ -280,20 +313,14 @@ pub fn run(
             counts[which] += 1;
             summary.cases += 1;
             progress(summary.cases);
-            if let Some(&spec) = losses.get(which) {
-                let (size, sample_seed) = loss_draw(seed, k);
-                let case = generate(spec, sample_seed, size);
-                if let Err(message) = check_loss(registry, &case, spec) {
-                    let mut small = shrink(registry, spec, sample_seed, size);
+            if let Some(d) = draws.next_if(|d| d.k == k) {
+                if let Err(message) = check_loss(registry, &d.case, d.spec) {
+                    let mut small = shrink(registry, d.spec, d.sample_seed, d.size);
                     small.name = format!("fuzz-{seed}-{k}");
                     small.source = format!("tch-parity fuzz --seed {seed}, case {k}");
                     small.note = Some(format!("Found by the fuzzer: {message}"));
-                    summary.findings.push(Finding {
-                        op: spec.id.to_owned(),
-                        case_index: k,
-                        message,
-                        case: Some(small),
-                    });
+                    let op = d.spec.id.to_owned();
+                    summary.findings.push(Finding { op, case_index: k, message, case: Some(small) });
                 }
             } else {
                 let spec = optimizers[which - losses.len()];
@@ -302,27 +329,9 @@ pub fn run(
                 }
             }
         }
-        k += CHUNK;
+        first += CHUNK;
     }
     let ids = losses.iter().map(|l| l.id).chain(optimizers.iter().map(|o| o.id));
     summary.per_op = ids.zip(counts).map(|(id, n)| (id.to_owned(), n)).collect();
     summary
-}
-
-/// Tells the implementations about the loss cases of `chunk`, every reduction of each.
-fn announce(registry: &Registry, losses: &[&'static LossSpec], seed: u64, chunk: &[u64], total_ops: u64) {
-    let mut calls = Vec::new();
-    for &k in chunk {
-        let Some(&spec) = losses.get((k % total_ops) as usize) else { continue };
-        let (size, sample_seed) = loss_draw(seed, k);
-        let case = generate(spec, sample_seed, size);
-        if let Ok(args) = materialize::loss_args(&case, spec, case.dtypes[0]) {
-            calls.push((spec, args, case.dtypes[0]));
-        }
-    }
-    let inputs: Vec<LossInput> = calls
-        .iter()
-        .map(|(spec, args, dtype)| LossInput { spec, args, dtype: *dtype, reduction: spec.reductions()[0] })
-        .collect();
-    registry.prepare(&inputs);
 }

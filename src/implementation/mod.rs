@@ -100,6 +100,26 @@ pub enum Evaluation {
     Unavailable(String),
 }
 
+impl Evaluation {
+    /// What it made of the call, in a phrase (for a report).
+    pub fn describe(&self) -> String {
+        match self {
+            Evaluation::Computed(_) => "computed (accepted the input)".into(),
+            Evaluation::Rejected(message) => format!("rejects: {message}"),
+            Evaluation::Unsupported => "unsupported".into(),
+            Evaluation::Unavailable(why) => format!("unavailable: {why}"),
+        }
+    }
+
+    /// The output `name` ("output", "grad.input"), or why there is none.
+    pub fn output(&self, name: &str) -> Result<&Computed, String> {
+        match self {
+            Evaluation::Computed(outs) => outs.iter().find(|c| c.name == name).ok_or_else(|| format!("no {name}")),
+            other => Err(other.describe()),
+        }
+    }
+}
+
 /// One loss call as the runner hands it over: fresh tensors for every call, so gradients never
 /// mix, and the dtype they were made at.
 pub struct LossInput<'a> {

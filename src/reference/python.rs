@@ -144,15 +144,6 @@ impl Worker {
         requests.iter().zip(&results).map(|(r, v)| parse_response(r, v)).collect()
     }
 
-    /// Sends `requests` as one batch and waits for the answers, one per request.
-    pub fn call(&mut self, requests: &[Request]) -> Result<Vec<Response>, String> {
-        if requests.is_empty() {
-            return Ok(Vec::new());
-        }
-        self.send(requests)?;
-        self.receive(requests)
-    }
-
     /// Why the process stopped answering: the last line it wrote to standard error.
     fn failure(&mut self) -> String {
         self.lines = None;
