@@ -7,6 +7,8 @@ pub enum Error {
     InvalidArgument(String),
     /// libtorch raised a C++ exception (only its first line is kept: the rest is a backtrace).
     Torch(String),
+    /// A reference that cannot run here (no Python, say): recorded values stand in for it.
+    Unavailable(String),
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -16,6 +18,7 @@ impl fmt::Display for Error {
         match self {
             Error::InvalidArgument(message) => write!(f, "invalid argument: {message}"),
             Error::Torch(message) => write!(f, "libtorch: {message}"),
+            Error::Unavailable(message) => write!(f, "unavailable: {message}"),
         }
     }
 }

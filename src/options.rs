@@ -11,6 +11,9 @@ pub enum OptionValue {
     Bool(bool),
     Int(i64),
     Float(f64),
+    /// Python's `None` (JSON `null`): "not set", for an option whose default is computed, such as
+    /// Adafactor's `eps1` (the dtype's machine epsilon).
+    None,
 }
 
 impl OptionValue {
@@ -19,6 +22,7 @@ impl OptionValue {
             OptionValue::Bool(_) => "bool",
             OptionValue::Int(_) => "int",
             OptionValue::Float(_) => "float",
+            OptionValue::None => "None",
         }
     }
 }
@@ -29,6 +33,7 @@ impl fmt::Display for OptionValue {
             OptionValue::Bool(b) => write!(f, "{b}"),
             OptionValue::Int(i) => write!(f, "{i}"),
             OptionValue::Float(x) => write!(f, "{x:?}"),
+            OptionValue::None => write!(f, "None"),
         }
     }
 }
@@ -62,7 +67,20 @@ impl OptionType for f64 {
         match value {
             OptionValue::Float(x) => Some(x),
             OptionValue::Int(i) => Some(i as f64),
-            OptionValue::Bool(_) => None,
+            OptionValue::Bool(_) | OptionValue::None => None,
+        }
+    }
+}
+
+/// A float that may be `None` (Python's), as `Adafactor(eps=(None, 1e-3))`'s first epsilon.
+impl OptionType for Option<f64> {
+    fn to_value(self) -> OptionValue {
+        self.map_or(OptionValue::None, OptionValue::Float)
+    }
+    fn from_value(value: OptionValue) -> Option<Self> {
+        match value {
+            OptionValue::None => Some(None),
+            other => f64::from_value(other).map(Some),
         }
     }
 }

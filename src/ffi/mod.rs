@@ -68,6 +68,15 @@ extern "C" {
     fn tp_add_scaled_(t: CTensor, other: CTensor, alpha: f64) -> *mut c_char;
     fn tp_add_scaled(t: CTensor, other: CTensor, alpha: f64, out: *mut CTensor) -> *mut c_char;
     fn tp_addcmul_(t: CTensor, a: CTensor, b: CTensor, value: f64) -> *mut c_char;
+    fn tp_vector_norm(
+        t: CTensor,
+        ord: f64,
+        dims: *const i64,
+        ndims: c_int,
+        keepdim: c_int,
+        out: *mut CTensor,
+    ) -> *mut c_char;
+    fn tp_addmm(t: CTensor, a: CTensor, b: CTensor, beta: f64, alpha: f64, out: *mut CTensor) -> *mut c_char;
     fn tp_addcdiv_(t: CTensor, a: CTensor, b: CTensor, value: f64) -> *mut c_char;
     fn tp_multi_margin_loss(
         input: CTensor,
@@ -416,6 +425,27 @@ pub fn add_scaled_(t: &mut Tensor, other: &Tensor, alpha: f64) -> Result<()> {
 pub fn add_scaled(t: &Tensor, other: &Tensor, alpha: f64) -> Result<Tensor> {
     let mut out: CTensor = std::ptr::null_mut();
     check(unsafe { tp_add_scaled(t.as_ptr() as CTensor, other.as_ptr() as CTensor, alpha, &mut out) })?;
+    // SAFETY: on success the shim allocated a new at::Tensor for us to own.
+    Ok(unsafe { Tensor::from_ptr(out) })
+}
+
+/// `torch.linalg.vector_norm(t, ord, dims, keepdim)` over `dims`, or over every element when
+/// `dims` is `None` (what `Tensor.norm()` computes in PyTorch; tch does not bind it).
+pub fn vector_norm(t: &Tensor, ord: f64, dims: Option<&[i64]>, keepdim: bool) -> Result<Tensor> {
+    let mut out: CTensor = std::ptr::null_mut();
+    let (ptr, n) = dims.map_or((std::ptr::null(), -1), |d| (d.as_ptr(), d.len() as c_int));
+    check(unsafe { tp_vector_norm(t.as_ptr() as CTensor, ord, ptr, n, c_int::from(keepdim), &mut out) })?;
+    // SAFETY: on success the shim allocated a new at::Tensor for us to own.
+    Ok(unsafe { Tensor::from_ptr(out) })
+}
+
+/// `beta·t + alpha·(a @ b)` (libtorch's `addmm(a, b, beta, alpha)`), rounded once: in a low
+/// dtype, composing it from a product and a sum would round the product first.
+pub fn addmm(t: &Tensor, a: &Tensor, b: &Tensor, beta: f64, alpha: f64) -> Result<Tensor> {
+    let mut out: CTensor = std::ptr::null_mut();
+    check(unsafe {
+        tp_addmm(t.as_ptr() as CTensor, a.as_ptr() as CTensor, b.as_ptr() as CTensor, beta, alpha, &mut out)
+    })?;
     // SAFETY: on success the shim allocated a new at::Tensor for us to own.
     Ok(unsafe { Tensor::from_ptr(out) })
 }

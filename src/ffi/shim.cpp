@@ -257,5 +257,12 @@ char *tp_add_scaled(at::Tensor *self, at::Tensor *other, double alpha, at::Tenso
 }
 char *tp_addcmul_(at::Tensor *self, at::Tensor *a, at::Tensor *b, double value) { TP_GUARD(self->addcmul_(*a, *b, value)) }
 char *tp_addcdiv_(at::Tensor *self, at::Tensor *a, at::Tensor *b, double value) { TP_GUARD(self->addcdiv_(*a, *b, value)) }
+char *tp_vector_norm(at::Tensor *self, double ord, const int64_t *dims, int ndims, int keepdim, at::Tensor **out) {
+  TP_GUARD(*out = new at::Tensor(ndims < 0 ? at::linalg_vector_norm(*self, ord, std::nullopt, keepdim != 0)
+                                           : at::linalg_vector_norm(*self, ord, at::IntArrayRef(dims, ndims), keepdim != 0)))
+}
+char *tp_addmm(at::Tensor *self, at::Tensor *a, at::Tensor *b, double beta, double alpha, at::Tensor **out) {
+  TP_GUARD(*out = new at::Tensor(self->addmm(*a, *b, beta, alpha)))
+}
 
 }  // extern "C"

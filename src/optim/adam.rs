@@ -6,7 +6,7 @@ use super::{
     add_product_, add_quotient_, add_scaled_, check_non_negative, direction, with_weight_decay, Hyperparameters,
     Optimizer, Rule,
 };
-use crate::error::{invalid, Result};
+use crate::error::Result;
 use crate::options::{unknown_option, wrong_type, OptionSpec, OptionType, OptionValue, Options};
 use tch::Tensor;
 
@@ -160,11 +160,7 @@ impl Hyperparameters for AdamOptions {
     fn validate(&self) -> Result<()> {
         check_non_negative("learning rate", self.lr)?;
         check_non_negative("epsilon value", self.eps)?;
-        for (index, beta) in [self.betas.0, self.betas.1].into_iter().enumerate() {
-            if !(0.0..1.0).contains(&beta) {
-                return invalid!("Invalid beta parameter at index {index}: {beta}");
-            }
-        }
+        super::check_betas(self.betas.0, self.betas.1)?;
         check_non_negative("weight_decay value", self.weight_decay)
     }
 }

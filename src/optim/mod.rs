@@ -1,4 +1,6 @@
-//! Hand-written optimizers over tch tensors: SGD, Adam, AdamW, RMSprop and Adagrad.
+//! Hand-written optimizers over tch tensors: every optimizer of `torch.optim` that steps with a
+//! gradient (SGD, Adam, AdamW, RMSprop, Adagrad, Adadelta, Adafactor, Adamax, ASGD, NAdam, RAdam,
+//! Rprop, Muon).
 //!
 //! One generic [`Optimizer`] holds the parameter groups (each with its own hyperparameters) and
 //! the per-parameter state, created at the first step as torch.optim does; each file defines an
@@ -30,71 +32,117 @@
 //! # Ok(()) }
 //! ```
 
+pub mod adadelta;
+pub mod adafactor;
 pub mod adagrad;
 pub mod adam;
+pub mod adamax;
+pub mod asgd;
+pub mod muon;
+pub mod nadam;
+pub mod radam;
 pub mod rmsprop;
+pub mod rprop;
 pub mod sgd;
 
+pub use adadelta::{Adadelta, AdadeltaOptions};
+pub use adafactor::{Adafactor, AdafactorOptions};
 pub use adagrad::{Adagrad, AdagradOptions};
 pub use adam::{Adam, AdamOptions, AdamW, AdamWOptions};
+pub use adamax::{Adamax, AdamaxOptions};
+pub use asgd::{Asgd, AsgdOptions};
+pub use muon::{Muon, MuonOptions};
+pub use nadam::{NAdam, NAdamOptions};
+pub use radam::{RAdam, RAdamOptions};
 pub use rmsprop::{RmsProp, RmsPropOptions};
+pub use rprop::{Rprop, RpropOptions};
 pub use sgd::{Sgd, SgdOptions};
 
 use crate::error::{invalid, Result};
 use tch::Tensor;
 
-/// One of this library's optimizers with its hyperparameters: the typed form a configuration
-/// takes between the catalogue, the hand-written optimizers and libtorch's.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub enum OptimizerOptions {
+/// Declares [`OptimizerOptions`] over the options structs, with the accessors every variant
+/// answers through [`Hyperparameters`].
+macro_rules! optimizer_options {
+    ($($variant:ident($options:ty)),* $(,)?) => {
+        /// One of this library's optimizers with its hyperparameters: the typed form a
+        /// configuration takes between the catalogue, the hand-written optimizers and the references.
+        #[derive(Debug, Clone, Copy, PartialEq)]
+        pub enum OptimizerOptions {
+            $($variant($options),)*
+        }
+
+        impl OptimizerOptions {
+            fn hyperparameters(&self) -> &dyn DynHyperparameters {
+                match self {
+                    $(OptimizerOptions::$variant(o) => o,)*
+                }
+            }
+
+            pub fn set_lr(&mut self, lr: f64) {
+                match self {
+                    $(OptimizerOptions::$variant(o) => o.set_lr(lr),)*
+                }
+            }
+
+            /// Every option's value, by the catalogue's names.
+            pub fn values(&self) -> crate::options::Values {
+                match self {
+                    $(OptimizerOptions::$variant(o) => crate::options::Options::values(o),)*
+                }
+            }
+        }
+    };
+}
+
+optimizer_options! {
     Sgd(SgdOptions),
     Adam(AdamOptions),
     AdamW(AdamWOptions),
     RmsProp(RmsPropOptions),
     Adagrad(AdagradOptions),
+    Adadelta(AdadeltaOptions),
+    Adafactor(AdafactorOptions),
+    Adamax(AdamaxOptions),
+    Asgd(AsgdOptions),
+    NAdam(NAdamOptions),
+    RAdam(RAdamOptions),
+    Rprop(RpropOptions),
+    Muon(MuonOptions),
 }
 
 impl OptimizerOptions {
     pub fn lr(&self) -> f64 {
-        match self {
-            OptimizerOptions::Sgd(o) => o.lr(),
-            OptimizerOptions::Adam(o) => o.lr(),
-            OptimizerOptions::AdamW(o) => o.lr(),
-            OptimizerOptions::RmsProp(o) => o.lr(),
-            OptimizerOptions::Adagrad(o) => o.lr(),
-        }
+        self.hyperparameters().lr()
     }
 
-    pub fn set_lr(&mut self, lr: f64) {
-        match self {
-            OptimizerOptions::Sgd(o) => o.set_lr(lr),
-            OptimizerOptions::Adam(o) => o.set_lr(lr),
-            OptimizerOptions::AdamW(o) => o.set_lr(lr),
-            OptimizerOptions::RmsProp(o) => o.set_lr(lr),
-            OptimizerOptions::Adagrad(o) => o.set_lr(lr),
-        }
-    }
-
-    /// Whether it ascends (torch.optim's `maximize`; RMSprop has no such option here).
+    /// Whether it ascends (torch.optim's `maximize`; Muon has no such option).
     pub fn maximize(&self) -> bool {
-        match self {
-            OptimizerOptions::Sgd(o) => o.maximize,
-            OptimizerOptions::Adam(o) => o.maximize,
-            OptimizerOptions::AdamW(o) => o.maximize,
-            OptimizerOptions::RmsProp(_) => false,
-            OptimizerOptions::Adagrad(o) => o.maximize,
-        }
+        self.hyperparameters().maximize()
     }
 
     /// Rejects what torch.optim rejects, with its message.
     pub fn validate(&self) -> Result<()> {
-        match self {
-            OptimizerOptions::Sgd(o) => o.validate(),
-            OptimizerOptions::Adam(o) => o.validate(),
-            OptimizerOptions::AdamW(o) => o.validate(),
-            OptimizerOptions::RmsProp(o) => o.validate(),
-            OptimizerOptions::Adagrad(o) => o.validate(),
-        }
+        self.hyperparameters().validate()
+    }
+}
+
+/// The object-safe part of [`Hyperparameters`].
+trait DynHyperparameters {
+    fn lr(&self) -> f64;
+    fn maximize(&self) -> bool;
+    fn validate(&self) -> Result<()>;
+}
+
+impl<H: Hyperparameters> DynHyperparameters for H {
+    fn lr(&self) -> f64 {
+        Hyperparameters::lr(self)
+    }
+    fn maximize(&self) -> bool {
+        Hyperparameters::maximize(self)
+    }
+    fn validate(&self) -> Result<()> {
+        Hyperparameters::validate(self)
     }
 }
 
@@ -108,17 +156,26 @@ pub trait Stepper {
     fn params(&self) -> Vec<Tensor>;
     /// Parameter `index`'s state buffers by name; empty where the implementation exposes none.
     fn buffers(&self, index: usize) -> Result<Vec<(String, Tensor)>>;
+    /// The gradients it followed at step `step` (from 1), when it replays a run computed
+    /// elsewhere that recorded them: in lockstep, the others then get exactly those.
+    fn recorded_gradients(&self, step: usize) -> Option<Vec<Tensor>> {
+        let _ = step;
+        None
+    }
 }
 
 /// Hyperparameters every optimizer has.
 pub trait Hyperparameters: Clone + std::fmt::Debug {
     fn lr(&self) -> f64;
     fn set_lr(&mut self, lr: f64);
+    /// torch.optim's `maximize` (false for an optimizer without it).
+    fn maximize(&self) -> bool;
     /// Rejects what torch.optim rejects, with its message.
     fn validate(&self) -> Result<()>;
 }
 
-/// `lr` and `set_lr` for an options struct with an `lr` field.
+/// `lr`, `set_lr` and `maximize` for an options struct with `lr` and `maximize` fields
+/// (`lr_field!(no maximize)` for one without).
 macro_rules! lr_field {
     () => {
         fn lr(&self) -> f64 {
@@ -126,6 +183,20 @@ macro_rules! lr_field {
         }
         fn set_lr(&mut self, lr: f64) {
             self.lr = lr;
+        }
+        fn maximize(&self) -> bool {
+            self.maximize
+        }
+    };
+    (no maximize) => {
+        fn lr(&self) -> f64 {
+            self.lr
+        }
+        fn set_lr(&mut self, lr: f64) {
+            self.lr = lr;
+        }
+        fn maximize(&self) -> bool {
+            false
         }
     };
 }
@@ -137,6 +208,11 @@ pub trait Rule {
     type State;
     /// The state of a parameter before its first step.
     fn init(param: &Tensor, options: &Self::Options) -> Result<Self::State>;
+    /// Refuses a parameter this optimizer cannot hold (Muon's non-matrices), when it is added.
+    fn check_param(param: &Tensor) -> Result<()> {
+        let _ = param;
+        Ok(())
+    }
     /// One step for one parameter, in place, with autograd off.
     fn update(param: &mut Tensor, grad: &Tensor, state: &mut Self::State, options: &Self::Options) -> Result<()>;
     /// The state's buffers by name (`step` as a scalar), sharing storage with the state.
@@ -166,7 +242,8 @@ impl<R: Rule> Optimizer<R> {
             return invalid!("optimizer got an empty parameter list");
         }
         for group in &groups {
-            group.options.validate()?;
+            Hyperparameters::validate(&group.options)?;
+            group.params.iter().try_for_each(R::check_param)?;
         }
         let state = groups.iter().map(|g| g.params.iter().map(|_| None).collect()).collect();
         Ok(Optimizer { groups, state })
@@ -252,6 +329,16 @@ pub(crate) fn with_weight_decay(grad: Tensor, param: &Tensor, weight_decay: f64)
 // where a multiply followed by an add would round twice, so the updates match libtorch's
 // optimizers bit for bit, without a temporary for the scaled operand.
 pub(crate) use crate::ffi::{add_scaled_, addcdiv_ as add_quotient_, addcmul_ as add_product_};
+
+/// torch.optim's check of `betas`: each in [0, 1).
+pub(crate) fn check_betas(beta1: f64, beta2: f64) -> Result<()> {
+    for (index, beta) in [beta1, beta2].into_iter().enumerate() {
+        if !(0.0..1.0).contains(&beta) {
+            return invalid!("Invalid beta parameter at index {index}: {beta}");
+        }
+    }
+    Ok(())
+}
 
 /// The gradient to follow: negated when maximizing.
 pub(crate) fn direction(grad: &Tensor, maximize: bool) -> Result<Tensor> {

@@ -3,8 +3,8 @@
 //! Neural Networks*, 2013).
 
 use super::{
-    add_product_, add_quotient_, add_scaled_, check_non_negative, step_tensor, with_weight_decay, Hyperparameters,
-    Optimizer, Rule,
+    add_product_, add_quotient_, add_scaled_, check_non_negative, direction, step_tensor, with_weight_decay,
+    Hyperparameters, Optimizer, Rule,
 };
 use crate::error::Result;
 use tch::Tensor;
@@ -24,6 +24,8 @@ crate::options! {
         pub momentum: f64 = 0.0,
         /// Normalise by the variance estimate.
         pub centered: bool = false,
+        /// Ascend instead of descend (the gradient is negated).
+        pub maximize: bool = false,
     }
 }
 
@@ -68,7 +70,7 @@ impl Rule for RmsPropRule {
 
     fn update(param: &mut Tensor, grad: &Tensor, s: &mut RmsPropState, o: &RmsPropOptions) -> Result<()> {
         s.step += 1;
-        let g = with_weight_decay(grad.shallow_clone(), param, o.weight_decay)?;
+        let g = with_weight_decay(direction(grad, o.maximize)?, param, o.weight_decay)?;
         let _ = s.square_avg.f_mul_scalar_(o.alpha)?;
         add_product_(&mut s.square_avg, &g, &g, 1.0 - o.alpha)?;
         let avg = match &mut s.grad_avg {

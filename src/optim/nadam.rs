@@ -1,0 +1,112 @@
+//! NAdam, Adam with Nesterov momentum (Dozat, *Incorporating Nesterov Momentum into Adam*, ICLR
+//! 2016 workshop), with its momentum decay schedule, as `torch.optim.NAdam`.
+
+use super::{
+    add_product_, add_quotient_, check_betas, check_non_negative, direction, with_weight_decay, Hyperparameters,
+    Optimizer, Rule,
+};
+use crate::error::Result;
+use tch::{Kind, Tensor};
+
+crate::options! {
+    /// `torch.optim.NAdam`'s hyperparameters, with its defaults (torch's `betas` is
+    /// `(beta1, beta2)`).
+    pub struct NAdamOptions {
+        /// Learning rate.
+        pub lr: f64 = 2e-3,
+        /// Decay of the first moment, in [0, 1).
+        pub beta1: f64 = 0.9,
+        /// Decay of the second moment, in [0, 1).
+        pub beta2: f64 = 0.999,
+        /// Added to the denominator.
+        pub eps: f64 = 1e-8,
+        /// L2 penalty added to the gradient (decoupled with decoupled_weight_decay).
+        pub weight_decay: f64 = 0.0,
+        /// ψ in the momentum schedule μₜ = β₁·(1 − ½·0.96^(t·ψ)).
+        pub momentum_decay: f64 = 4e-3,
+        /// Decay the parameter itself (θ ·= 1 − lr·wd), as AdamW does.
+        pub decoupled_weight_decay: bool = false,
+        /// Ascend instead of descend (the gradient is negated).
+        pub maximize: bool = false,
+    }
+}
+
+impl Hyperparameters for NAdamOptions {
+    super::lr_field!();
+    fn validate(&self) -> Result<()> {
+        check_non_negative("learning rate", self.lr)?;
+        check_non_negative("epsilon value", self.eps)?;
+        check_betas(self.beta1, self.beta2)?;
+        check_non_negative("weight_decay value", self.weight_decay)?;
+        check_non_negative("momentum_decay value", self.momentum_decay)
+    }
+}
+
+/// NAdam's update, per parameter at step t: `μₜ = β₁·(1 − ½·0.96^(t·ψ))`, `Πₜ = Πₜ₋₁·μₜ`,
+/// `m = lerp(m, g, 1 − β₁)`, `v = β₂·v + (1 − β₂)·g²`, `d = √(v/(1 − β₂ᵗ)) + eps`,
+/// `θ −= lr·(1 − μₜ)/(1 − Πₜ) · g/d + lr·μₜ₊₁/(1 − Πₜ·μₜ₊₁) · m/d`.
+///
+/// Π (`mu_product`) is a float32 scalar whatever the parameter's dtype, as in torch.optim
+/// (its scalar state has the default dtype): a float64 NAdam's step sizes carry float32 rounding.
+pub struct NAdamRule;
+
+pub struct NAdamState {
+    pub step: i64,
+    /// Π of the μ so far: a float32 scalar tensor, as torch.optim keeps it.
+    pub mu_product: Tensor,
+    pub exp_avg: Tensor,
+    pub exp_avg_sq: Tensor,
+}
+
+impl Rule for NAdamRule {
+    type Options = NAdamOptions;
+    type State = NAdamState;
+
+    fn init(param: &Tensor, _: &NAdamOptions) -> Result<NAdamState> {
+        Ok(NAdamState {
+            step: 0,
+            mu_product: Tensor::f_ones([], (Kind::Float, param.device()))?,
+            exp_avg: param.f_zeros_like()?,
+            exp_avg_sq: param.f_zeros_like()?,
+        })
+    }
+
+    fn update(param: &mut Tensor, grad: &Tensor, s: &mut NAdamState, o: &NAdamOptions) -> Result<()> {
+        s.step += 1;
+        let step = s.step as f64;
+        let (beta1, beta2) = (o.beta1, o.beta2);
+        let bias_correction2 = 1.0 - beta2.powf(step);
+        let mut g = direction(grad, o.maximize)?;
+        if o.weight_decay != 0.0 {
+            if o.decoupled_weight_decay {
+                let _ = param.f_mul_scalar_(1.0 - o.lr * o.weight_decay)?;
+            } else {
+                g = with_weight_decay(g, param, o.weight_decay)?;
+            }
+        }
+        let mu = beta1 * (1.0 - 0.5 * 0.96f64.powf(step * o.momentum_decay));
+        let mu_next = beta1 * (1.0 - 0.5 * 0.96f64.powf((step + 1.0) * o.momentum_decay));
+        let _ = s.mu_product.f_mul_scalar_(mu)?;
+        let mu_product = s.mu_product.f_double_value(&[])?;
+
+        let _ = s.exp_avg.f_lerp_(&g, 1.0 - beta1)?;
+        let _ = s.exp_avg_sq.f_mul_scalar_(beta2)?;
+        add_product_(&mut s.exp_avg_sq, &g, &g, 1.0 - beta2)?;
+        let denom = s.exp_avg_sq.f_div_scalar(bias_correction2)?.f_sqrt()?.f_add_scalar_(o.eps)?;
+        let mu_product_next = mu_product * mu_next;
+        add_quotient_(param, &g, &denom, -o.lr * (1.0 - mu) / (1.0 - mu_product))?;
+        add_quotient_(param, &s.exp_avg, &denom, (-o.lr * mu_next) / (1.0 - mu_product_next))
+    }
+
+    fn buffers(s: &NAdamState) -> Vec<(&'static str, Tensor)> {
+        vec![
+            ("step", super::step_tensor(s.step)),
+            ("mu_product", s.mu_product.shallow_clone()),
+            ("exp_avg", s.exp_avg.shallow_clone()),
+            ("exp_avg_sq", s.exp_avg_sq.shallow_clone()),
+        ]
+    }
+}
+
+/// `torch.optim.NAdam`.
+pub type NAdam = Optimizer<NAdamRule>;
