@@ -6,7 +6,7 @@ use criterion::{criterion_group, criterion_main, Criterion};
 use std::time::Duration;
 use tch::{Kind, Tensor};
 use tch_parity::catalog::OPTIMIZERS;
-use tch_parity::implementation::Registry;
+use tch_parity::implementation::{OptimizerRun, Registry, RunGradients};
 use tch_parity::options::OptionValue;
 
 /// 48 weight matrices, 48 biases and 4 norm scales: 10,023,920 parameters in 100 tensors.
@@ -27,16 +27,41 @@ fn optimizers(c: &mut Criterion) {
     let count: i64 = params.iter().map(Tensor::numel).sum::<usize>() as i64;
     eprintln!("optimizer benchmark: {count} parameters in {} tensors", params.len());
     let grads: Vec<Tensor> = params.iter().map(|p| p.randn_like() * 0.01).collect();
-    let group_of = vec![0; params.len()];
     let registry = Registry::standard();
     for spec in OPTIMIZERS {
         // Momentum for SGD, so that it keeps state as the others do.
         let given = if spec.id == "sgd" { vec![("momentum".to_owned(), OptionValue::Float(0.9))] } else { Vec::new() };
         let groups = vec![(spec.configure)(&given).unwrap()];
+        // Muon takes matrices only: the 48 weight matrices.
+        let (params, grads): (Vec<Tensor>, Vec<Tensor>) = if spec.id == "muon" {
+            params
+                .iter()
+                .zip(&grads)
+                .filter(|(p, _)| p.dim() == 2)
+                .map(|(p, g)| (p.shallow_clone(), g.shallow_clone()))
+                .unzip()
+        } else {
+            params.iter().zip(&grads).map(|(p, g)| (p.shallow_clone(), g.shallow_clone())).unzip()
+        };
+        let group_of = vec![0; params.len()];
         let mut group = c.benchmark_group(format!("optimizer/{}", spec.id));
         group.sample_size(10).warm_up_time(Duration::from_millis(500)).measurement_time(Duration::from_secs(3));
+        let run = OptimizerRun {
+            optimizer: spec.id,
+            groups: &groups,
+            params: &params,
+            names: &[],
+            group_of: &group_of,
+            steps: 0,
+            lr_schedule: &[],
+            gradients: RunGradients::Given(&[]),
+        };
         for implementation in registry.subjects.iter().chain(&registry.references) {
-            let Some(stepper) = implementation.optimizer(&groups, &params, &group_of) else { continue };
+            // PyTorch in Python is timed in Python, by scripts/bench_torch_optim.py.
+            if implementation.recorded_in_full() {
+                continue;
+            }
+            let Some(stepper) = implementation.optimizer(&run) else { continue };
             let mut stepper = stepper.unwrap();
             let name = if implementation.name() == "hand-written" { "hand" } else { implementation.name() };
             group.bench_function(name, |b| b.iter(|| stepper.step(&grads).unwrap()));

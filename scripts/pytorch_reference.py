@@ -15,6 +15,20 @@ Float inputs arrive as the exact float64 value of each element at the run's dtyp
 them loses nothing; outputs leave as float64 text that reads back exactly. NaN and infinities
 are the strings "NaN", "inf", "-inf". For an unreduced output the gradient is taken of
 sum(g * loss) with g = 0.25, 0.5, 0.75, 1, 0.25, ... as the Rust harness does.
+
+An optimizer request runs a torch.optim optimizer for a number of steps and records, after every
+step, each parameter, each of its state buffers and the gradient it followed:
+
+  request: {"kind": "optimizer", "optimizer": ID, "dtype", "foreach": bool, "steps": N,
+            "groups": [{"params": [INDEX, ...], "options": {...}}], "lr_schedule": [[K, LR], ...],
+            "params": [TENSOR, ...], then either "objective": ID with "data": [TENSOR, ...]
+            (the gradient of that objective, as src/catalog/objectives.rs computes it) or
+            "gradients": [[TENSOR per parameter] per step]}
+  result:  {"versions": {...}, "series": {"param.x": {"shape": [N, ...], "data": [...]}, ...}}
+           | {"versions": {...}, "error": MESSAGE}
+
+Options arrive under the Rust catalogue's flat names (beta1 and beta2, not betas) and become
+torch.optim's arguments here.
 """
 import importlib.util
 import json
@@ -145,6 +159,116 @@ def record(request, table):
     return outputs
 
 
+def optimizer_arguments(optimizer, options, foreach):
+    """torch.optim's keyword arguments for the catalogue's flat options."""
+    o = dict(options)
+    if "beta1" in o:
+        o["betas"] = (o.pop("beta1"), o.pop("beta2"))
+    if optimizer == "rprop":
+        o["etas"] = (o.pop("etaminus"), o.pop("etaplus"))
+        o["step_sizes"] = (o.pop("step_size_min"), o.pop("step_size_max"))
+    if optimizer == "adafactor":
+        o["eps"] = (o.pop("eps1"), o.pop("eps2"))
+    if optimizer == "muon":
+        o["ns_coefficients"] = (o.pop("ns_a"), o.pop("ns_b"), o.pop("ns_c"))
+        o["adjust_lr_fn"] = "match_rms_adamw" if o.pop("match_rms_adamw") else None
+    else:
+        o["foreach"] = foreach
+    return o
+
+
+OPTIMIZERS = {
+    "sgd": "SGD", "adam": "Adam", "adamw": "AdamW", "rmsprop": "RMSprop", "adagrad": "Adagrad",
+    "adadelta": "Adadelta", "adafactor": "Adafactor", "adamax": "Adamax", "asgd": "ASGD", "nadam": "NAdam",
+    "radam": "RAdam", "rprop": "Rprop", "muon": "Muon",
+}
+
+
+def objective(name, params, data):
+    """The objectives of src/catalog/objectives.rs, op for op."""
+    F = torch.nn.functional
+    if name == "l1":
+        return F.l1_loss(params[0], data[0], reduction="sum")
+    if name == "mse":
+        return F.mse_loss(params[0], data[0], reduction="sum")
+    if name == "smooth_l1":
+        return F.smooth_l1_loss(params[0], data[0], reduction="sum", beta=1.0)
+    if name == "cross_entropy":
+        return F.cross_entropy(params[0], data[0])
+    if name == "focal":
+        x, t = params[0], data[0]
+        p = x.sigmoid()
+        ce = F.binary_cross_entropy_with_logits(x, t, reduction="none")
+        one_minus_p, one_minus_t = p.neg().add(1.0), t.neg().add(1.0)
+        p_t = p.mul(t).add(one_minus_p.mul(one_minus_t))
+        loss = ce.mul(p_t.neg().add(1.0).pow(2.0))
+        alpha_t = t.mul(0.25).add(one_minus_t.mul(1.0 - 0.25))
+        return alpha_t.mul(loss).sum()
+    if name == "rosenbrock":
+        x, y = params[0].select(0, 0), params[0].select(0, 1)
+        return x.neg().add(1.0).square().add(y.sub(x.square()).square().mul(100.0))
+    if name == "least_squares":
+        residual = data[0].matmul(params[0]).add(params[1]).sub(data[1])
+        return residual.square().sum().mul(0.5)
+    if name == "linear_net":
+        residual = data[0].matmul(params[0]).matmul(params[1]).sub(data[1])
+        return residual.square().sum().mul(0.5)
+    raise ValueError(f"unknown objective {name}")
+
+
+def run_optimizer(request):
+    dtype = DTYPES[request["dtype"]]
+    specs = request["params"]
+    params = [tensor_of(spec, dtype).detach().requires_grad_(True) for spec in specs]
+    names = [spec["name"] for spec in specs]
+    kind = request["optimizer"]
+    groups = [
+        {"params": [params[i] for i in g["params"]], **optimizer_arguments(kind, g["options"], request["foreach"])}
+        for g in request["groups"]
+    ]
+    series = {}
+
+    def put(label, t):
+        series.setdefault(label, []).append(t.detach().double().flatten().tolist() if t.numel() else [])
+        shapes[label] = list(t.shape)
+
+    shapes = {}
+    try:
+        # The first group's options are also the constructor's: torch.optim validates only
+        # those (a group's own options are taken as given).
+        defaults = optimizer_arguments(kind, request["groups"][0]["options"], request["foreach"])
+        optimizer = getattr(torch.optim, OPTIMIZERS[kind])(groups, **defaults)
+        data = [tensor_of(spec, dtype) for spec in request.get("data", [])]
+        for step in range(1, request["steps"] + 1):
+            if "gradients" in request:
+                grads = [tensor_of(g, dtype) for g in request["gradients"][step - 1]]
+            else:
+                with torch.enable_grad():
+                    loss = objective(request["objective"], params, data)
+                    grads = torch.autograd.grad(loss, params)
+            for p, g in zip(params, grads):
+                p.grad = g.detach().clone()
+            optimizer.step()
+            for name, p, g in zip(names, params, grads):
+                put(f"param.{name}", p)
+                put(f"grad.{name}", g)
+                for key, value in optimizer.state[p].items():
+                    if isinstance(value, torch.Tensor):
+                        put(f"{key}.{name}", value)
+            for k, lr in request["lr_schedule"]:
+                if k == step:
+                    for group in optimizer.param_groups:
+                        group["lr"] = lr
+    except Exception as error:  # the run's answer, not fatal for the worker
+        return {"error": f"{type(error).__name__}: {error}"}
+    return {
+        "series": {
+            label: {"shape": [len(steps)] + shapes[label], "data": [encode(x) for step in steps for x in step]}
+            for label, steps in series.items()
+        }
+    }
+
+
 def main():
     # The tensors are small: one thread, so that idle OpenMP workers do not spin on the core the
     # Rust side is using.
@@ -154,10 +278,16 @@ def main():
         if not line.strip():
             continue
         requests = json.loads(line)
-        unknown = sorted({r["function"] for r in requests} - table.keys())
+        unknown = sorted({r["function"] for r in requests if r.get("kind") != "optimizer"} - table.keys())
+        unknown += sorted({r["optimizer"] for r in requests if r.get("kind") == "optimizer"} - OPTIMIZERS.keys())
         if unknown:
             sys.exit(f"pytorch_reference.py: unknown function(s): {', '.join(unknown)}")
-        results = [{"versions": versions, "outputs": record(r, table)} for r in requests]
+        results = [
+            {"versions": versions, **run_optimizer(r)}
+            if r.get("kind") == "optimizer"
+            else {"versions": versions, "outputs": record(r, table)}
+            for r in requests
+        ]
         sys.stdout.write(json.dumps(results, allow_nan=False) + "\n")
         sys.stdout.flush()
 

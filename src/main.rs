@@ -69,6 +69,10 @@ enum Command {
         /// List every row in the table, not one line per op.
         #[arg(long, short = 'v')]
         rows: bool,
+        /// Run torch.optim in Python for the optimizers libtorch lacks, instead of replaying the
+        /// trajectories the fixtures recorded from it (slower; shows drift in the recordings).
+        #[arg(long)]
+        live: bool,
     },
     /// Record the fixtures' expected values again from the live references.
     Regen {
@@ -146,7 +150,7 @@ fn main() -> ExitCode {
     // bit for bit either way).
     tch::set_num_threads(1);
     match cli.command {
-        Command::Check { filter, format, output, rows } => check(&filter, format, output, rows),
+        Command::Check { filter, format, output, rows, live } => check(&filter, format, output, rows, live),
         Command::Regen { filter, check, exact } => regen(&filter, check, exact),
         Command::List { fixtures } => list(&fixtures),
         Command::Explain { case, dtypes, fixtures } => explain(&case, &dtypes, &fixtures),
@@ -161,13 +165,14 @@ fn load(path: &std::path::Path) -> Result<Vec<FixtureFile>, ExitCode> {
     })
 }
 
-fn check(filter: &Filter, format: Format, output: Option<PathBuf>, rows: bool) -> ExitCode {
+fn check(filter: &Filter, format: Format, output: Option<PathBuf>, rows: bool, live: bool) -> ExitCode {
     let files = match load(&filter.fixtures) {
         Ok(files) => files,
         Err(code) => return code,
     };
     let selection = filter.selection();
-    let report = check::check(&Registry::standard(), &files, &selection);
+    let registry = if live { Registry::live() } else { Registry::standard() };
+    let report = check::check(&registry, &files, &selection);
     if report.rows.is_empty() {
         eprintln!("tch-parity: no case matches {:?} in {}", filter.filters, filter.fixtures.display());
         return ExitCode::from(EXIT_USAGE);
@@ -232,7 +237,7 @@ fn regen(filter: &Filter, dry_run: bool, exact: bool) -> ExitCode {
     }
     let (mut rewritten, mut problems, mut io_errors) = (0, 0, 0);
     let selected = |case: &fixture::Case| selection.selects(case);
-    let registry = Registry::standard();
+    let registry = Registry::live();
     let total = files.iter().flat_map(|f| &f.cases).filter(|c| selection.selects(c)).count() as u64;
     let mut progress = Progress::new("regen", total);
     let mut done = 0;
@@ -313,7 +318,7 @@ fn fuzz(seed: Option<u64>, cases: u64, seconds: f64, ops: &[String], out: &std::
     let started = std::time::Instant::now();
     let deadline = started + std::time::Duration::from_secs_f64(seconds);
     let mut progress = Progress::new("fuzz", cases);
-    let summary = fuzz::run(&Registry::standard(), seed, cases, deadline, ops, &mut |done| progress.set(done));
+    let summary = fuzz::run(&Registry::live(), seed, cases, deadline, ops, &mut |done| progress.set(done));
     progress.finish();
     let elapsed = started.elapsed().as_secs_f64();
     for (op, n) in &summary.per_op {
@@ -400,14 +405,20 @@ fn list(fixtures: &std::path::Path) -> ExitCode {
         // Which references implement the defaults, and the defaults with maximize.
         let defaults = (spec.configure)(&[]).expect("the defaults are valid");
         let maximizing = (spec.configure)(&[("maximize".into(), tch_parity::options::OptionValue::Bool(true))]).ok();
-        let params = [tch::Tensor::zeros([1], tch::kind::FLOAT_CPU)];
+        let params = [tch::Tensor::zeros([1, 1], tch::kind::FLOAT_CPU)];
         let paths = |groups: &[tch_parity::optim::OptimizerOptions]| {
-            let names: Vec<&str> = registry
-                .references
-                .iter()
-                .filter(|r| r.optimizer(groups, &params, &[0]).is_some())
-                .map(|r| r.name())
-                .collect();
+            let run = tch_parity::implementation::OptimizerRun {
+                optimizer: spec.id,
+                groups,
+                params: &params,
+                names: &["x"],
+                group_of: &[0],
+                steps: 0,
+                lr_schedule: &[],
+                gradients: tch_parity::implementation::RunGradients::Given(&[]),
+            };
+            let names: Vec<&str> =
+                registry.references.iter().filter(|r| r.has_optimizer(&run)).map(|r| r.name()).collect();
             if names.is_empty() {
                 "none".to_owned()
             } else {
@@ -415,8 +426,8 @@ fn list(fixtures: &std::path::Path) -> ExitCode {
             }
         };
         match maximizing {
-            Some(m) => println!("  libtorch paths: {} (with maximize: {})", paths(&[defaults]), paths(&[m])),
-            None => println!("  libtorch paths: {}", paths(&[defaults])),
+            Some(m) => println!("  references: {} (with maximize: {})", paths(&[defaults]), paths(&[m])),
+            None => println!("  references: {}", paths(&[defaults])),
         }
         print_cases(&files, spec.id);
         println!();

@@ -16,7 +16,7 @@ use tch_parity::implementation::{LossFunction, Registry};
 /// a few sizes, cases the fixture format accepts for its op and both sides agree on.
 #[test]
 fn every_generator_draws_valid_cases_that_agree() {
-    let registry = Registry::standard();
+    let registry = Registry::live();
     for spec in LOSSES {
         for (seed, size) in [(1, Size { batch: 2, classes: 3, extra: 1 }), (2, Size { batch: 1, classes: 1, extra: 0 })]
         {
@@ -38,7 +38,7 @@ fn a_seed_replays_exactly() {
     assert_eq!(text_of(7), text_of(7));
     assert_ne!(text_of(7), text_of(8));
     let far = std::time::Instant::now() + std::time::Duration::from_secs(60);
-    let registry = Registry::standard();
+    let registry = Registry::live();
     let (a, b) =
         (fuzz::run(&registry, 42, 150, far, &[], &mut |_| {}), fuzz::run(&registry, 42, 150, far, &[], &mut |_| {}));
     assert_eq!(a.per_op, b.per_op);
@@ -56,7 +56,7 @@ fn both_sides_rejecting_is_agreement_and_one_side_rejecting_is_not() {
     let mut case = generate(bce, 3, Size { batch: 2, classes: 2, extra: 0 });
     // An input above 1: libtorch and the hand-written BCE both refuse it.
     case.inputs[0].1.data[0] = serde_json::json!(1.5);
-    assert!(check_loss(&Registry::standard(), &case, bce).is_ok());
+    assert!(check_loss(&Registry::live(), &case, bce).is_ok());
 
     let stubborn = LossFunction::new("stubborn", |call: &LossCall| match call {
         LossCall::Sigmoid { .. } => Some(Err(tch_parity::Error::InvalidArgument("always".into()))),

@@ -77,6 +77,16 @@ pub static OBJECTIVES: &[ObjectiveInfo] = &[
             Ok(residual.f_square()?.f_sum(None)?.f_mul_scalar(0.5)?)
         },
     },
+    ObjectiveInfo {
+        id: "linear_net",
+        summary: "½·‖(a·w1)·w2 − y‖² of two weight matrices (a linear network; Muon takes matrices only)",
+        params: &["w1", "w2"],
+        data: &["a", "y"],
+        loss: |p, d| {
+            let residual = d[0].f_matmul(&p[0])?.f_matmul(&p[1])?.f_sub(&d[1])?;
+            Ok(residual.f_square()?.f_sum(None)?.f_mul_scalar(0.5)?)
+        },
+    },
 ];
 
 /// torchvision's `sigmoid_focal_loss(x, t, alpha=0.25, gamma=2, reduction="sum")`, step for step

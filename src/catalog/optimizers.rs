@@ -5,7 +5,10 @@
 
 use super::losses::OptionsOf;
 use super::samples::{self as s, Rng};
-use crate::optim::{AdagradOptions, AdamOptions, AdamWOptions, OptimizerOptions, RmsPropOptions, SgdOptions};
+use crate::optim::{
+    AdadeltaOptions, AdafactorOptions, AdagradOptions, AdamOptions, AdamWOptions, AdamaxOptions, AsgdOptions,
+    MuonOptions, NAdamOptions, OptimizerOptions, RAdamOptions, RmsPropOptions, RpropOptions, SgdOptions,
+};
 use crate::options::{NamedValue, OptionSpec, OptionValue, Options, Values};
 
 /// A hyperparameter setting torch.optim refuses, and text its message contains.
@@ -19,6 +22,9 @@ pub struct InvalidConfig {
 pub struct OptimizerSpec {
     pub id: &'static str,
     pub summary: &'static str,
+    /// Whether libtorch's C++ API lacks it, so that its reference is torch.optim in Python
+    /// (for-loop and foreach), live or as the fixtures recorded it.
+    pub python_only: bool,
     pub options: OptionsOf,
     /// The typed options of one parameter group: the defaults with the given ones set.
     pub configure: fn(&[NamedValue]) -> Result<OptimizerOptions, String>,
@@ -61,6 +67,7 @@ pub static OPTIMIZERS: &[OptimizerSpec] = &[
     OptimizerSpec {
         id: "sgd",
         summary: "SGD with momentum, dampening, Nesterov, weight decay (seed §5.2)",
+        python_only: false,
         options: OptionsOf::of::<SgdOptions>(),
         configure: |given| configure(given, OptimizerOptions::Sgd),
         invalid_configs: || {
@@ -78,6 +85,7 @@ pub static OPTIMIZERS: &[OptimizerSpec] = &[
     OptimizerSpec {
         id: "adam",
         summary: "Adam, L2 weight decay added to the gradient (seed §5.1)",
+        python_only: false,
         options: OptionsOf::of::<AdamOptions>(),
         configure: |given| configure(given, OptimizerOptions::Adam),
         invalid_configs: adam_invalid,
@@ -86,6 +94,7 @@ pub static OPTIMIZERS: &[OptimizerSpec] = &[
     OptimizerSpec {
         id: "adamw",
         summary: "AdamW, decoupled weight decay (seed §5)",
+        python_only: false,
         options: OptionsOf::of::<AdamWOptions>(),
         configure: |given| configure(given, OptimizerOptions::AdamW),
         invalid_configs: adam_invalid,
@@ -94,6 +103,7 @@ pub static OPTIMIZERS: &[OptimizerSpec] = &[
     OptimizerSpec {
         id: "rmsprop",
         summary: "RMSprop with momentum and centering",
+        python_only: false,
         options: OptionsOf::of::<RmsPropOptions>(),
         configure: |given| configure(given, OptimizerOptions::RmsProp),
         invalid_configs: || {
@@ -108,6 +118,7 @@ pub static OPTIMIZERS: &[OptimizerSpec] = &[
     OptimizerSpec {
         id: "adagrad",
         summary: "Adagrad with learning-rate decay (seed §5.2)",
+        python_only: false,
         options: OptionsOf::of::<AdagradOptions>(),
         configure: |given| configure(given, OptimizerOptions::Adagrad),
         invalid_configs: || {
@@ -117,6 +128,108 @@ pub static OPTIMIZERS: &[OptimizerSpec] = &[
             all
         },
         sample: |rng| s::hyperparameters(&AdagradOptions::specs(), rng),
+    },
+    OptimizerSpec {
+        id: "adadelta",
+        summary: "Adadelta: step sizes from running averages of squared gradients and updates",
+        python_only: true,
+        options: OptionsOf::of::<AdadeltaOptions>(),
+        configure: |given| configure(given, OptimizerOptions::Adadelta),
+        invalid_configs: || {
+            let mut all = common_invalid();
+            all.push(invalid("rho-above-one", "rho", 1.5, "Invalid rho value"));
+            all.push(invalid("negative-eps", "eps", -1e-6, "Invalid epsilon value"));
+            all
+        },
+        sample: |rng| s::hyperparameters(&AdadeltaOptions::specs(), rng),
+    },
+    OptimizerSpec {
+        id: "adafactor",
+        summary: "Adafactor: factored second moments, relative step sizes, update clipping",
+        python_only: true,
+        options: OptionsOf::of::<AdafactorOptions>(),
+        configure: |given| configure(given, OptimizerOptions::Adafactor),
+        invalid_configs: || {
+            vec![
+                invalid("negative-lr", "lr", -0.1, "Learning rate should be >= 0"),
+                invalid("positive-beta2-decay", "beta2_decay", 0.5, "beta2_decay should be <= 0"),
+                invalid("negative-eps1", "eps1", -1e-3, "epsilon1 should be >= 0"),
+                invalid("negative-eps2", "eps2", -1e-3, "epsilon2 should be >= 0"),
+                invalid("d-below-one", "d", 0.5, "Clipping threshold d should be >= 1"),
+                invalid("negative-weight-decay", "weight_decay", -0.1, "weight_decay should be >= 0"),
+            ]
+        },
+        sample: |rng| s::hyperparameters(&AdafactorOptions::specs(), rng),
+    },
+    OptimizerSpec {
+        id: "adamax",
+        summary: "Adamax: Adam under the infinity norm",
+        python_only: true,
+        options: OptionsOf::of::<AdamaxOptions>(),
+        configure: |given| configure(given, OptimizerOptions::Adamax),
+        invalid_configs: adam_invalid,
+        sample: |rng| s::hyperparameters(&AdamaxOptions::specs(), rng),
+    },
+    OptimizerSpec {
+        id: "asgd",
+        summary: "ASGD: SGD with a decaying step and a running average of the parameters",
+        python_only: true,
+        options: OptionsOf::of::<AsgdOptions>(),
+        configure: |given| configure(given, OptimizerOptions::Asgd),
+        invalid_configs: common_invalid,
+        sample: |rng| s::hyperparameters(&AsgdOptions::specs(), rng),
+    },
+    OptimizerSpec {
+        id: "nadam",
+        summary: "NAdam: Adam with Nesterov momentum and a momentum schedule",
+        python_only: true,
+        options: OptionsOf::of::<NAdamOptions>(),
+        configure: |given| configure(given, OptimizerOptions::NAdam),
+        invalid_configs: || {
+            let mut all = adam_invalid();
+            all.push(invalid("negative-momentum-decay", "momentum_decay", -0.1, "Invalid momentum_decay value"));
+            all
+        },
+        sample: |rng| s::hyperparameters(&NAdamOptions::specs(), rng),
+    },
+    OptimizerSpec {
+        id: "radam",
+        summary: "RAdam: Adam with the variance rectified, SGD with momentum while ρₜ ≤ 5",
+        python_only: true,
+        options: OptionsOf::of::<RAdamOptions>(),
+        configure: |given| configure(given, OptimizerOptions::RAdam),
+        invalid_configs: adam_invalid,
+        sample: |rng| s::hyperparameters(&RAdamOptions::specs(), rng),
+    },
+    OptimizerSpec {
+        id: "rprop",
+        summary: "Rprop: per-element step sizes from the gradient's sign changes",
+        python_only: true,
+        options: OptionsOf::of::<RpropOptions>(),
+        configure: |given| configure(given, OptimizerOptions::Rprop),
+        invalid_configs: || {
+            vec![
+                invalid("negative-lr", "lr", -0.1, "Invalid learning rate"),
+                invalid("etaminus-above-one", "etaminus", 1.5, "Invalid eta values"),
+                invalid("etaplus-below-one", "etaplus", 0.9, "Invalid eta values"),
+            ]
+        },
+        sample: |rng| s::hyperparameters(&RpropOptions::specs(), rng),
+    },
+    OptimizerSpec {
+        id: "muon",
+        summary: "Muon: momentum orthogonalized by Newton–Schulz in bfloat16, for matrices",
+        python_only: true,
+        options: OptionsOf::of::<MuonOptions>(),
+        configure: |given| configure(given, OptimizerOptions::Muon),
+        invalid_configs: || {
+            vec![
+                invalid("negative-lr", "lr", -0.1, "Learning rate should be >= 0"),
+                invalid("negative-momentum", "momentum", -0.5, "momentum should be >= 0"),
+                invalid("negative-weight-decay", "weight_decay", -0.1, "weight decay should be >= 0"),
+            ]
+        },
+        sample: |rng| s::hyperparameters(&MuonOptions::specs(), rng),
     },
 ];
 

@@ -4,7 +4,7 @@
 //! chart, and the first step that left tolerance.
 
 use super::compare::{compare_element, ulp_distance};
-use super::optim_run::{first_failing_step, per_step_ulp, references, setup, simulate, Mode};
+use super::optim_run::{first_failing_step, per_step_ulp, references, setup, side_variants, simulate, Mode};
 use super::run::{evaluate, reference, tolerance_for};
 use crate::catalog::{self, LossSpec, Op, OptimizerSpec};
 use crate::fixture::parse::output_names;
@@ -225,7 +225,13 @@ pub fn sparkline(per_step: &[u64]) -> String {
         .collect()
 }
 
-fn explain_optimizer(out: &mut String, registry: &Registry, spec: &OptimizerSpec, case: &Case, dtypes: &[DType]) {
+fn explain_optimizer(
+    out: &mut String,
+    registry: &Registry,
+    spec: &'static OptimizerSpec,
+    case: &Case,
+    dtypes: &[DType],
+) {
     let given = super::materialize::options(&case.options, &spec.option_specs()).unwrap_or_default();
     if let Ok(options) = (spec.configure)(&given) {
         let _ = writeln!(out, "options: {options:?}");
@@ -253,7 +259,7 @@ fn explain_optimizer(out: &mut String, registry: &Registry, spec: &OptimizerSpec
         if let Outcome::Rejects(text) = &case.outcome {
             let _ = writeln!(out, "expected: construction fails, the message containing \"{text}\"");
             for implementation in registry.subjects.iter().map(|s| s.as_ref()).chain(refs.iter().copied()) {
-                let said = match implementation.optimizer(&setup.groups, &setup.params, &setup.group_of) {
+                let said = match implementation.optimizer(&setup.run()) {
                     Some(Err(e)) => format!("rejects: {e}"),
                     Some(Ok(_)) => "accepts it".into(),
                     None => "unsupported".into(),
@@ -267,7 +273,7 @@ fn explain_optimizer(out: &mut String, registry: &Registry, spec: &OptimizerSpec
             for mode in [Mode::Lockstep, Mode::FreeRunning] {
                 let mut sides = vec![subject.as_ref()];
                 sides.extend(refs.iter().copied());
-                let histories = match simulate(&setup, &sides, mode) {
+                let histories = match simulate(&setup, &sides, &side_variants(&refs), mode) {
                     Ok(h) => h,
                     Err(e) => {
                         let _ = writeln!(out, "{}: {e}", mode.name());

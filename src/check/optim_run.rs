@@ -10,7 +10,8 @@ use crate::catalog::objectives::{self, ObjectiveInfo};
 use crate::catalog::OptimizerSpec;
 use crate::error::catch_panic;
 use crate::fixture::{Case, DType, ExpectedTensor, Outcome, Tolerance, Trajectory, TRAJECTORY};
-use crate::implementation::{read, Evaluation, Implementation, Registry};
+use crate::implementation::replay::{Replay, Series};
+use crate::implementation::{read, Evaluation, Implementation, OptimizerRun, Registry, RunGradients};
 use crate::optim::{OptimizerOptions, Stepper};
 use std::collections::BTreeMap;
 use tch::Tensor;
@@ -60,9 +61,11 @@ pub fn run_steps(
     catch_panic(|| -> Result<(), String> {
         for step in 1..=steps {
             let shared = match &mut gradients {
-                Gradients::Lockstep { source, f } => {
-                    Some(f(step, &sides[*source].1.params()).map_err(|e| e.to_string())?)
-                }
+                Gradients::Lockstep { source, f } => Some(match sides[*source].1.recorded_gradients(step) {
+                    // A replayed run gives the gradients it followed.
+                    Some(recorded) => recorded,
+                    None => f(step, &sides[*source].1.params()).map_err(|e| e.to_string())?,
+                }),
                 Gradients::FreeRunning(_) => None,
             };
             for (name, side) in sides.iter_mut() {
@@ -89,19 +92,93 @@ pub fn run_steps(
 
 /// Everything a case needs to build its optimizers.
 pub struct Setup {
+    pub spec: &'static OptimizerSpec,
     pub objective: &'static ObjectiveInfo,
     pub params: Vec<Tensor>,
     pub data: Vec<Tensor>,
+    /// `data` by name, as an out-of-process implementation is sent it.
+    pub named_data: Vec<(&'static str, Tensor)>,
     pub groups: Vec<OptimizerOptions>,
     pub group_of: Vec<usize>,
     pub trajectory: Trajectory,
+    /// What the fixture recorded, by variant: the stand-in for a reference that cannot run here.
+    pub recorded: Vec<(String, Vec<Series>)>,
+    pub dtype: DType,
+}
+
+/// A stepper, or why it could not be built.
+pub type Built = Result<Box<dyn Stepper>, String>;
+
+/// Recorded outputs by variant, as `regen` stores them for one dtype.
+pub type RecordedVariants = Vec<(String, Vec<(String, ExpectedTensor)>)>;
+
+/// The fixture variant that records `reference`'s trajectory: "trajectory" for the first
+/// reference, "trajectory-<name>" for the others that are recorded (PyTorch's foreach path).
+pub fn variant_of(reference: &str, first: bool) -> String {
+    if first {
+        TRAJECTORY.to_owned()
+    } else {
+        format!("{TRAJECTORY}-{reference}")
+    }
+}
+
+/// The fixture variants of a subject (none) followed by `references`, as [`simulate`] takes them.
+pub fn side_variants(references: &[&dyn Implementation]) -> Vec<String> {
+    std::iter::once(String::new())
+        .chain(references.iter().enumerate().map(|(k, r)| variant_of(r.name(), k == 0)))
+        .collect()
+}
+
+impl Setup {
+    /// The run every implementation is asked for.
+    pub fn run(&self) -> OptimizerRun<'_> {
+        OptimizerRun {
+            optimizer: self.spec.id,
+            groups: &self.groups,
+            params: &self.params,
+            names: self.objective.params,
+            group_of: &self.group_of,
+            steps: self.trajectory.steps,
+            lr_schedule: &self.trajectory.lr_schedule,
+            gradients: RunGradients::Objective { id: self.objective.id, data: &self.named_data },
+        }
+    }
+
+    /// `implementation`'s optimizer for this case; one that cannot run here is replayed from the
+    /// fixture's recording of it (`variant`), with a note saying so. `None`: no such optimizer.
+    pub fn build(&self, implementation: &dyn Implementation, variant: &str) -> Option<(Built, Option<String>)> {
+        let name = implementation.name();
+        Some(match implementation.optimizer(&self.run())? {
+            Ok(stepper) => (Ok(stepper), None),
+            Err(crate::Error::Unavailable(why)) => {
+                let note = format!("{name} not run ({why}): its trajectory recorded in the fixture stands in");
+                // (The same words as `stand_in_notes`.)
+                match self.recorded.iter().find(|(v, _)| v == variant) {
+                    Some((_, series)) => {
+                        let replay = Replay::new(
+                            self.objective.params,
+                            &self.params,
+                            series,
+                            self.trajectory.steps,
+                            self.dtype.kind(),
+                        );
+                        (replay.map(|r| Box::new(r) as Box<dyn Stepper>).map_err(|e| e.to_string()), Some(note))
+                    }
+                    None => {
+                        (Err(format!("{name} not run ({why}), and the fixture has no {variant} recording")), Some(note))
+                    }
+                }
+            }
+            Err(e) => (Err(format!("{name}: {e}")), None),
+        })
+    }
 }
 
 /// Options for every group: the case's options for the first, those a further group changes on
 /// top of them.
 pub fn group_options(
     case: &Case,
-    spec: &OptimizerSpec,
+    spec: &'static OptimizerSpec,
     trajectory: &Trajectory,
 ) -> Result<Vec<OptimizerOptions>, String> {
     let specs = spec.option_specs();
@@ -118,7 +195,7 @@ pub fn group_options(
     Ok(groups)
 }
 
-pub fn setup(case: &Case, spec: &OptimizerSpec, dtype: DType) -> Result<Setup, String> {
+pub fn setup(case: &Case, spec: &'static OptimizerSpec, dtype: DType) -> Result<Setup, String> {
     let trajectory = case.trajectory().cloned().ok_or("not an optimizer case")?;
     let objective = objectives::find(&trajectory.objective).ok_or("unknown objective")?;
     let inputs = materialize::inputs(case, dtype)?;
@@ -133,7 +210,28 @@ pub fn setup(case: &Case, spec: &OptimizerSpec, dtype: DType) -> Result<Setup, S
         .map(|p| trajectory.groups.iter().position(|g| g.params.iter().any(|q| q == p)).map_or(0, |k| k + 1))
         .collect();
     let groups = group_options(case, spec, &trajectory)?;
-    Ok(Setup { objective, params, data, groups, group_of, trajectory })
+    let named_data = objective.data.iter().copied().zip(data.iter().map(Tensor::shallow_clone)).collect();
+    let recorded = case
+        .expected()
+        .and_then(|e| e.values.get(&dtype))
+        .map(|variants| {
+            variants
+                .iter()
+                .map(|(variant, outputs)| {
+                    let series = outputs
+                        .iter()
+                        .map(|(label, t)| Series {
+                            label: label.clone(),
+                            shape: t.shape.clone(),
+                            values: t.values.clone(),
+                        })
+                        .collect();
+                    (variant.clone(), series)
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    Ok(Setup { spec, objective, params, data, named_data, groups, group_of, trajectory, recorded, dtype })
 }
 
 /// Every parameter and buffer of one side after every step: label ("param.x", "exp_avg.x") to
@@ -195,23 +293,36 @@ impl Recording {
 
 /// The references that implement these groups' options, in the registry's order.
 pub fn references<'r>(registry: &'r Registry, setup: &Setup) -> Vec<&'r dyn Implementation> {
-    registry
-        .references
+    registry.references.iter().map(|r| r.as_ref()).filter(|r| r.has_optimizer(&setup.run())).collect()
+}
+
+/// The notes of the references that cannot run here and are replayed from the fixture.
+fn stand_in_notes(setup: &Setup, references: &[&dyn Implementation]) -> Vec<String> {
+    references
         .iter()
-        .map(|r| r.as_ref())
-        .filter(|r| r.optimizer(&setup.groups, &setup.params, &setup.group_of).is_some())
+        .filter_map(|r| match r.optimizer(&setup.run()) {
+            Some(Err(crate::Error::Unavailable(why))) => {
+                Some(format!("{} not run ({why}): its trajectory recorded in the fixture stands in", r.name()))
+            }
+            _ => None,
+        })
         .collect()
 }
 
-/// Runs `implementations` over the case's steps, each recording its history.
-pub fn simulate(setup: &Setup, implementations: &[&dyn Implementation], mode: Mode) -> Result<Vec<History>, String> {
+/// Runs `implementations` over the case's steps, each recording its history; `variants[i]` is
+/// where the fixture recorded implementation `i` (its stand-in when it cannot run here).
+pub fn simulate(
+    setup: &Setup,
+    implementations: &[&dyn Implementation],
+    variants: &[String],
+    mode: Mode,
+) -> Result<Vec<History>, String> {
     let mut sides = Vec::new();
-    for implementation in implementations {
-        let stepper = implementation
-            .optimizer(&setup.groups, &setup.params, &setup.group_of)
-            .ok_or_else(|| format!("{} has no such optimizer", implementation.name()))?
-            .map_err(|e| format!("{}: {e}", implementation.name()))?;
-        sides.push((implementation.name(), stepper));
+    for (implementation, variant) in implementations.iter().zip(variants) {
+        let (stepper, _) = setup
+            .build(*implementation, variant)
+            .ok_or_else(|| format!("{} has no such optimizer", implementation.name()))?;
+        sides.push((implementation.name(), stepper?));
     }
     let mut recordings: Vec<Recording> = sides.iter().map(|_| Recording::default()).collect();
     let gradient = |params: &[Tensor]| objectives::gradients(setup.objective, params, &setup.data);
@@ -267,7 +378,13 @@ fn comparison(a: &ExpectedTensor, b: &ExpectedTensor, dtype: DType, tolerance: T
     compare(&a.values, &a.shape, &b.values, &b.shape, dtype, tolerance)
 }
 
-pub fn run_case(registry: &Registry, spec: &OptimizerSpec, file: &str, case: &Case, dtypes: &[DType]) -> Vec<Row> {
+pub fn run_case(
+    registry: &Registry,
+    spec: &'static OptimizerSpec,
+    file: &str,
+    case: &Case,
+    dtypes: &[DType],
+) -> Vec<Row> {
     let mut rows = Vec::new();
     for &dtype in case.dtypes.iter().filter(|d| dtypes.contains(d)) {
         for subject in &registry.subjects {
@@ -280,7 +397,7 @@ pub fn run_case(registry: &Registry, spec: &OptimizerSpec, file: &str, case: &Ca
 fn subject_rows(
     registry: &Registry,
     subject: &dyn Implementation,
-    spec: &OptimizerSpec,
+    spec: &'static OptimizerSpec,
     file: &str,
     case: &Case,
     dtype: DType,
@@ -294,21 +411,32 @@ fn subject_rows(
         Ok(s) => s,
         Err(e) => return vec![row("setup", "optimizer", vec![Check::failed(name, "setup", e)])],
     };
-    if subject.optimizer(&setup.groups, &setup.params, &setup.group_of).is_none() {
+    if !subject.has_optimizer(&setup.run()) {
         return vec![Row { unsupported: true, ..row("construction", "unsupported", Vec::new()) }];
     }
     let references = references(registry, &setup);
     if let Outcome::Rejects(text) = &case.outcome {
+        let reference = references.first().copied();
+        let built = reference.and_then(|r| r.optimizer(&setup.run()));
+        if let (Some(r), Some(Err(crate::Error::Unavailable(why)))) = (reference, built) {
+            // Only the subject's refusal can be checked here; `regen` and `check --live` check
+            // the reference's message.
+            let mut row = row("construction", REJECTS, construction_checks(subject, &[], &setup, text));
+            row.note = Some(format!("{} not run ({why}): its refusal is not checked here", r.name()));
+            return vec![row];
+        }
         let mut row = row("construction", REJECTS, construction_checks(subject, &references, &setup, text));
-        row.reference = references.first().map(|r| r.name().to_owned());
+        row.reference = reference.map(|r| r.name().to_owned());
         return vec![row];
     }
+    let notes = stand_in_notes(&setup, &references);
+    let note = (!notes.is_empty()).then(|| notes.join("; "));
     let mut rows = Vec::new();
-    let recorded = case.expected().and_then(|e| e.outputs(dtype, TRAJECTORY));
     let mut sides: Vec<&dyn Implementation> = vec![subject];
     sides.extend(&references);
+    let variants = side_variants(&references);
     for mode in [Mode::Lockstep, Mode::FreeRunning] {
-        let histories = match simulate(&setup, &sides, mode) {
+        let histories = match simulate(&setup, &sides, &variants, mode) {
             Ok(h) => h,
             Err(e) => {
                 rows.push(row(mode.name(), "optimizer", vec![Check::failed(name, "setup", e)]));
@@ -319,17 +447,21 @@ fn subject_rows(
         for (k, reference) in references.iter().enumerate() {
             let theirs = &histories[k + 1];
             let variant = format!("{}/{}", mode.name(), reference.name());
+            let recorded = case.expected().and_then(|e| e.outputs(dtype, &variants[k + 1]));
             for label in mine.series.keys().filter(|l| theirs.series.contains_key(*l)) {
                 let mut row = row(&variant, label, Vec::new());
                 row.reference = Some(reference.name().to_owned());
+                row.note = note.clone();
                 let tolerance = row.tolerance();
                 let (a, b) = (mine.trajectory(label).expect("listed"), theirs.trajectory(label).expect("listed"));
                 row.first_failing_step = first_failing_step(&a, &b, dtype, tolerance);
                 row.per_step_ulp = per_step_ulp(&a, &b, dtype);
                 row.checks.push(Check::compared(name, reference.name(), comparison(&a, &b, dtype, tolerance)));
-                // The fixture records the first reference's free-running parameters.
-                if mode == Mode::FreeRunning && k == 0 && label.starts_with("param.") {
-                    let stored = recorded.and_then(|outs| outs.iter().find(|(n, _)| n == label)).map(|(_, t)| t);
+                // The fixture records the first reference's free-running parameters, and every
+                // buffer of each PyTorch path.
+                let stored = recorded.and_then(|outs| outs.iter().find(|(n, _)| n == label)).map(|(_, t)| t);
+                let kept = label.starts_with("param.") || stored.is_some();
+                if mode == Mode::FreeRunning && kept && (k == 0 || recorded.is_some()) {
                     for (who, actual) in [(name, &a), (reference.name(), &b)] {
                         row.checks.push(match stored {
                             Some(s) => Check::compared(who, FIXTURE, comparison(actual, s, dtype, tolerance)),
@@ -355,7 +487,7 @@ fn construction_checks(
     setup: &Setup,
     text: &str,
 ) -> Vec<Check> {
-    let build = |i: &dyn Implementation| match i.optimizer(&setup.groups, &setup.params, &setup.group_of) {
+    let build = |i: &dyn Implementation| match i.optimizer(&setup.run()) {
         Some(Ok(_)) => Evaluation::Computed(Vec::new()),
         Some(Err(e)) => Evaluation::Rejected(e.to_string()),
         None => Evaluation::Unsupported,
@@ -364,41 +496,52 @@ fn construction_checks(
     rejection_checks(text, (subject.name(), &build(subject)), reference.as_ref().map(|(n, e)| (*n, e)))
 }
 
-/// What `regen` stores for an optimizer case: the first reference's free-running parameters
-/// after every step, and a description of that reference.
+/// What `regen` stores for an optimizer case, by variant: the first reference's free-running
+/// parameters after every step, and every buffer too for a reference that may be unavailable
+/// elsewhere (PyTorch in Python), whose recording then stands in for it; each further such
+/// reference (PyTorch's foreach path) under its own variant. And a description of the first.
 pub fn record(
     registry: &Registry,
-    spec: &OptimizerSpec,
+    spec: &'static OptimizerSpec,
     case: &Case,
     dtype: DType,
-) -> Result<(String, Vec<(String, ExpectedTensor)>), String> {
+) -> Result<(String, RecordedVariants), String> {
     let setup = setup(case, spec, dtype)?;
-    let reference = *references(registry, &setup).first().ok_or("libtorch has no path for this configuration")?;
-    let histories = simulate(&setup, &[reference], Mode::FreeRunning)?;
-    let outputs = setup
-        .objective
-        .params
-        .iter()
-        .map(|p| {
-            let label = format!("param.{p}");
-            let t = histories[0].trajectory(&label).ok_or_else(|| format!("no trajectory for {label}"))?;
-            Ok((label, t))
-        })
-        .collect::<Result<Vec<_>, String>>()?;
-    Ok((format!("{} ({})", reference.title(), spec.id), outputs))
+    let references = references(registry, &setup);
+    let first = *references.first().ok_or("no reference has this configuration")?;
+    let mut variants = Vec::new();
+    for (k, reference) in references.iter().enumerate() {
+        let whole = reference.recorded_in_full();
+        if k > 0 && !whole {
+            continue;
+        }
+        if let Some(Err(crate::Error::Unavailable(why))) = reference.optimizer(&setup.run()) {
+            return Err(format!("{} cannot run here, so it cannot be recorded: {why}", reference.name()));
+        }
+        let variant = variant_of(reference.name(), k == 0);
+        let history = simulate(&setup, &[*reference], std::slice::from_ref(&variant), Mode::FreeRunning)?.remove(0);
+        let outputs = history
+            .series
+            .keys()
+            .filter(|label| if whole { !label.starts_with("grad.") } else { label.starts_with("param.") })
+            .map(|label| (label.clone(), history.trajectory(label).expect("listed")))
+            .collect();
+        variants.push((variant, outputs));
+    }
+    Ok((format!("{} ({})", first.title(), spec.id), variants))
 }
 
 /// Whether the references still refuse an invalid configuration (for `regen`).
 pub fn still_rejected(
     registry: &Registry,
-    spec: &OptimizerSpec,
+    spec: &'static OptimizerSpec,
     case: &Case,
     dtype: DType,
     text: &str,
 ) -> Result<(), String> {
     let setup = setup(case, spec, dtype)?;
     let reference = *references(registry, &setup).first().ok_or("libtorch has no path for this configuration")?;
-    match reference.optimizer(&setup.groups, &setup.params, &setup.group_of) {
+    match reference.optimizer(&setup.run()) {
         Some(Err(e)) if e.to_string().contains(text) => Ok(()),
         Some(Err(e)) => Err(format!("{}'s message no longer contains \"{text}\": {e}", reference.name())),
         _ => Err(format!("{} now accepts this configuration", reference.name())),

@@ -361,6 +361,21 @@ fn prepare(registry: &Registry, files: &[FixtureFile], selection: &Selection, dt
         .map(|(spec, args, dtype, reduction)| LossInput { spec, args, dtype: *dtype, reduction: *reduction })
         .collect();
     registry.prepare(&inputs);
+    let setups: Vec<super::optim_run::Setup> = files
+        .iter()
+        .flat_map(|f| &f.cases)
+        .filter(|c| selection.selects(c) && c.kind != CaseKind::Loss && matches!(c.outcome, Outcome::Values(_)))
+        .filter_map(|case| match catalog::find(&case.op) {
+            Some(Op::Optimizer(spec)) => Some((case, spec)),
+            _ => None,
+        })
+        .flat_map(|(case, spec)| {
+            let wanted = case.dtypes.iter().filter(|d| dtypes.contains(d));
+            wanted.filter_map(move |&dtype| super::optim_run::setup(case, spec, dtype).ok())
+        })
+        .collect();
+    let runs: Vec<_> = setups.iter().map(super::optim_run::Setup::run).collect();
+    registry.prepare_optimizers(&runs);
 }
 
 /// Runs every selected case of `files` into one report, rows in the files' order.
@@ -375,14 +390,27 @@ pub fn check(registry: &Registry, files: &[FixtureFile], selection: &Selection) 
     // (a second or two of importing torch) and answers while the rest runs.
     let in_python = |case: &Case| match catalog::find(&case.op) {
         Some(Op::Loss(spec)) => matches!(spec.reference, catalog::Reference::Python(_)),
-        _ => false,
+        Some(Op::Optimizer(spec)) => spec.python_only,
+        None => false,
     };
     let mut order: Vec<usize> = (0..cases.len()).collect();
     order.sort_by_key(|&i| in_python(cases[i].1));
-    let mut rows: Vec<Vec<Row>> = vec![Vec::new(); cases.len()];
-    for i in order {
-        let (file, case) = &cases[i];
-        rows[i] = run_case(registry, file, case, &dtypes);
-    }
+    // Cases are independent: each core takes the next one (libtorch's own threads are left to
+    // the caller; the CLI runs each op on one).
+    let workers = std::thread::available_parallelism().map_or(1, |n| n.get()).min(order.len()).max(1);
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let done: std::sync::Mutex<Vec<Vec<Row>>> = std::sync::Mutex::new(vec![Vec::new(); cases.len()]);
+    std::thread::scope(|scope| {
+        for _ in 0..workers {
+            scope.spawn(|| loop {
+                let k = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let Some(&i) = order.get(k) else { break };
+                let (file, case) = &cases[i];
+                let case_rows = run_case(registry, file, case, &dtypes);
+                done.lock().unwrap_or_else(|e| e.into_inner())[i] = case_rows;
+            });
+        }
+    });
+    let rows = done.into_inner().unwrap_or_else(|e| e.into_inner());
     Report { libtorch: crate::reference::LIBTORCH_VERSION.to_owned(), rows: rows.into_iter().flatten().collect() }
 }

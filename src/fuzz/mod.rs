@@ -13,9 +13,9 @@ use crate::check::optim_run::{run_steps, Gradients};
 use crate::check::report::describe_comparison;
 use crate::check::run::evaluate;
 use crate::fixture::{float, Case, CaseKind, DType, InputTensor, Outcome};
-use crate::implementation::{read, Evaluation, Implementation, LossInput, Registry};
-use crate::optim::Stepper;
-use crate::options::OptionValue;
+use crate::implementation::{read, Evaluation, Implementation, LossInput, OptimizerRun, Registry, RunGradients};
+use crate::optim::{OptimizerOptions, Stepper};
+use crate::options::{OptionValue, Values};
 use serde_json::Value;
 use tch::Tensor;
 
@@ -30,6 +30,7 @@ pub fn sample_case(spec: &LossSpec, sample: &Sample) -> Case {
         OptionValue::Bool(b) => Value::Bool(b),
         OptionValue::Int(i) => Value::from(i),
         OptionValue::Float(x) => float::to_json(x, DType::Float64),
+        OptionValue::None => Value::Null,
     };
     let inputs = sample
         .inputs
@@ -148,48 +149,101 @@ pub fn shrink(registry: &Registry, spec: &'static LossSpec, seed: u64, mut size:
     case
 }
 
+/// The parameters' names in a drawn optimizer case.
+const PARAM_NAMES: [&str; 3] = ["p0", "p1", "p2"];
+
+/// An optimizer case of a run: random valid hyperparameters, one to three matrices and a random
+/// gradient sequence, drawn once and announced to the implementations before it is checked.
+pub struct OptimizerDraw {
+    k: u64,
+    spec: &'static OptimizerSpec,
+    dtype: DType,
+    drawn: Values,
+    groups: Vec<OptimizerOptions>,
+    params: Vec<Tensor>,
+    group_of: Vec<usize>,
+    grads: Vec<Vec<Tensor>>,
+}
+
+impl OptimizerDraw {
+    pub fn new(spec: &'static OptimizerSpec, seed: u64, k: u64) -> Result<OptimizerDraw, String> {
+        let mut rng = Rng::new(seed);
+        let dtype = rng.pick(&DType::ALL);
+        let drawn = (spec.sample)(&mut rng);
+        let given: Vec<(String, OptionValue)> = drawn.iter().map(|(k, v)| ((*k).to_owned(), *v)).collect();
+        let groups = vec![(spec.configure)(&given)?];
+        let shapes: Vec<Vec<i64>> =
+            (0..1 + rng.below(2)).map(|_| vec![1 + rng.below(4) as i64, 1 + rng.below(3) as i64]).collect();
+        let tensor = |values: Vec<f64>, shape: &[i64]| Tensor::from_slice(&values).view(shape).to_kind(dtype.kind());
+        let params: Vec<Tensor> =
+            shapes.iter().map(|s| tensor(samples::moderate_values(&mut rng, samples::numel(s)), s)).collect();
+        let steps = 1 + rng.below(15) as usize;
+        let mut grads_rng = Rng::new(seed ^ 0x5eed);
+        let grads = (0..steps)
+            .map(|_| {
+                shapes
+                    .iter()
+                    .map(|s| {
+                        let zero = grads_rng.chance(0.1);
+                        let n = samples::numel(s);
+                        tensor(if zero { vec![0.0; n] } else { samples::gradient_values(&mut grads_rng, n) }, s)
+                    })
+                    .collect()
+            })
+            .collect();
+        let group_of = vec![0; params.len()];
+        Ok(OptimizerDraw { k, spec, dtype, drawn, groups, params, group_of, grads })
+    }
+
+    pub fn run(&self) -> OptimizerRun<'_> {
+        OptimizerRun {
+            optimizer: self.spec.id,
+            groups: &self.groups,
+            params: &self.params,
+            names: &PARAM_NAMES[..self.params.len()],
+            group_of: &self.group_of,
+            steps: self.grads.len(),
+            lr_schedule: &[],
+            gradients: RunGradients::Given(&self.grads),
+        }
+    }
+
+    fn describe(&self) -> String {
+        format!("options {:?}", self.drawn.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>())
+    }
+}
+
 /// Lockstep over a random gradient sequence: each subject against every reference that
 /// implements the drawn configuration, parameters and buffers after every step.
-pub fn check_optimizer(registry: &Registry, spec: &OptimizerSpec, seed: u64) -> Result<(), String> {
-    let mut rng = Rng::new(seed);
-    let dtype = rng.pick(&DType::ALL);
-    let drawn = (spec.sample)(&mut rng);
-    let given: Vec<(String, OptionValue)> = drawn.iter().map(|(k, v)| ((*k).to_owned(), *v)).collect();
-    let describe = || format!("options {:?}", drawn.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>());
-    let groups = vec![(spec.configure)(&given).map_err(|e| format!("{e} ({})", describe()))?];
-    let shapes: Vec<Vec<i64>> =
-        (0..1 + rng.below(2)).map(|_| vec![1 + rng.below(4) as i64, 1 + rng.below(3) as i64]).collect();
-    let tensor = |values: Vec<f64>, shape: &[i64]| Tensor::from_slice(&values).view(shape).to_kind(dtype.kind());
-    let params: Vec<Tensor> =
-        shapes.iter().map(|s| tensor(samples::moderate_values(&mut rng, samples::numel(s)), s)).collect();
-    let group_of = vec![0; params.len()];
-    let steps = 1 + rng.below(15) as usize;
-    let tolerance = default_tolerance(dtype);
+pub fn check_optimizer(registry: &Registry, spec: &'static OptimizerSpec, seed: u64) -> Result<(), String> {
+    let draw = OptimizerDraw::new(spec, seed, 0)?;
+    registry.prepare_optimizers(&[draw.run()]);
+    check_optimizer_draw(registry, &draw)
+}
 
-    let build = |i: &dyn Implementation| i.optimizer(&groups, &params, &group_of);
+fn check_optimizer_draw(registry: &Registry, draw: &OptimizerDraw) -> Result<(), String> {
+    let tolerance = default_tolerance(draw.dtype);
+    let run = draw.run();
+    let build = |i: &dyn Implementation| i.optimizer(&run);
     for subject in &registry.subjects {
         let Some(mine) = build(subject.as_ref()) else { continue };
         let mut sides: Vec<(&str, Box<dyn Stepper>)> = vec![(subject.name(), mine.map_err(|e| e.to_string())?)];
         for reference in &registry.references {
-            if let Some(stepper) = build(reference.as_ref()) {
-                sides.push((reference.name(), stepper.map_err(|e| format!("{}: {e}", reference.name()))?));
+            match build(reference.as_ref()) {
+                // Python that cannot run here is not a finding; the fixtures cover that case.
+                Some(Err(crate::Error::Unavailable(_))) | None => {}
+                Some(stepper) => {
+                    sides.push((reference.name(), stepper.map_err(|e| format!("{}: {e}", reference.name()))?));
+                }
             }
         }
-        let mut grads_rng = Rng::new(seed ^ 0x5eed);
-        let mut gradients = |_: usize, _: &[Tensor]| -> crate::Result<Vec<Tensor>> {
-            Ok(shapes
-                .iter()
-                .map(|s| {
-                    let zero = grads_rng.chance(0.1);
-                    let n = samples::numel(s);
-                    tensor(if zero { vec![0.0; n] } else { samples::gradient_values(&mut grads_rng, n) }, s)
-                })
-                .collect())
+        let mut gradients = |step: usize, _: &[Tensor]| -> crate::Result<Vec<Tensor>> {
+            Ok(draw.grads[step - 1].iter().map(Tensor::shallow_clone).collect())
         };
         let mut compare_sides = |step: usize, sides: &[(&str, Box<dyn Stepper>)]| -> Result<(), String> {
             let (mine, others) = sides.split_first().expect("the subject");
             for (name, side) in others {
-                for i in 0..params.len() {
+                for i in 0..draw.params.len() {
                     let theirs = side.buffers(i).map_err(|e| e.to_string())?;
                     let mut pairs = vec![(
                         "param".to_owned(),
@@ -203,10 +257,10 @@ pub fn check_optimizer(registry: &Registry, spec: &OptimizerSpec, seed: u64) -> 
                     }
                     for (label, a, b) in pairs {
                         let (a, b) = (read(&label, &a)?, read(&label, &b)?);
-                        let c = compare(&a.values, &a.shape, &b.values, &b.shape, dtype, tolerance);
+                        let c = compare(&a.values, &a.shape, &b.values, &b.shape, draw.dtype, tolerance);
                         if !c.passed() {
                             let (k, n, rel) = (c.mismatched, c.numel, c.max_rel);
-                            let at = format!("{dtype} step {step}, param {i}, {label} against {name}");
+                            let at = format!("{} step {step}, param {i}, {label} against {name}", draw.dtype);
                             return Err(format!("{at}: {k} of {n} mismatched, max rel {rel:.2e}"));
                         }
                     }
@@ -214,8 +268,14 @@ pub fn check_optimizer(registry: &Registry, spec: &OptimizerSpec, seed: u64) -> 
             }
             Ok(())
         };
-        run_steps(&mut sides, steps, Gradients::Lockstep { source: 0, f: &mut gradients }, &[], &mut compare_sides)
-            .map_err(|e| format!("{e} ({})", describe()))?;
+        run_steps(
+            &mut sides,
+            draw.grads.len(),
+            Gradients::Lockstep { source: 0, f: &mut gradients },
+            &[],
+            &mut compare_sides,
+        )
+        .map_err(|e| format!("{e} ({})", draw.describe()))?;
     }
     Ok(())
 }
@@ -248,16 +308,19 @@ struct LossDraw {
     case: Case,
 }
 
-/// The loss cases among cases `first..first + CHUNK` of `seed` (the others are optimizer cases,
-/// drawn when checked), told to the implementations at once, every reduction of each.
+/// An optimizer case of a chunk, or the case index and why it could not be drawn.
+type DrawnOptimizer = Result<OptimizerDraw, (u64, String)>;
+
+/// Cases `first..first + CHUNK` of `seed`, told to the implementations at once (every
+/// reduction of each loss; each optimizer's whole run).
 fn draw_chunk(
     registry: &Registry,
-    losses: &[&'static LossSpec],
+    (losses, optimizers): (&[&'static LossSpec], &[&'static OptimizerSpec]),
     seed: u64,
     first: u64,
     cases: u64,
-    total_ops: u64,
-) -> Vec<LossDraw> {
+) -> (Vec<LossDraw>, Vec<DrawnOptimizer>) {
+    let total_ops = (losses.len() + optimizers.len()) as u64;
     let draws: Vec<LossDraw> = (first..cases.min(first + CHUNK))
         .filter_map(|k| {
             let spec = *losses.get((k % total_ops) as usize)?;
@@ -276,7 +339,16 @@ fn draw_chunk(
         .map(|(d, args)| LossInput { spec: d.spec, args, dtype: d.case.dtypes[0], reduction: d.spec.reductions()[0] })
         .collect();
     registry.prepare(&inputs);
-    draws
+    let optimizer_draws: Vec<DrawnOptimizer> = (first..cases.min(first + CHUNK))
+        .filter_map(|k| {
+            let which = (k % total_ops) as usize;
+            let spec = *optimizers.get(which.checked_sub(losses.len())?)?;
+            Some(OptimizerDraw::new(spec, case_seed(seed, k), k).map_err(|e| (k, e)))
+        })
+        .collect();
+    let runs: Vec<OptimizerRun> = optimizer_draws.iter().flatten().map(OptimizerDraw::run).collect();
+    registry.prepare_optimizers(&runs);
+    (draws, optimizer_draws)
 }
 
 /// Runs case 0, 1, 2, … of `seed` over the selected ops until `cases` cases or `deadline`,
@@ -298,13 +370,15 @@ pub fn run(
         return summary;
     }
     let mut counts = vec![0u64; total_ops as usize];
-    let mut next = draw_chunk(registry, &losses, seed, 0, cases, total_ops);
+    let ops = (losses.as_slice(), optimizers.as_slice());
+    let mut next = draw_chunk(registry, ops, seed, 0, cases);
     let mut first = 0;
     'run: while first < cases {
         // The next chunk goes out now, so that Python works on it while this one runs.
-        let current =
-            std::mem::replace(&mut next, draw_chunk(registry, &losses, seed, first + CHUNK, cases, total_ops));
+        let (current, current_optimizers) =
+            std::mem::replace(&mut next, draw_chunk(registry, ops, seed, first + CHUNK, cases));
         let mut draws = current.into_iter().peekable();
+        let mut optimizer_draws = current_optimizers.into_iter();
         for k in first..cases.min(first + CHUNK) {
             if std::time::Instant::now() >= deadline {
                 break 'run;
@@ -324,7 +398,12 @@ pub fn run(
                 }
             } else {
                 let spec = optimizers[which - losses.len()];
-                if let Err(message) = check_optimizer(registry, spec, case_seed(seed, k)) {
+                let checked = match optimizer_draws.next() {
+                    Some(Ok(draw)) if draw.k == k => check_optimizer_draw(registry, &draw),
+                    Some(Err((drawn_k, message))) if drawn_k == k => Err(message),
+                    _ => unreachable!("every optimizer case of the chunk was drawn"),
+                };
+                if let Err(message) = checked {
                     summary.findings.push(Finding { op: spec.id.to_owned(), case_index: k, message, case: None });
                 }
             }

@@ -1,13 +1,14 @@
 //! The hand-written library as an implementation: `crate::loss` and `crate::optim`.
 
-use super::{evaluate_tensors, Evaluation, Implementation, LossInput};
+use super::{evaluate_tensors, Evaluation, Implementation, LossInput, OptimizerRun};
 use crate::catalog::LossCall;
 use crate::error::Result;
 use crate::ffi;
 use crate::loss;
 use crate::optim::{
-    adagrad::AdagradRule, adam::AdamRule, adam::AdamWRule, rmsprop::RmsPropRule, sgd::SgdRule, Optimizer,
-    OptimizerOptions, ParamGroup, Rule, Stepper,
+    adadelta::AdadeltaRule, adafactor::AdafactorRule, adagrad::AdagradRule, adam::AdamRule, adam::AdamWRule,
+    adamax::AdamaxRule, asgd::AsgdRule, muon::MuonRule, nadam::NAdamRule, radam::RAdamRule, rmsprop::RmsPropRule,
+    rprop::RpropRule, sgd::SgdRule, Optimizer, OptimizerOptions, ParamGroup, Rule, Stepper,
 };
 use tch::Tensor;
 
@@ -47,12 +48,8 @@ impl Implementation for HandWritten {
         evaluate_tensors(input, compute)
     }
 
-    fn optimizer(
-        &self,
-        groups: &[OptimizerOptions],
-        params: &[Tensor],
-        group_of: &[usize],
-    ) -> Option<Result<Box<dyn Stepper>>> {
+    fn optimizer(&self, run: &OptimizerRun) -> Option<Result<Box<dyn Stepper>>> {
+        let (groups, params, group_of) = (run.groups, run.params, run.group_of);
         fn build<R: Rule + 'static>(
             groups: Result<Vec<R::Options>>,
             params: &[Tensor],
@@ -78,6 +75,14 @@ impl Implementation for HandWritten {
             OptimizerOptions::AdamW(_) => build::<AdamWRule>(groups_of!(AdamW), params, group_of),
             OptimizerOptions::RmsProp(_) => build::<RmsPropRule>(groups_of!(RmsProp), params, group_of),
             OptimizerOptions::Adagrad(_) => build::<AdagradRule>(groups_of!(Adagrad), params, group_of),
+            OptimizerOptions::Adadelta(_) => build::<AdadeltaRule>(groups_of!(Adadelta), params, group_of),
+            OptimizerOptions::Adafactor(_) => build::<AdafactorRule>(groups_of!(Adafactor), params, group_of),
+            OptimizerOptions::Adamax(_) => build::<AdamaxRule>(groups_of!(Adamax), params, group_of),
+            OptimizerOptions::Asgd(_) => build::<AsgdRule>(groups_of!(Asgd), params, group_of),
+            OptimizerOptions::NAdam(_) => build::<NAdamRule>(groups_of!(NAdam), params, group_of),
+            OptimizerOptions::RAdam(_) => build::<RAdamRule>(groups_of!(RAdam), params, group_of),
+            OptimizerOptions::Rprop(_) => build::<RpropRule>(groups_of!(Rprop), params, group_of),
+            OptimizerOptions::Muon(_) => build::<MuonRule>(groups_of!(Muon), params, group_of),
         })
     }
 }

@@ -1,7 +1,7 @@
 //! libtorch as implementations: its built-in losses through tch and the shim ([`Libtorch`]), and
 //! its optimizers three ways ([`CppOptimizer`], [`TchOptimizer`], [`FusedOptimizer`]).
 
-use super::{evaluate_tensors, Evaluation, Implementation, LossInput};
+use super::{evaluate_tensors, Evaluation, Implementation, LossInput, OptimizerRun};
 use crate::catalog::LossCall;
 use crate::error::Result;
 use crate::optim::{OptimizerOptions, Stepper};
@@ -84,12 +84,7 @@ impl Implementation for OptimizerPath {
         self.title
     }
 
-    fn optimizer(
-        &self,
-        groups: &[OptimizerOptions],
-        params: &[Tensor],
-        group_of: &[usize],
-    ) -> Option<Result<Box<dyn Stepper>>> {
-        (self.supports)(groups).then(|| (self.build)(groups, params, group_of))
+    fn optimizer(&self, run: &OptimizerRun) -> Option<Result<Box<dyn Stepper>>> {
+        (self.supports)(run.groups).then(|| (self.build)(run.groups, run.params, run.group_of))
     }
 }

@@ -70,6 +70,7 @@ macro_rules! forward_loss_call {
 pub mod hand_written;
 pub mod libtorch;
 pub mod pytorch;
+pub mod replay;
 
 use crate::catalog::{Args, LossCall, LossSpec};
 use crate::dtype::DType;
@@ -129,7 +130,8 @@ pub struct LossInput<'a> {
     pub reduction: Reduction,
 }
 
-pub trait Implementation {
+/// `Send + Sync`: the checker runs cases on several threads at once.
+pub trait Implementation: Send + Sync {
     /// Short name, used in reports and variants: "hand-written", "libtorch", "cpp", …
     fn name(&self) -> &'static str;
 
@@ -157,16 +159,66 @@ pub trait Implementation {
         let _ = inputs;
     }
 
-    /// An optimizer over copies of `params` (`group_of[i]` is the group of `params[i]`),
-    /// `None` when it has no such optimizer or option. Building it validates the options.
-    fn optimizer(
-        &self,
-        groups: &[OptimizerOptions],
-        params: &[Tensor],
-        group_of: &[usize],
-    ) -> Option<crate::Result<Box<dyn Stepper>>> {
-        let _ = (groups, params, group_of);
+    /// An optimizer for `run`, over copies of its parameters; `None` when it has no such
+    /// optimizer or option. Building it validates the options. An implementation in process
+    /// steps when told to; one out of process may compute the whole run at once and replay it
+    /// ([`replay::Replay`]).
+    fn optimizer(&self, run: &OptimizerRun) -> Option<crate::Result<Box<dyn Stepper>>> {
+        let _ = run;
         None
+    }
+
+    /// Whether [`optimizer`](Implementation::optimizer) would build something for `run`, without
+    /// building it (which, out of process, is computing the whole run).
+    fn has_optimizer(&self, run: &OptimizerRun) -> bool {
+        self.optimizer(run).is_some()
+    }
+
+    /// Whether the fixtures record its optimizer runs whole (every buffer, every step), so that
+    /// they can stand in for it where it cannot run (PyTorch in Python).
+    fn recorded_in_full(&self) -> bool {
+        false
+    }
+
+    /// Told in advance which optimizer runs it will be asked for, an implementation that runs
+    /// out of process can batch them. The default does nothing.
+    fn prepare_optimizers(&self, runs: &[OptimizerRun]) {
+        let _ = runs;
+    }
+}
+
+/// Where an optimizer run's gradients come from.
+#[derive(Clone, Copy)]
+pub enum RunGradients<'a> {
+    /// The gradient of a catalogue objective (`catalog::objectives`) at the current parameters,
+    /// given its fixed data by name.
+    Objective { id: &'static str, data: &'a [(&'static str, Tensor)] },
+    /// A given gradient per step (the fuzzer's), one tensor per parameter.
+    Given(&'a [Vec<Tensor>]),
+}
+
+/// Everything an optimizer run is: the optimizer and its groups' options, the starting
+/// parameters, how many steps, the learning-rate changes and the gradients.
+#[derive(Clone, Copy)]
+pub struct OptimizerRun<'a> {
+    /// The catalogue's id of the optimizer ("nadam").
+    pub optimizer: &'static str,
+    pub groups: &'a [OptimizerOptions],
+    pub params: &'a [Tensor],
+    /// The parameters' names, in order.
+    pub names: &'a [&'a str],
+    /// `group_of[i]` is the group of `params[i]`.
+    pub group_of: &'a [usize],
+    pub steps: usize,
+    /// `(k, lr)`: after step k, every group's learning rate becomes lr.
+    pub lr_schedule: &'a [(usize, f64)],
+    pub gradients: RunGradients<'a>,
+}
+
+impl OptimizerRun<'_> {
+    /// The dtype of the parameters.
+    pub fn kind(&self) -> Kind {
+        self.params.first().map_or(Kind::Float, Tensor::kind)
     }
 }
 
@@ -191,13 +243,13 @@ pub struct LossFunction<F> {
     f: F,
 }
 
-impl<F: Fn(&LossCall) -> Option<crate::Result<Tensor>>> LossFunction<F> {
+impl<F: Fn(&LossCall) -> Option<crate::Result<Tensor>> + Send + Sync> LossFunction<F> {
     pub fn new(name: &'static str, f: F) -> Self {
         LossFunction { name, f }
     }
 }
 
-impl<F: Fn(&LossCall) -> Option<crate::Result<Tensor>>> Implementation for LossFunction<F> {
+impl<F: Fn(&LossCall) -> Option<crate::Result<Tensor>> + Send + Sync> Implementation for LossFunction<F> {
     fn name(&self) -> &'static str {
         self.name
     }
@@ -219,12 +271,25 @@ pub struct Registry {
 
 impl Registry {
     /// The hand-written library under test; libtorch (its losses, C++ optimizers, tch's
-    /// optimizers and the fused kernels) and PyTorch in Python as references.
+    /// optimizers and the fused kernels) and PyTorch in Python as references. torch.optim's
+    /// runs are replayed from the fixtures' recordings (the gate's default; [`Registry::live`]
+    /// computes them).
     pub fn standard() -> Registry {
-        Registry { subjects: vec![Box::new(hand_written::HandWritten)], references: Self::standard_references() }
+        Registry { subjects: vec![Box::new(hand_written::HandWritten)], references: Self::references(false) }
     }
 
+    /// The same with every reference computed now, torch.optim's runs included: what `regen`
+    /// records from, the fuzzer compares with, and `check --live` checks the recordings against.
+    pub fn live() -> Registry {
+        Registry { subjects: vec![Box::new(hand_written::HandWritten)], references: Self::references(true) }
+    }
+
+    /// The references of [`Registry::standard`].
     pub fn standard_references() -> Vec<Box<dyn Implementation>> {
+        Self::references(false)
+    }
+
+    fn references(live_optimizers: bool) -> Vec<Box<dyn Implementation>> {
         // A check provokes hundreds of libtorch errors on purpose; their backtraces cost a
         // quarter of its time and are never shown.
         crate::ffi::skip_cpp_backtraces();
@@ -233,7 +298,8 @@ impl Registry {
             Box::new(libtorch::CPP_OPTIMIZER),
             Box::new(libtorch::TCH_OPTIMIZER),
             Box::new(libtorch::FUSED_OPTIMIZER),
-            Box::new(pytorch::PyTorch::new()),
+            Box::new(pytorch::PyTorch::new().with_live_optimizers(live_optimizers)),
+            Box::new(pytorch::PyTorch::foreach().with_live_optimizers(live_optimizers)),
         ]
     }
 
@@ -249,6 +315,13 @@ impl Registry {
     pub fn prepare(&self, inputs: &[LossInput]) {
         for implementation in self.subjects.iter().chain(&self.references) {
             implementation.prepare(inputs);
+        }
+    }
+
+    /// Tells every implementation which optimizer runs it will be asked for.
+    pub fn prepare_optimizers(&self, runs: &[OptimizerRun]) {
+        for implementation in self.subjects.iter().chain(&self.references) {
+            implementation.prepare_optimizers(runs);
         }
     }
 }

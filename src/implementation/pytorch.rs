@@ -5,41 +5,78 @@
 //! cannot be started, every such call is [`Evaluation::Unavailable`] and the recorded fixtures
 //! stand in.
 
-use super::{Computed, Evaluation, Implementation, LossInput};
+use super::replay::{Replay, Series};
+use super::{Computed, Evaluation, Implementation, LossInput, OptimizerRun, RunGradients};
 use crate::catalog::Reference;
-use crate::reference::python::{Request, Response, TensorSpec, Worker};
-use serde_json::Value;
+use crate::error::Error;
+use crate::optim::Stepper;
+use crate::reference::python::{self, Request, Response, TensorSpec, Worker};
+use serde_json::{json, Value};
 use std::collections::HashMap;
 use std::sync::Mutex;
 use tch::{Kind, Tensor};
 
-/// PyTorch in Python. Every `PyTorch` of a process shares one Python process and its answers
-/// (importing torch costs a second or two of CPU, so tests that build many registries start it
-/// once); it ends with the process, whose exit closes its pipes.
+/// PyTorch in Python: `torch.optim`'s for-loop implementations (and the losses), or with
+/// `foreach`, its multi-tensor ones (which round differently; both are PyTorch). Every `PyTorch`
+/// of a process shares one Python process and its answers (importing torch costs a second or
+/// two of CPU, so tests that build many registries start it once); it ends with the process,
+/// whose exit closes its pipes.
 pub struct PyTorch {
     state: &'static Mutex<State>,
+    foreach: bool,
+    /// Whether optimizer runs are computed by torch.optim now, or replayed from the fixtures'
+    /// recording of them (the gate's default: fifty steps of hundreds of runs take Python
+    /// longer than the whole rest of a check).
+    live_optimizers: bool,
 }
 
 impl Default for PyTorch {
     fn default() -> Self {
         static SHARED: std::sync::OnceLock<Mutex<State>> = std::sync::OnceLock::new();
-        PyTorch { state: SHARED.get_or_init(Default::default) }
+        PyTorch { state: SHARED.get_or_init(Default::default), foreach: false, live_optimizers: true }
     }
+}
+
+/// A request on its way: its key, its JSON, and for a loss the typed request its answer is
+/// read against.
+#[derive(Clone)]
+struct Job {
+    key: String,
+    json: Value,
+    loss: Option<Request>,
+}
+
+#[derive(Clone)]
+enum Answer {
+    Loss(Response),
+    Run(Value),
 }
 
 #[derive(Default)]
 struct State {
     /// Started at the first need; `Err` once it could not be.
     worker: Option<Result<Worker, String>>,
-    /// Batches sent and not yet received, oldest first, with each request's key.
-    in_flight: std::collections::VecDeque<Vec<(String, Request)>>,
-    answers: HashMap<String, Response>,
+    /// Batches sent and not yet received, oldest first.
+    in_flight: std::collections::VecDeque<Vec<Job>>,
+    answers: HashMap<String, Answer>,
     versions: Option<String>,
 }
 
 impl PyTorch {
+    /// The for-loop (single-tensor) implementations: `foreach=False`.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// The multi-tensor implementations, `foreach=True`, where torch.optim has them.
+    pub fn foreach() -> Self {
+        PyTorch { foreach: true, ..Self::default() }
+    }
+
+    /// The same, with optimizer runs left to the fixtures' recordings (`live` false): asked for
+    /// one, it answers [`Error::Unavailable`] and the checker replays the recording instead.
+    pub fn with_live_optimizers(self, live: bool) -> Self {
+        PyTorch { live_optimizers: live, ..self }
     }
 
     /// The versions that answered ("torch 2.13.0+cu130, torchvision 0.28.0+cu130"), once any did.
@@ -49,9 +86,29 @@ impl PyTorch {
 
     /// PyTorch's answer to the request of `input`: `None` for an op it is not the reference of.
     pub fn response(&self, input: &LossInput) -> Option<Result<Response, String>> {
-        let (key, request) = request_of(input)?;
+        if self.foreach {
+            return None;
+        }
+        let job = loss_job(input)?;
         let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
-        Some(state.answer(key, request))
+        Some(state.answer(job).map(|a| match a {
+            Answer::Loss(r) => r,
+            Answer::Run(_) => unreachable!("a loss job has a loss answer"),
+        }))
+    }
+
+    /// Whether torch.optim is this reference for `run`: the optimizers libtorch lacks, and the
+    /// options libtorch's paths lack (`maximize` on RMSprop, and on Adagrad outside the fused
+    /// kernel); with `foreach`, those with a multi-tensor implementation (all but Muon).
+    pub fn supports(&self, run: &OptimizerRun) -> bool {
+        let python_only = !matches!(run.optimizer, "sgd" | "adam" | "adamw" | "rmsprop" | "adagrad");
+        let maximize = matches!(run.optimizer, "rmsprop" | "adagrad") && run.groups.iter().any(|g| g.maximize());
+        (python_only || maximize) && !(self.foreach && run.optimizer == "muon")
+    }
+
+    fn run_job(&self, run: &OptimizerRun) -> Option<Job> {
+        let json = run_json(run, self.foreach)?;
+        Some(Job { key: json.to_string(), json, loss: None })
     }
 }
 
@@ -62,12 +119,12 @@ impl State {
 
     /// Whether the request is answered or on its way.
     fn known(&self, key: &str) -> bool {
-        self.answers.contains_key(key) || self.in_flight.iter().flatten().any(|(k, _)| k == key)
+        self.answers.contains_key(key) || self.in_flight.iter().flatten().any(|j| j.key == key)
     }
 
     /// Sends a batch; Python works on it while the caller goes on.
-    fn send(&mut self, batch: Vec<(String, Request)>) -> Result<(), String> {
-        let requests: Vec<Request> = batch.iter().map(|(_, r)| r.clone()).collect();
+    fn send(&mut self, batch: Vec<Job>) -> Result<(), String> {
+        let requests: Vec<Value> = batch.iter().map(|j| j.json.clone()).collect();
         self.worker()?.send(&requests).inspect_err(|e| self.worker = Some(Err(e.clone())))?;
         self.in_flight.push_back(batch);
         Ok(())
@@ -76,20 +133,38 @@ impl State {
     /// Receives the oldest batch in flight.
     fn receive(&mut self) -> Result<(), String> {
         let batch = self.in_flight.pop_front().expect("a batch in flight");
-        let requests: Vec<Request> = batch.iter().map(|(_, r)| r.clone()).collect();
         // A worker that failed once is not asked again.
-        let answers = self.worker()?.receive(&requests).inspect_err(|e| self.worker = Some(Err(e.clone())))?;
-        for ((key, _), answer) in batch.into_iter().zip(answers) {
-            self.versions.get_or_insert_with(|| answer.versions.clone());
-            self.answers.insert(key, answer);
+        let answers = self.worker()?.receive(batch.len()).inspect_err(|e| self.worker = Some(Err(e.clone())))?;
+        for (job, answer) in batch.into_iter().zip(answers) {
+            self.versions.get_or_insert_with(|| python::versions(&answer));
+            let answer = match &job.loss {
+                Some(request) => Answer::Loss(python::parse_response(request, &answer)?),
+                None => Answer::Run(answer),
+            };
+            self.answers.insert(job.key, answer);
         }
         Ok(())
     }
 
-    /// The answer to a request: received if it is in flight, asked for alone if not.
-    fn answer(&mut self, key: String, request: Request) -> Result<Response, String> {
+    /// Sends the jobs not yet known, as one batch.
+    fn announce(&mut self, jobs: impl IntoIterator<Item = Job>) {
+        let mut batch: Vec<Job> = Vec::new();
+        for job in jobs {
+            if !self.known(&job.key) && !batch.iter().any(|j| j.key == job.key) {
+                batch.push(job);
+            }
+        }
+        if !batch.is_empty() {
+            // Unavailable Python shows in each call's evaluation instead.
+            let _ = self.send(batch);
+        }
+    }
+
+    /// The answer to a job: received if it is in flight, asked for alone if not.
+    fn answer(&mut self, job: Job) -> Result<Answer, String> {
+        let key = job.key.clone();
         if !self.known(&key) {
-            self.send(vec![(key.clone(), request)])?;
+            self.send(vec![job])?;
         }
         while !self.answers.contains_key(&key) {
             self.receive()?;
@@ -100,11 +175,19 @@ impl State {
 
 impl Implementation for PyTorch {
     fn name(&self) -> &'static str {
-        "pytorch"
+        if self.foreach {
+            "pytorch-foreach"
+        } else {
+            "pytorch"
+        }
     }
 
     fn title(&self) -> &'static str {
-        "PyTorch in Python"
+        if self.foreach {
+            "PyTorch in Python (torch.optim, foreach=True)"
+        } else {
+            "PyTorch in Python"
+        }
     }
 
     fn provenance(&self) -> Option<String> {
@@ -114,17 +197,11 @@ impl Implementation for PyTorch {
     /// Sends the announced requests as one batch at once: Python (starting now, if it has not)
     /// works on them while the rest of the run goes on.
     fn prepare(&self, inputs: &[LossInput]) {
+        if self.foreach {
+            return;
+        }
         let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
-        let mut batch: Vec<(String, Request)> = Vec::new();
-        for (key, request) in inputs.iter().filter_map(request_of) {
-            if !state.known(&key) && !batch.iter().any(|(k, _)| *k == key) {
-                batch.push((key, request));
-            }
-        }
-        if !batch.is_empty() {
-            // Unavailable Python shows in each call's evaluation instead.
-            let _ = state.send(batch);
-        }
+        state.announce(inputs.iter().filter_map(loss_job));
     }
 
     fn loss(&self, input: &LossInput) -> Evaluation {
@@ -143,6 +220,121 @@ impl Implementation for PyTorch {
             },
         }
     }
+
+    fn recorded_in_full(&self) -> bool {
+        true
+    }
+
+    fn has_optimizer(&self, run: &OptimizerRun) -> bool {
+        self.supports(run)
+    }
+
+    fn prepare_optimizers(&self, runs: &[OptimizerRun]) {
+        if !self.live_optimizers {
+            return;
+        }
+        let jobs: Vec<Job> = runs.iter().filter(|r| self.supports(r)).filter_map(|r| self.run_job(r)).collect();
+        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        state.announce(jobs);
+    }
+
+    /// The whole run, computed by torch.optim at once and replayed step by step. Python that
+    /// cannot run is [`Error::Unavailable`]; an optimizer torch.optim refuses is
+    /// [`Error::InvalidArgument`] with its message.
+    fn optimizer(&self, run: &OptimizerRun) -> Option<crate::Result<Box<dyn Stepper>>> {
+        if !self.supports(run) {
+            return None;
+        }
+        if !self.live_optimizers {
+            return Some(Err(Error::Unavailable("not run live; `check --live` runs torch.optim".into())));
+        }
+        let Some(job) = self.run_job(run) else {
+            return Some(Err(Error::InvalidArgument("a tensor Python cannot be sent".into())));
+        };
+        let answer = {
+            let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+            state.answer(job)
+        };
+        Some(match answer {
+            Err(message) => Err(Error::Unavailable(message)),
+            Ok(Answer::Loss(_)) => unreachable!("a run job has a run answer"),
+            Ok(Answer::Run(answer)) => replay_of(run, &answer),
+        })
+    }
+}
+
+/// The replay of a run's answer, or torch.optim's error.
+fn replay_of(run: &OptimizerRun, answer: &Value) -> crate::Result<Box<dyn Stepper>> {
+    if let Some(error) = answer.get("error").and_then(Value::as_str) {
+        return Err(Error::InvalidArgument(error.to_owned()));
+    }
+    let series = parse_series(answer).map_err(Error::InvalidArgument)?;
+    Ok(Box::new(Replay::new(run.names, run.params, &series, run.steps, run.kind())?))
+}
+
+/// The recorded series of a run's answer.
+pub fn parse_series(answer: &Value) -> Result<Vec<Series>, String> {
+    let all = answer["series"].as_object().ok_or("Python's answer has no series")?;
+    all.iter()
+        .map(|(label, s)| {
+            let shape =
+                s["shape"].as_array().ok_or("a series without a shape")?.iter().filter_map(Value::as_i64).collect();
+            let values = s["data"]
+                .as_array()
+                .ok_or("a series without data")?
+                .iter()
+                .map(python::number)
+                .collect::<Result<_, _>>()?;
+            Ok(Series { label: label.clone(), shape, values })
+        })
+        .collect()
+}
+
+/// The request for a run.
+fn run_json(run: &OptimizerRun, foreach: bool) -> Option<Value> {
+    let tensor = |name: &str, t: &Tensor| tensor_spec(name, t).map(|s| tensor_json(&s));
+    let params = run.names.iter().zip(run.params).map(|(n, t)| tensor(n, t)).collect::<Option<Vec<_>>>()?;
+    let groups: Vec<Value> = run
+        .groups
+        .iter()
+        .enumerate()
+        .map(|(g, options)| {
+            let members: Vec<usize> = (0..run.params.len()).filter(|&i| run.group_of[i] == g).collect();
+            let options: serde_json::Map<String, Value> =
+                options.values().into_iter().map(|(n, v)| (n.to_owned(), option_json(v))).collect();
+            json!({"params": members, "options": options})
+        })
+        .collect();
+    let dtype = if run.kind() == Kind::Double { "float64" } else { "float32" };
+    let mut request = json!({
+        "kind": "optimizer", "optimizer": run.optimizer, "dtype": dtype, "foreach": foreach, "steps": run.steps,
+        "groups": groups, "lr_schedule": run.lr_schedule, "params": params,
+    });
+    match run.gradients {
+        RunGradients::Objective { id, data } => {
+            request["objective"] = Value::from(id);
+            request["data"] = Value::Array(data.iter().map(|(n, t)| tensor(n, t)).collect::<Option<Vec<_>>>()?);
+        }
+        RunGradients::Given(steps) => {
+            let steps = steps
+                .iter()
+                .map(|grads| {
+                    grads.iter().zip(run.names).map(|(g, n)| tensor(n, g)).collect::<Option<Vec<_>>>().map(Value::Array)
+                })
+                .collect::<Option<Vec<_>>>()?;
+            request["gradients"] = Value::Array(steps);
+        }
+    }
+    Some(request)
+}
+
+fn tensor_json(t: &TensorSpec) -> Value {
+    json!({"name": t.name, "dtype": t.dtype, "shape": t.shape, "values": t.values, "requires_grad": t.requires_grad})
+}
+
+fn loss_job(input: &LossInput) -> Option<Job> {
+    let (key, request) = request_of(input)?;
+    Some(Job { key, json: python::request_json(&request), loss: Some(request) })
 }
 
 /// The request for `input` (every reduction of its op at once), and a key that identifies it.
@@ -167,6 +359,7 @@ fn option_json(value: crate::options::OptionValue) -> Value {
         OptionValue::Bool(b) => Value::Bool(b),
         OptionValue::Int(i) => Value::from(i),
         OptionValue::Float(x) => float_json(x),
+        OptionValue::None => Value::Null,
     }
 }
 

@@ -172,7 +172,7 @@ fn provenance(registry: &Registry, spec: &LossSpec) -> (String, Option<String>) 
 /// Records an optimizer case's trajectories (or checks that libtorch still rejects it).
 fn regenerate_optimizer_case(
     registry: &Registry,
-    spec: &OptimizerSpec,
+    spec: &'static OptimizerSpec,
     case: &mut Case,
     exact: bool,
 ) -> Result<CaseChange, Vec<String>> {
@@ -191,9 +191,9 @@ fn regenerate_optimizer_case(
     let mut problems = Vec::new();
     for &dtype in &case.dtypes {
         match optim_run::record(registry, spec, case, dtype) {
-            Ok((by, outputs)) => {
+            Ok((by, variants)) => {
                 recorded_by = Some(by);
-                values.insert(dtype, vec![(TRAJECTORY.to_owned(), outputs)]);
+                values.insert(dtype, variants);
             }
             Err(message) => problems.push(format!("{dtype}: {message}")),
         }

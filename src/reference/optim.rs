@@ -8,10 +8,11 @@ use crate::ffi::{self, CppOptimizer, Hyper, OptimizerKind};
 use crate::optim::{leaves, OptimizerOptions, Stepper};
 use tch::{Kind, Tensor};
 
-/// A group's options as the C++ shim takes them.
-pub fn hyper(options: &OptimizerOptions) -> Hyper {
+/// A group's options as the C++ shim takes them; `None` for an optimizer libtorch's C++ API
+/// does not have.
+pub fn hyper(options: &OptimizerOptions) -> Option<Hyper> {
     let flag = |b: bool| i32::from(b);
-    match *options {
+    Some(match *options {
         OptimizerOptions::Sgd(o) => Hyper {
             kind: OptimizerKind::Sgd,
             lr: o.lr,
@@ -31,7 +32,7 @@ pub fn hyper(options: &OptimizerOptions) -> Hyper {
             amsgrad: flag(o.amsgrad),
             ..Hyper::default()
         },
-        OptimizerOptions::AdamW(o) => Hyper { kind: OptimizerKind::AdamW, ..hyper(&OptimizerOptions::Adam(o.into())) },
+        OptimizerOptions::AdamW(o) => Hyper { kind: OptimizerKind::AdamW, ..hyper(&OptimizerOptions::Adam(o.into()))? },
         OptimizerOptions::RmsProp(o) => Hyper {
             kind: OptimizerKind::RmsProp,
             lr: o.lr,
@@ -51,7 +52,13 @@ pub fn hyper(options: &OptimizerOptions) -> Hyper {
             eps: o.eps,
             ..Hyper::default()
         },
-    }
+        _ => return None,
+    })
+}
+
+/// The options of a group whose optimizer `supports` has accepted.
+fn known(options: &OptimizerOptions) -> Hyper {
+    hyper(options).expect("an optimizer libtorch's C++ API has")
 }
 
 /// The state buffers each C++ optimizer can hold.
@@ -62,6 +69,10 @@ fn state_names(kind: OptimizerKind) -> &'static [&'static str] {
         OptimizerKind::RmsProp => &["step", "square_avg", "momentum_buffer", "grad_avg"],
         OptimizerKind::Adagrad => &["step", "sum"],
     }
+}
+
+fn unsupported(path: &str) -> Error {
+    Error::InvalidArgument(format!("{path} has no such optimizer"))
 }
 
 fn reject_maximize(groups: &[OptimizerOptions], path: &str) -> Result<()> {
@@ -81,12 +92,13 @@ pub struct Cpp {
 impl Cpp {
     /// Whether libtorch's C++ optimizers implement these options (none has `maximize`).
     pub fn supports(groups: &[OptimizerOptions]) -> bool {
-        !groups.iter().any(OptimizerOptions::maximize)
+        !groups.is_empty() && groups.iter().all(|g| hyper(g).is_some() && !g.maximize())
     }
 
     pub fn new(groups: &[OptimizerOptions], params: &[Tensor], group_of: &[usize]) -> Result<Self> {
         reject_maximize(groups, "libtorch's C++ optimizer")?;
-        let hypers: Vec<Hyper> = groups.iter().map(hyper).collect();
+        let hypers: Vec<Hyper> =
+            groups.iter().map(hyper).collect::<Option<_>>().ok_or_else(|| unsupported("libtorch's C++ API"))?;
         Ok(Cpp {
             optimizer: CppOptimizer::new(&hypers, &leaves(params)?, group_of)?,
             kind: hypers[0].kind,
@@ -134,7 +146,7 @@ impl Tch {
 
     pub fn new(groups: &[OptimizerOptions], params: &[Tensor], group_of: &[usize]) -> Result<Self> {
         reject_maximize(groups, "tch's COptimizer")?;
-        let h = hyper(&groups[0]);
+        let h = known(&groups[0]);
         let mut optimizer = match h.kind {
             OptimizerKind::Sgd => tch::COptimizer::sgd(h.lr, h.momentum, h.dampening, h.weight_decay, h.nesterov != 0)?,
             OptimizerKind::Adam => {
@@ -153,7 +165,7 @@ impl Tch {
             optimizer.add_parameters(p, g)?;
         }
         for (g, group) in groups.iter().enumerate().skip(1) {
-            let h = hyper(group);
+            let h = known(group);
             optimizer.set_learning_rate_group(g, h.lr)?;
             optimizer.set_weight_decay_group(g, h.weight_decay)?;
         }
@@ -197,21 +209,29 @@ pub struct Fused {
 impl Fused {
     /// libtorch has fused SGD, Adam, AdamW and Adagrad (no RMSprop).
     pub fn supports(groups: &[OptimizerOptions]) -> bool {
-        !matches!(groups.first(), Some(OptimizerOptions::RmsProp(_)) | None)
+        matches!(
+            groups.first(),
+            Some(
+                OptimizerOptions::Sgd(_)
+                    | OptimizerOptions::Adam(_)
+                    | OptimizerOptions::AdamW(_)
+                    | OptimizerOptions::Adagrad(_)
+            )
+        )
     }
 
     pub fn new(groups: &[OptimizerOptions], params: &[Tensor], group_of: &[usize]) -> Result<Self> {
         if !Self::supports(groups) {
             return Err(Error::InvalidArgument("libtorch has no fused RMSprop".into()));
         }
-        let kind = hyper(&groups[0]).kind;
+        let kind = known(&groups[0]).kind;
         let params: Vec<Tensor> = params.iter().map(|p| p.f_detach_copy()).collect::<std::result::Result<_, _>>()?;
         let zeros = |_: &Tensor| -> Vec<Tensor> { params.iter().map(Tensor::zeros_like).collect() };
         let first = if kind == OptimizerKind::Adagrad {
             params
                 .iter()
                 .zip(group_of)
-                .map(|(p, &g)| p.full_like(hyper(&groups[g]).initial_accumulator_value))
+                .map(|(p, &g)| p.full_like(known(&groups[g]).initial_accumulator_value))
                 .collect()
         } else {
             zeros(&params[0])
@@ -238,7 +258,7 @@ impl Stepper for Fused {
                 members.iter().map(|&i| &list[i]).collect()
             }
             let (params, grads) = (pick(&self.params, &members), pick(grads, &members));
-            let h = hyper(group);
+            let h = known(group);
             let maximize = group.maximize();
             if self.kind != OptimizerKind::Sgd {
                 for &i in &members {
@@ -298,7 +318,7 @@ impl Stepper for Fused {
         self.params.iter().map(Tensor::shallow_clone).collect()
     }
     fn buffers(&self, i: usize) -> Result<Vec<(String, Tensor)>> {
-        let h = hyper(&self.groups[self.group_of[i]]);
+        let h = known(&self.groups[self.group_of[i]]);
         let named = |n: &str, t: &Tensor| (n.to_owned(), t.shallow_clone());
         Ok(match self.kind {
             OptimizerKind::Sgd if h.momentum != 0.0 && self.stepped => vec![named("momentum_buffer", &self.first[i])],

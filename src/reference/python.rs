@@ -116,19 +116,19 @@ impl Worker {
         Ok(Worker { child, lines: Some(lines), writer: Some(writer), stdout, python, in_flight: Default::default() })
     }
 
-    /// Sends `requests` as one batch, without waiting for Python.
-    pub fn send(&mut self, requests: &[Request]) -> Result<(), String> {
-        let payload = Value::Array(requests.iter().map(request_json).collect());
+    /// Sends `requests` (each a request's JSON) as one batch, without waiting for Python.
+    pub fn send(&mut self, requests: &[Value]) -> Result<(), String> {
+        let payload = Value::Array(requests.to_vec());
         let lines = self.lines.as_ref().ok_or_else(|| "the Python reference has stopped".to_owned())?;
         lines.send(payload.to_string()).map_err(|_| "the Python reference has stopped".to_owned())?;
         self.in_flight.push_back(requests.len());
         Ok(())
     }
 
-    /// The answers to the oldest batch sent and not yet received, in its order; `requests` is
-    /// that batch.
-    pub fn receive(&mut self, requests: &[Request]) -> Result<Vec<Response>, String> {
-        if self.in_flight.pop_front() != Some(requests.len()) {
+    /// The answers (JSON) to the oldest batch sent and not yet received, in its order; `count`
+    /// is that batch's size.
+    pub fn receive(&mut self, count: usize) -> Result<Vec<Value>, String> {
+        if self.in_flight.pop_front() != Some(count) {
             return Err("the Python reference was asked out of order".into());
         }
         let mut line = String::new();
@@ -138,10 +138,10 @@ impl Worker {
         }
         let results: Vec<Value> =
             serde_json::from_str(&line).map_err(|e| format!("unreadable answer from Python: {e}"))?;
-        if results.len() != requests.len() {
-            return Err(format!("Python answered {} of {} requests", results.len(), requests.len()));
+        if results.len() != count {
+            return Err(format!("Python answered {} of {count} requests", results.len()));
         }
-        requests.iter().zip(&results).map(|(r, v)| parse_response(r, v)).collect()
+        Ok(results)
     }
 
     /// Why the process stopped answering: the last line it wrote to standard error.
@@ -170,7 +170,8 @@ impl Drop for Worker {
     }
 }
 
-fn request_json(r: &Request) -> Value {
+/// A loss request as the protocol sends it.
+pub fn request_json(r: &Request) -> Value {
     let inputs: Vec<Value> = r
         .inputs
         .iter()
@@ -186,7 +187,7 @@ fn request_json(r: &Request) -> Value {
 }
 
 /// A float64 from the protocol's JSON: a number or "NaN", "inf", "-inf".
-fn number(v: &Value) -> Result<f64, String> {
+pub fn number(v: &Value) -> Result<f64, String> {
     match v {
         Value::Number(n) => n.to_string().parse::<f64>().map_err(|e| e.to_string()),
         Value::String(s) if s == "NaN" => Ok(f64::NAN),
@@ -196,11 +197,17 @@ fn number(v: &Value) -> Result<f64, String> {
     }
 }
 
-fn parse_response(request: &Request, v: &Value) -> Result<Response, String> {
-    let versions = v["versions"]
+/// The versions an answer names: "torch 2.13.0+cu130, torchvision 0.28.0+cu130".
+pub fn versions(v: &Value) -> String {
+    v["versions"]
         .as_object()
         .map(|m| m.iter().map(|(k, v)| format!("{k} {}", v.as_str().unwrap_or("?"))).collect::<Vec<_>>().join(", "))
-        .unwrap_or_default();
+        .unwrap_or_default()
+}
+
+/// The answer to a loss request.
+pub fn parse_response(request: &Request, v: &Value) -> Result<Response, String> {
+    let versions = versions(v);
     let mut outputs = Vec::new();
     for &reduction in &request.reductions {
         let entry = &v["outputs"][reduction];
