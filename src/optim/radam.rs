@@ -79,24 +79,21 @@ impl Rule for RAdamRule {
 
         let bias_correction1 = 1.0 - beta1.powf(step);
         let bias_correction2 = 1.0 - beta2.powf(step);
-        let corrected = s.exp_avg.f_div_scalar(bias_correction1)?;
+        // torch.optim's products, in the same order, in place in one temporary (the same
+        // roundings without three more allocations of the parameter's size).
+        let mut update = s.exp_avg.f_div_scalar(bias_correction1)?;
+        let _ = update.f_mul_scalar_(o.lr)?;
         let rho_inf = 2.0 / (1.0 - beta2) - 1.0;
         let rho_t = rho_inf - 2.0 * step * beta2.powf(step) / bias_correction2;
-        let update = if rho_t > 5.0 {
+        if rho_t > 5.0 {
             let rect =
                 ((rho_t - 4.0) * (rho_t - 2.0) * rho_inf / ((rho_inf - 4.0) * (rho_inf - 2.0) * rho_t)).powf(0.5);
             // torch.optim writes `√bc₂ / (√v + eps)`: Python's scalar / tensor is
             // `tensor.reciprocal() * scalar`, which rounds twice; so does this.
-            let adaptive = s
-                .exp_avg_sq
-                .f_sqrt()?
-                .f_add_scalar_(o.eps)?
-                .f_reciprocal()?
-                .f_mul_scalar(bias_correction2.powf(0.5))?;
-            corrected.f_mul_scalar(o.lr)?.f_mul(&adaptive)?.f_mul_scalar(rect)?
-        } else {
-            corrected.f_mul_scalar(o.lr)?
-        };
+            let mut adaptive = s.exp_avg_sq.f_sqrt()?;
+            let _ = adaptive.f_add_scalar_(o.eps)?.f_reciprocal_()?.f_mul_scalar_(bias_correction2.powf(0.5))?;
+            let _ = update.f_mul_(&adaptive)?.f_mul_scalar_(rect)?;
+        }
         add_scaled_(param, &update, -1.0)
     }
 
