@@ -226,13 +226,12 @@ def run_optimizer(request):
         {"params": [params[i] for i in g["params"]], **optimizer_arguments(kind, g["options"], request["foreach"])}
         for g in request["groups"]
     ]
-    series = {}
+    series, shapes = {}, {}
 
     def put(label, t):
-        series.setdefault(label, []).append(t.detach().double().flatten().tolist() if t.numel() else [])
+        series.setdefault(label, []).append(t.detach().double().flatten().tolist())
         shapes[label] = list(t.shape)
 
-    shapes = {}
     try:
         # The first group's options are also the constructor's: torch.optim validates only
         # those (a group's own options are taken as given).

@@ -316,6 +316,46 @@ fn without_python_the_recorded_values_stand_in_and_the_report_says_so() {
     assert!(report["rows"].as_array().unwrap().iter().all(|r| r["reference"] == "pytorch"));
 }
 
+/// The optimizers libtorch lacks: `check` replays torch.optim's recorded runs and says so;
+/// `check --live` runs torch.optim (no note); `--live` without Python falls back to the
+/// recordings, and the note names why.
+#[test]
+fn torch_optim_runs_are_replayed_by_default_and_live_on_request() {
+    let rows_of = |args: &[&str], python: Option<&str>| -> Vec<serde_json::Value> {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_tch-parity"));
+        command.args(["check", "--fixtures", "fixtures/optim/rprop.json", "--format", "json"]).args(args);
+        if let Some(p) = python {
+            command.env("TCH_PARITY_PYTHON_ENV", p);
+        }
+        let out = command.current_dir(root()).output().unwrap();
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out.stdout));
+        let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        report["rows"].as_array().unwrap().clone()
+    };
+    let note = |r: &serde_json::Value| r["note"].as_str().unwrap_or("").to_owned();
+    let trajectory_rows = |rows: &[serde_json::Value]| -> Vec<serde_json::Value> {
+        rows.iter().filter(|r| r["output"].as_str().unwrap().starts_with("param.")).cloned().collect()
+    };
+
+    let replayed = trajectory_rows(&rows_of(&[], None));
+    assert!(!replayed.is_empty());
+    assert!(replayed.iter().all(|r| note(r).contains("not run live") && note(r).contains("stands in")));
+    let references: std::collections::BTreeSet<&str> =
+        replayed.iter().map(|r| r["reference"].as_str().unwrap()).collect();
+    assert_eq!(references.into_iter().collect::<Vec<_>>(), ["pytorch", "pytorch-foreach"]);
+
+    let live = trajectory_rows(&rows_of(&["--live"], None));
+    assert_eq!(live.len(), replayed.len());
+    assert!(live.iter().all(|r| r["note"].is_null()), "{}", note(&live[0]));
+
+    let without_python = trajectory_rows(&rows_of(&["--live"], Some("/nonexistent/python")));
+    assert!(
+        without_python.iter().all(|r| note(r).contains("cannot run /nonexistent/python")),
+        "{}",
+        note(&without_python[0])
+    );
+}
+
 #[test]
 fn output_into_a_missing_folder_is_an_error_and_writes_nothing() {
     let dir = tempfile::tempdir().unwrap();

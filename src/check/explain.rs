@@ -4,7 +4,9 @@
 //! chart, and the first step that left tolerance.
 
 use super::compare::{compare_element, ulp_distance};
-use super::optim_run::{first_failing_step, per_step_ulp, references, setup, side_variants, simulate, Mode};
+use super::optim_run::{
+    first_failing_step, per_step_ulp, references, setup, side_variants, simulate, stand_in_notes, Mode,
+};
 use super::run::{evaluate, reference, tolerance_for};
 use crate::catalog::{self, LossSpec, Op, OptimizerSpec};
 use crate::fixture::parse::output_names;
@@ -269,6 +271,9 @@ fn explain_optimizer(
             continue;
         }
         let recorded = case.expected().and_then(|e| e.outputs(dtype, TRAJECTORY));
+        for note in stand_in_notes(&setup, &refs) {
+            let _ = writeln!(out, "note: {note}");
+        }
         for subject in &registry.subjects {
             for mode in [Mode::Lockstep, Mode::FreeRunning] {
                 let mut sides = vec![subject.as_ref()];

@@ -9,7 +9,7 @@ use super::run::{rejection_checks, Check, Row, FIXTURE, REJECTS};
 use crate::catalog::objectives::{self, ObjectiveInfo};
 use crate::catalog::OptimizerSpec;
 use crate::error::catch_panic;
-use crate::fixture::{Case, DType, ExpectedTensor, Outcome, Tolerance, Trajectory, TRAJECTORY};
+use crate::fixture::{Case, DType, ExpectedTensor, Outcome, Outputs, Tolerance, Trajectory, TRAJECTORY};
 use crate::implementation::replay::{Replay, Series};
 use crate::implementation::{read, Evaluation, Implementation, OptimizerRun, Registry, RunGradients};
 use crate::optim::{OptimizerOptions, Stepper};
@@ -91,7 +91,7 @@ pub fn run_steps(
 }
 
 /// Everything a case needs to build its optimizers.
-pub struct Setup {
+pub struct Setup<'c> {
     pub spec: &'static OptimizerSpec,
     pub objective: &'static ObjectiveInfo,
     pub params: Vec<Tensor>,
@@ -101,8 +101,9 @@ pub struct Setup {
     pub groups: Vec<OptimizerOptions>,
     pub group_of: Vec<usize>,
     pub trajectory: Trajectory,
-    /// What the fixture recorded, by variant: the stand-in for a reference that cannot run here.
-    pub recorded: Vec<(String, Vec<Series>)>,
+    /// What the fixture recorded for this dtype, by variant: the stand-in for a reference that
+    /// cannot run here.
+    pub recorded: &'c [(String, Outputs)],
     pub dtype: DType,
 }
 
@@ -129,7 +130,7 @@ pub fn side_variants(references: &[&dyn Implementation]) -> Vec<String> {
         .collect()
 }
 
-impl Setup {
+impl Setup<'_> {
     /// The run every implementation is asked for.
     pub fn run(&self) -> OptimizerRun<'_> {
         OptimizerRun {
@@ -145,31 +146,28 @@ impl Setup {
     }
 
     /// `implementation`'s optimizer for this case; one that cannot run here is replayed from the
-    /// fixture's recording of it (`variant`), with a note saying so. `None`: no such optimizer.
-    pub fn build(&self, implementation: &dyn Implementation, variant: &str) -> Option<(Built, Option<String>)> {
+    /// fixture's recording of it (`variant`; [`stand_in_notes`] says so). `None`: no such
+    /// optimizer.
+    pub fn build(&self, implementation: &dyn Implementation, variant: &str) -> Option<Built> {
         let name = implementation.name();
         Some(match implementation.optimizer(&self.run())? {
-            Ok(stepper) => (Ok(stepper), None),
-            Err(crate::Error::Unavailable(why)) => {
-                let note = format!("{name} not run ({why}): its trajectory recorded in the fixture stands in");
-                // (The same words as `stand_in_notes`.)
-                match self.recorded.iter().find(|(v, _)| v == variant) {
-                    Some((_, series)) => {
-                        let replay = Replay::new(
-                            self.objective.params,
-                            &self.params,
-                            series,
-                            self.trajectory.steps,
-                            self.dtype.kind(),
-                        );
-                        (replay.map(|r| Box::new(r) as Box<dyn Stepper>).map_err(|e| e.to_string()), Some(note))
-                    }
-                    None => {
-                        (Err(format!("{name} not run ({why}), and the fixture has no {variant} recording")), Some(note))
-                    }
+            Ok(stepper) => Ok(stepper),
+            Err(crate::Error::Unavailable(why)) => match self.recorded.iter().find(|(v, _)| v == variant) {
+                Some((_, outputs)) => {
+                    let series: Vec<Series> =
+                        outputs.iter().map(|(label, t)| Series { label, shape: &t.shape, values: &t.values }).collect();
+                    let replay = Replay::new(
+                        self.objective.params,
+                        &self.params,
+                        &series,
+                        self.trajectory.steps,
+                        self.dtype.kind(),
+                    );
+                    replay.map(|r| Box::new(r) as Box<dyn Stepper>).map_err(|e| e.to_string())
                 }
-            }
-            Err(e) => (Err(format!("{name}: {e}")), None),
+                None => Err(format!("{name} not run ({why}), and the fixture has no {variant} recording")),
+            },
+            Err(e) => Err(format!("{name}: {e}")),
         })
     }
 }
@@ -195,7 +193,7 @@ pub fn group_options(
     Ok(groups)
 }
 
-pub fn setup(case: &Case, spec: &'static OptimizerSpec, dtype: DType) -> Result<Setup, String> {
+pub fn setup<'c>(case: &'c Case, spec: &'static OptimizerSpec, dtype: DType) -> Result<Setup<'c>, String> {
     let trajectory = case.trajectory().cloned().ok_or("not an optimizer case")?;
     let objective = objectives::find(&trajectory.objective).ok_or("unknown objective")?;
     let inputs = materialize::inputs(case, dtype)?;
@@ -211,26 +209,7 @@ pub fn setup(case: &Case, spec: &'static OptimizerSpec, dtype: DType) -> Result<
         .collect();
     let groups = group_options(case, spec, &trajectory)?;
     let named_data = objective.data.iter().copied().zip(data.iter().map(Tensor::shallow_clone)).collect();
-    let recorded = case
-        .expected()
-        .and_then(|e| e.values.get(&dtype))
-        .map(|variants| {
-            variants
-                .iter()
-                .map(|(variant, outputs)| {
-                    let series = outputs
-                        .iter()
-                        .map(|(label, t)| Series {
-                            label: label.clone(),
-                            shape: t.shape.clone(),
-                            values: t.values.clone(),
-                        })
-                        .collect();
-                    (variant.clone(), series)
-                })
-                .collect()
-        })
-        .unwrap_or_default();
+    let recorded = case.expected().and_then(|e| e.values.get(&dtype)).map_or(&[][..], Vec::as_slice);
     Ok(Setup { spec, objective, params, data, named_data, groups, group_of, trajectory, recorded, dtype })
 }
 
@@ -296,14 +275,19 @@ pub fn references<'r>(registry: &'r Registry, setup: &Setup) -> Vec<&'r dyn Impl
     registry.references.iter().map(|r| r.as_ref()).filter(|r| r.has_optimizer(&setup.run())).collect()
 }
 
-/// The notes of the references that cannot run here and are replayed from the fixture.
-fn stand_in_notes(setup: &Setup, references: &[&dyn Implementation]) -> Vec<String> {
+/// What a row says of a reference replayed from the fixture.
+fn stand_in_note(name: &str, why: &str) -> String {
+    format!("{name} not run ({why}): its trajectory recorded in the fixture stands in")
+}
+
+/// The notes of the references that cannot run here and are replayed from the fixture (only
+/// one recorded whole can be).
+pub fn stand_in_notes(setup: &Setup, references: &[&dyn Implementation]) -> Vec<String> {
     references
         .iter()
+        .filter(|r| r.recorded_in_full())
         .filter_map(|r| match r.optimizer(&setup.run()) {
-            Some(Err(crate::Error::Unavailable(why))) => {
-                Some(format!("{} not run ({why}): its trajectory recorded in the fixture stands in", r.name()))
-            }
+            Some(Err(crate::Error::Unavailable(why))) => Some(stand_in_note(r.name(), &why)),
             _ => None,
         })
         .collect()
@@ -319,7 +303,7 @@ pub fn simulate(
 ) -> Result<Vec<History>, String> {
     let mut sides = Vec::new();
     for (implementation, variant) in implementations.iter().zip(variants) {
-        let (stepper, _) = setup
+        let stepper = setup
             .build(*implementation, variant)
             .ok_or_else(|| format!("{} has no such optimizer", implementation.name()))?;
         sides.push((implementation.name(), stepper?));
@@ -416,17 +400,23 @@ fn subject_rows(
     }
     let references = references(registry, &setup);
     if let Outcome::Rejects(text) = &case.outcome {
-        let reference = references.first().copied();
-        let built = reference.and_then(|r| r.optimizer(&setup.run()));
-        if let (Some(r), Some(Err(crate::Error::Unavailable(why)))) = (reference, built) {
-            // Only the subject's refusal can be checked here; `regen` and `check --live` check
-            // the reference's message.
-            let mut row = row("construction", REJECTS, construction_checks(subject, &[], &setup, text));
-            row.note = Some(format!("{} not run ({why}): its refusal is not checked here", r.name()));
-            return vec![row];
-        }
-        let mut row = row("construction", REJECTS, construction_checks(subject, &references, &setup, text));
-        row.reference = reference.map(|r| r.name().to_owned());
+        let built = |i: &dyn Implementation| construction(i, &setup);
+        let mut row = row("construction", REJECTS, Vec::new());
+        let reference = match references.first() {
+            Some(r) => match built(*r) {
+                // Only the subject's refusal can be checked here; `regen` and `check --live`
+                // check the reference's message.
+                Evaluation::Unavailable(why) => {
+                    row.note = Some(format!("{} not run ({why}): its refusal is not checked here", r.name()));
+                    None
+                }
+                evaluation => Some((r.name(), evaluation)),
+            },
+            None => None,
+        };
+        row.reference = reference.as_ref().map(|(n, _)| (*n).to_owned());
+        row.checks =
+            rejection_checks(text, (subject.name(), &built(subject)), reference.as_ref().map(|(n, e)| (*n, e)));
         return vec![row];
     }
     let notes = stand_in_notes(&setup, &references);
@@ -480,20 +470,14 @@ fn subject_rows(
     rows
 }
 
-/// An invalid configuration: the subject and the first reference both refuse to build it.
-fn construction_checks(
-    subject: &dyn Implementation,
-    references: &[&dyn Implementation],
-    setup: &Setup,
-    text: &str,
-) -> Vec<Check> {
-    let build = |i: &dyn Implementation| match i.optimizer(&setup.run()) {
+/// What building `implementation`'s optimizer for the case made of its configuration.
+fn construction(implementation: &dyn Implementation, setup: &Setup) -> Evaluation {
+    match implementation.optimizer(&setup.run()) {
         Some(Ok(_)) => Evaluation::Computed(Vec::new()),
+        Some(Err(crate::Error::Unavailable(why))) => Evaluation::Unavailable(why),
         Some(Err(e)) => Evaluation::Rejected(e.to_string()),
         None => Evaluation::Unsupported,
-    };
-    let reference = references.first().map(|r| (r.name(), build(*r)));
-    rejection_checks(text, (subject.name(), &build(subject)), reference.as_ref().map(|(n, e)| (*n, e)))
+    }
 }
 
 /// What `regen` stores for an optimizer case, by variant: the first reference's free-running

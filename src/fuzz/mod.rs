@@ -171,7 +171,8 @@ impl OptimizerDraw {
         let dtype = rng.pick(&DType::ALL);
         let drawn = (spec.sample)(&mut rng);
         let given: Vec<(String, OptionValue)> = drawn.iter().map(|(k, v)| ((*k).to_owned(), *v)).collect();
-        let groups = vec![(spec.configure)(&given)?];
+        let described = || format!("options {:?}", drawn.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>());
+        let groups = vec![(spec.configure)(&given).map_err(|e| format!("{e} ({})", described()))?];
         let shapes: Vec<Vec<i64>> =
             (0..1 + rng.below(2)).map(|_| vec![1 + rng.below(4) as i64, 1 + rng.below(3) as i64]).collect();
         let tensor = |values: Vec<f64>, shape: &[i64]| Tensor::from_slice(&values).view(shape).to_kind(dtype.kind());

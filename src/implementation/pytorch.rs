@@ -101,7 +101,7 @@ impl PyTorch {
     /// options libtorch's paths lack (`maximize` on RMSprop, and on Adagrad outside the fused
     /// kernel); with `foreach`, those with a multi-tensor implementation (all but Muon).
     pub fn supports(&self, run: &OptimizerRun) -> bool {
-        let python_only = !matches!(run.optimizer, "sgd" | "adam" | "adamw" | "rmsprop" | "adagrad");
+        let python_only = crate::catalog::optimizers::find(run.optimizer).is_some_and(|o| o.python_only);
         let maximize = matches!(run.optimizer, "rmsprop" | "adagrad") && run.groups.iter().any(|g| g.maximize());
         (python_only || maximize) && !(self.foreach && run.optimizer == "muon")
     }
@@ -268,12 +268,16 @@ fn replay_of(run: &OptimizerRun, answer: &Value) -> crate::Result<Box<dyn Steppe
     if let Some(error) = answer.get("error").and_then(Value::as_str) {
         return Err(Error::InvalidArgument(error.to_owned()));
     }
-    let series = parse_series(answer).map_err(Error::InvalidArgument)?;
+    let owned = parse_series(answer).map_err(Error::InvalidArgument)?;
+    let series: Vec<Series> = owned.iter().map(|(label, shape, values)| Series { label, shape, values }).collect();
     Ok(Box::new(Replay::new(run.names, run.params, &series, run.steps, run.kind())?))
 }
 
+/// One series of Python's answer, owned: label, shape (steps first), values.
+type OwnedSeries = (String, Vec<i64>, Vec<f64>);
+
 /// The recorded series of a run's answer.
-pub fn parse_series(answer: &Value) -> Result<Vec<Series>, String> {
+fn parse_series(answer: &Value) -> Result<Vec<OwnedSeries>, String> {
     let all = answer["series"].as_object().ok_or("Python's answer has no series")?;
     all.iter()
         .map(|(label, s)| {
@@ -285,7 +289,7 @@ pub fn parse_series(answer: &Value) -> Result<Vec<Series>, String> {
                 .iter()
                 .map(python::number)
                 .collect::<Result<_, _>>()?;
-            Ok(Series { label: label.clone(), shape, values })
+            Ok((label.clone(), shape, values))
         })
         .collect()
 }

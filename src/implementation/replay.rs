@@ -6,13 +6,13 @@ use crate::error::{invalid, Result};
 use crate::optim::Stepper;
 use tch::{Kind, Tensor};
 
-/// One recorded series: a label ("param.x", "exp_avg.x", "grad.x"), its shape (steps first)
-/// and its values.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Series {
-    pub label: String,
-    pub shape: Vec<i64>,
-    pub values: Vec<f64>,
+/// One recorded series, borrowed from where it is kept (a fixture, Python's answer): a label
+/// ("param.x", "exp_avg.x", "grad.x"), its shape (steps first) and its values.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Series<'a> {
+    pub label: &'a str,
+    pub shape: &'a [i64],
+    pub values: &'a [f64],
 }
 
 /// A recorded run: the starting parameters, then after every step each parameter, each of its
@@ -39,7 +39,7 @@ impl Replay {
             if recorded < steps {
                 return invalid!("the recording of {} has {recorded} steps, not {steps}", s.label);
             }
-            let all = Tensor::from_slice(&s.values).f_reshape(&s.shape)?.f_to_kind(kind)?;
+            let all = Tensor::from_slice(s.values).f_reshape(s.shape)?.f_to_kind(kind)?;
             (0..steps as i64).map(|k| Ok(all.f_select(0, k)?)).collect()
         };
         let mut params = vec![initial.iter().map(Tensor::detach).collect::<Vec<_>>()];

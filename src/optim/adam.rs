@@ -2,10 +2,7 @@
 //! (Loshchilov & Hutter, *Decoupled Weight Decay Regularization*, ICLR 2019), with amsgrad
 //! (Reddi, Kale & Kumar, *On the Convergence of Adam and Beyond*, ICLR 2018) and maximize.
 
-use super::{
-    add_product_, add_quotient_, add_scaled_, check_non_negative, direction, with_weight_decay, Hyperparameters,
-    Optimizer, Rule,
-};
+use super::{add_product_, add_quotient_, add_scaled_, decay, direction, Hyperparameters, Optimizer, Rule};
 use crate::error::Result;
 use crate::options::{unknown_option, wrong_type, OptionSpec, OptionType, OptionValue, Options};
 use tch::Tensor;
@@ -158,10 +155,7 @@ adam_named_options!(AdamWOptions, "decoupled decay: θ ·= 1 − lr·wd");
 impl Hyperparameters for AdamOptions {
     super::lr_field!();
     fn validate(&self) -> Result<()> {
-        check_non_negative("learning rate", self.lr)?;
-        check_non_negative("epsilon value", self.eps)?;
-        super::check_betas(self.betas.0, self.betas.1)?;
-        check_non_negative("weight_decay value", self.weight_decay)
+        super::check_adam_family(self.lr, self.eps, self.betas, self.weight_decay)
     }
 }
 
@@ -201,14 +195,7 @@ impl Rule for AdamRule {
     fn update(param: &mut Tensor, grad: &Tensor, s: &mut AdamState, o: &AdamOptions) -> Result<()> {
         let (beta1, beta2) = o.betas;
         s.step += 1;
-        let mut g = direction(grad, o.maximize)?;
-        if o.decoupled_weight_decay {
-            if o.weight_decay != 0.0 {
-                let _ = param.f_mul_scalar_(1.0 - o.lr * o.weight_decay)?;
-            }
-        } else {
-            g = with_weight_decay(g, param, o.weight_decay)?;
-        }
+        let g = decay(param, direction(grad, o.maximize)?, o.lr, o.weight_decay, o.decoupled_weight_decay)?;
         // std::pow, as libtorch: powi multiplies repeatedly and can round differently.
         let step = s.step as f64;
         let bias_correction1 = 1.0 - beta1.powf(step);

@@ -1,9 +1,7 @@
 //! Adamax, Adam under the infinity norm (Kingma & Ba, *Adam*, ICLR 2015, §7.1), as
 //! `torch.optim.Adamax`.
 
-use super::{
-    add_quotient_, check_betas, check_non_negative, direction, with_weight_decay, Hyperparameters, Optimizer, Rule,
-};
+use super::{add_quotient_, check_adam_family, direction, with_weight_decay, Hyperparameters, Optimizer, Rule};
 use crate::error::Result;
 use tch::Tensor;
 
@@ -29,10 +27,7 @@ crate::options! {
 impl Hyperparameters for AdamaxOptions {
     super::lr_field!();
     fn validate(&self) -> Result<()> {
-        check_non_negative("learning rate", self.lr)?;
-        check_non_negative("epsilon value", self.eps)?;
-        check_betas(self.beta1, self.beta2)?;
-        check_non_negative("weight_decay value", self.weight_decay)
+        check_adam_family(self.lr, self.eps, (self.beta1, self.beta2), self.weight_decay)
     }
 }
 

@@ -330,14 +330,29 @@ pub(crate) fn with_weight_decay(grad: Tensor, param: &Tensor, weight_decay: f64)
 // optimizers bit for bit, without a temporary for the scaled operand.
 pub(crate) use crate::ffi::{add_scaled_, addcdiv_ as add_quotient_, addcmul_ as add_product_};
 
-/// torch.optim's check of `betas`: each in [0, 1).
-pub(crate) fn check_betas(beta1: f64, beta2: f64) -> Result<()> {
+/// The checks torch.optim's Adam family (Adam, AdamW, Adamax, NAdam, RAdam) makes, in its
+/// order: `lr`, `eps`, each of `betas` in [0, 1), `weight_decay`.
+pub(crate) fn check_adam_family(lr: f64, eps: f64, (beta1, beta2): (f64, f64), weight_decay: f64) -> Result<()> {
+    check_non_negative("learning rate", lr)?;
+    check_non_negative("epsilon value", eps)?;
     for (index, beta) in [beta1, beta2].into_iter().enumerate() {
         if !(0.0..1.0).contains(&beta) {
             return invalid!("Invalid beta parameter at index {index}: {beta}");
         }
     }
-    Ok(())
+    check_non_negative("weight_decay value", weight_decay)
+}
+
+/// Weight decay as the Adam family applies it: decoupled, the parameter itself shrinks
+/// (`θ ·= 1 − lr·wd`, AdamW's way) and `grad` is returned as it is; else `grad + wd·θ`.
+pub(crate) fn decay(param: &mut Tensor, grad: Tensor, lr: f64, weight_decay: f64, decoupled: bool) -> Result<Tensor> {
+    if !decoupled {
+        return with_weight_decay(grad, param, weight_decay);
+    }
+    if weight_decay != 0.0 {
+        let _ = param.f_mul_scalar_(1.0 - lr * weight_decay)?;
+    }
+    Ok(grad)
 }
 
 /// The gradient to follow: negated when maximizing.

@@ -2,8 +2,8 @@
 //! 2016 workshop), with its momentum decay schedule, as `torch.optim.NAdam`.
 
 use super::{
-    add_product_, add_quotient_, check_betas, check_non_negative, direction, with_weight_decay, Hyperparameters,
-    Optimizer, Rule,
+    add_product_, add_quotient_, check_adam_family, check_non_negative, decay, direction, Hyperparameters, Optimizer,
+    Rule,
 };
 use crate::error::Result;
 use tch::{Kind, Tensor};
@@ -34,10 +34,7 @@ crate::options! {
 impl Hyperparameters for NAdamOptions {
     super::lr_field!();
     fn validate(&self) -> Result<()> {
-        check_non_negative("learning rate", self.lr)?;
-        check_non_negative("epsilon value", self.eps)?;
-        check_betas(self.beta1, self.beta2)?;
-        check_non_negative("weight_decay value", self.weight_decay)?;
+        check_adam_family(self.lr, self.eps, (self.beta1, self.beta2), self.weight_decay)?;
         check_non_negative("momentum_decay value", self.momentum_decay)
     }
 }
@@ -76,14 +73,7 @@ impl Rule for NAdamRule {
         let step = s.step as f64;
         let (beta1, beta2) = (o.beta1, o.beta2);
         let bias_correction2 = 1.0 - beta2.powf(step);
-        let mut g = direction(grad, o.maximize)?;
-        if o.weight_decay != 0.0 {
-            if o.decoupled_weight_decay {
-                let _ = param.f_mul_scalar_(1.0 - o.lr * o.weight_decay)?;
-            } else {
-                g = with_weight_decay(g, param, o.weight_decay)?;
-            }
-        }
+        let g = decay(param, direction(grad, o.maximize)?, o.lr, o.weight_decay, o.decoupled_weight_decay)?;
         let mu = beta1 * (1.0 - 0.5 * 0.96f64.powf(step * o.momentum_decay));
         let mu_next = beta1 * (1.0 - 0.5 * 0.96f64.powf((step + 1.0) * o.momentum_decay));
         let _ = s.mu_product.f_mul_scalar_(mu)?;

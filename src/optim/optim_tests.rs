@@ -141,3 +141,37 @@ fn invalid_hyperparameters_say_which_and_why() {
         .contains("Invalid lr_decay value"));
     assert!(err(Adam::with_groups(vec![]).map(|_| ())).contains("empty parameter list"));
 }
+
+#[test]
+fn asgd_keeps_eta_in_float32_even_for_float64_parameters() {
+    // torch.optim stores η as a float32 scalar: the first step uses η₀ = float32(0.1), so
+    // θ = 1·(1 − λη₀) − η₀·1 differs from the float64 η by about 1.5e-9, and the η after the step
+    // is lr/(1 + λ·lr)^α rounded to float32.
+    let p = param(&[1.0]);
+    let options = AsgdOptions { lr: 0.1, ..Default::default() };
+    let mut opt = Asgd::new(vec![p.shallow_clone()], options).unwrap();
+    backward(&p, &[1.0]);
+    opt.step().unwrap();
+    let eta0 = f64::from(0.1f32);
+    assert_relative_eq!(values(&p)[0], 1.0 - 1e-4 * eta0 - eta0, max_relative = 1e-15);
+    assert!((values(&p)[0] - (1.0 - 1e-4 * 0.1 - 0.1)).abs() > 1e-9);
+    let eta = opt.state(0, 0).into_iter().find(|(n, _)| *n == "eta").unwrap().1;
+    assert_eq!(eta.kind(), Kind::Float);
+    assert_eq!(eta.double_value(&[]), f64::from((0.1 / (1.0 + 1e-4 * 0.1f64).powf(0.75)) as f32));
+}
+
+#[test]
+fn adafactor_refuses_a_parameter_without_elements_as_python_does() {
+    // torch.optim divides the RMS's 0 by √0 and raises ZeroDivisionError.
+    let p = Tensor::zeros([0], (Kind::Double, tch::Device::Cpu)).set_requires_grad(true);
+    let mut opt = Adafactor::new(vec![p.shallow_clone()], AdafactorOptions::default()).unwrap();
+    p.sum(Kind::Double).backward();
+    let error = opt.step().unwrap_err().to_string();
+    assert!(error.contains("float division by zero"), "{error}");
+}
+
+#[test]
+fn muon_refuses_a_parameter_that_is_not_a_matrix_when_it_is_added() {
+    let error = Muon::new(vec![param(&[1.0, 2.0])], MuonOptions::default()).err().unwrap().to_string();
+    assert!(error.contains("Muon only supports 2D parameters whereas we found a parameter with size"), "{error}");
+}

@@ -1,10 +1,7 @@
 //! RAdam, rectified Adam (Liu et al., *On the Variance of the Adaptive Learning Rate and Beyond*,
 //! ICLR 2020), as `torch.optim.RAdam`.
 
-use super::{
-    add_product_, add_scaled_, check_betas, check_non_negative, direction, with_weight_decay, Hyperparameters,
-    Optimizer, Rule,
-};
+use super::{add_product_, add_scaled_, check_adam_family, decay, direction, Hyperparameters, Optimizer, Rule};
 use crate::error::Result;
 use tch::Tensor;
 
@@ -32,10 +29,7 @@ crate::options! {
 impl Hyperparameters for RAdamOptions {
     super::lr_field!();
     fn validate(&self) -> Result<()> {
-        check_non_negative("learning rate", self.lr)?;
-        check_non_negative("epsilon value", self.eps)?;
-        check_betas(self.beta1, self.beta2)?;
-        check_non_negative("weight_decay value", self.weight_decay)
+        check_adam_family(self.lr, self.eps, (self.beta1, self.beta2), self.weight_decay)
     }
 }
 
@@ -65,14 +59,7 @@ impl Rule for RAdamRule {
         s.step += 1;
         let step = s.step as f64;
         let (beta1, beta2) = (o.beta1, o.beta2);
-        let mut g = direction(grad, o.maximize)?;
-        if o.weight_decay != 0.0 {
-            if o.decoupled_weight_decay {
-                let _ = param.f_mul_scalar_(1.0 - o.lr * o.weight_decay)?;
-            } else {
-                g = with_weight_decay(g, param, o.weight_decay)?;
-            }
-        }
+        let g = decay(param, direction(grad, o.maximize)?, o.lr, o.weight_decay, o.decoupled_weight_decay)?;
         let _ = s.exp_avg.f_lerp_(&g, 1.0 - beta1)?;
         let _ = s.exp_avg_sq.f_mul_scalar_(beta2)?;
         add_product_(&mut s.exp_avg_sq, &g, &g, 1.0 - beta2)?;
