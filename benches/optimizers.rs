@@ -55,6 +55,7 @@ fn optimizers(c: &mut Criterion) {
             steps: 0,
             lr_schedule: &[],
             gradients: RunGradients::Given(&[]),
+            no_grad: &[],
         };
         for implementation in registry.subjects.iter().chain(&registry.references) {
             // PyTorch in Python is timed in Python, by scripts/bench_torch_optim.py.

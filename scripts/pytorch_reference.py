@@ -21,7 +21,7 @@ step, each parameter, each of its state buffers and the gradient it followed:
 
   request: {"kind": "optimizer", "optimizer": ID, "dtype", "foreach": bool, "steps": N,
             "groups": [{"params": [INDEX, ...], "options": {...}}], "lr_schedule": [[K, LR], ...],
-            "params": [TENSOR, ...], then either "objective": ID with "data": [TENSOR, ...]
+            "params": [TENSOR, ...], "no_grad": [[INDEX, [STEP, ...]], ...], then either "objective": ID with "data": [TENSOR, ...]
             (the gradient of that objective, as src/catalog/objectives.rs computes it) or
             "gradients": [[TENSOR per parameter] per step]}
   result:  {"versions": {...}, "series": {"param.x": {"shape": [N, ...], "data": [...]}, ...}}
@@ -213,6 +213,9 @@ def objective(name, params, data):
     if name == "linear_net":
         residual = data[0].matmul(params[0]).matmul(params[1]).sub(data[1])
         return residual.square().sum().mul(0.5)
+    if name == "linear_net_with_empty":
+        residual = data[0].matmul(params[0]).matmul(params[1]).sub(data[1])
+        return residual.square().sum().mul(0.5).add(params[2].sum())
     raise ValueError(f"unknown objective {name}")
 
 
@@ -245,8 +248,9 @@ def run_optimizer(request):
                 with torch.enable_grad():
                     loss = objective(request["objective"], params, data)
                     grads = torch.autograd.grad(loss, params)
-            for p, g in zip(params, grads):
-                p.grad = g.detach().clone()
+            skipped = {i for i, steps in request.get("no_grad", []) if step in steps}
+            for i, (p, g) in enumerate(zip(params, grads)):
+                p.grad = None if i in skipped else g.detach().clone()
             optimizer.step()
             for name, p, g in zip(names, params, grads):
                 put(f"param.{name}", p)

@@ -416,6 +416,7 @@ fn list(fixtures: &std::path::Path) -> ExitCode {
                 steps: 0,
                 lr_schedule: &[],
                 gradients: tch_parity::implementation::RunGradients::Given(&[]),
+                no_grad: &[],
             };
             let names: Vec<&str> =
                 registry.references.iter().filter(|r| r.has_optimizer(&run)).map(|r| r.name()).collect();

@@ -74,6 +74,7 @@ fn every_invalid_optimizer_configuration_is_refused_by_both_sides_with_torch_opt
                 steps: 1,
                 lr_schedule: &[],
                 gradients: RunGradients::Given(&grads),
+                no_grad: &[],
             };
             let build = |i: &dyn Implementation| match i.optimizer(&run) {
                 Some(Err(e)) => e.to_string(),

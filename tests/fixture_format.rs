@@ -260,3 +260,37 @@ fn a_missing_path_is_an_error_not_a_panic() {
     let error = load_path(Path::new("/nonexistent/fixtures")).expect_err("missing");
     assert!(error.message.contains("cannot read"), "{error}");
 }
+
+/// `no_grad` names the objective's parameters and steps from 2 (each parameter's state starts
+/// at its first gradient); anything else is an error at the field.
+#[rstest]
+#[case::first_step(
+    r#""no_grad": {"w2": [5, 6, 7, 20, 35]}"#,
+    r#""no_grad": {"w2": [1, 6]}"#,
+    "no_grad.w2",
+    "from 2 to 50"
+)]
+#[case::beyond_the_run(
+    r#""no_grad": {"w2": [5, 6, 7, 20, 35]}"#,
+    r#""no_grad": {"w2": [51]}"#,
+    "no_grad.w2",
+    "from 2 to 50"
+)]
+#[case::unknown_parameter(
+    r#""no_grad": {"w2": [5, 6, 7, 20, 35]}"#,
+    r#""no_grad": {"w3": [5]}"#,
+    "no_grad.w3",
+    "expected parameter names of 'linear_net'"
+)]
+fn a_broken_no_grad_is_named(#[case] from: &str, #[case] to: &str, #[case] field: &str, #[case] message: &str) {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/optim/sgd.json");
+    let text = std::fs::read_to_string(&path).unwrap();
+    assert!(text.contains(from), "the mutation must apply: {from}");
+    let dir = tempfile::tempdir().unwrap();
+    let broken = dir.path().join("sgd.json");
+    std::fs::write(&broken, text.replacen(from, to, 1)).unwrap();
+    let error = load_path(&broken).expect_err("a broken fixture is an error");
+    assert_eq!(error.case.as_deref(), Some("no-grad-at-some-steps/linear_net"));
+    assert_eq!(error.field, field, "{error}");
+    assert!(error.message.contains(message), "{error}");
+}

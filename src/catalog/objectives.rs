@@ -87,6 +87,16 @@ pub static OBJECTIVES: &[ObjectiveInfo] = &[
             Ok(residual.f_square()?.f_sum(None)?.f_mul_scalar(0.5)?)
         },
     },
+    ObjectiveInfo {
+        id: "linear_net_with_empty",
+        summary: "linear_net, plus the sum of a parameter e with no elements (its gradient is empty too)",
+        params: &["w1", "w2", "e"],
+        data: &["a", "y"],
+        loss: |p, d| {
+            let residual = d[0].f_matmul(&p[0])?.f_matmul(&p[1])?.f_sub(&d[1])?;
+            Ok(residual.f_square()?.f_sum(None)?.f_mul_scalar(0.5)?.f_add(&p[2].f_sum(None)?)?)
+        },
+    },
 ];
 
 /// torchvision's `sigmoid_focal_loss(x, t, alpha=0.25, gamma=2, reduction="sum")`, step for step

@@ -48,18 +48,18 @@ pub enum Gradients<'a> {
     FreeRunning(&'a dyn Fn(&[Tensor]) -> crate::Result<Vec<Tensor>>),
 }
 
-/// Steps every side `steps` times. After step k, `after_step(k, sides)` looks at them (and may
-/// stop the run with an error); then the learning rate changes that `lr_schedule` gives for k.
-/// A panic in any side is an error with its message.
+/// Steps every side through `run`'s steps, each step's gradients without those `run` leaves
+/// out (`no_grad`). After step k, `after_step(k, sides)` looks at them (and may stop the run
+/// with an error); then the learning rate changes that `run` gives for k. A panic in any side is
+/// an error with its message.
 pub fn run_steps(
     sides: &mut [Side],
-    steps: usize,
+    run: &OptimizerRun,
     mut gradients: Gradients,
-    lr_schedule: &[(usize, f64)],
     after_step: &mut AfterStep,
 ) -> Result<(), String> {
     catch_panic(|| -> Result<(), String> {
-        for step in 1..=steps {
+        for step in 1..=run.steps {
             let shared = match &mut gradients {
                 Gradients::Lockstep { source, f } => Some(match sides[*source].1.recorded_gradients(step) {
                     // A replayed run gives the gradients it followed.
@@ -74,10 +74,11 @@ pub fn run_steps(
                     (None, Gradients::FreeRunning(f)) => f(&side.params()).map_err(|e| e.to_string())?,
                     (None, Gradients::Lockstep { .. }) => unreachable!("lockstep gradients are shared"),
                 };
+                let grads = run.mask(step, grads);
                 side.step(&grads).map_err(|e| format!("{name}, step {step}: {e}"))?;
             }
             after_step(step, sides)?;
-            for &(k, lr) in lr_schedule {
+            for &(k, lr) in run.lr_schedule {
                 if k == step {
                     for (_, side) in sides.iter_mut() {
                         side.set_lr(lr).map_err(|e| e.to_string())?;
@@ -101,6 +102,8 @@ pub struct Setup<'c> {
     pub groups: Vec<OptimizerOptions>,
     pub group_of: Vec<usize>,
     pub trajectory: Trajectory,
+    /// `(i, steps)`: parameter `i` has no gradient at these steps.
+    pub no_grad: Vec<(usize, Vec<usize>)>,
     /// What the fixture recorded for this dtype, by variant: the stand-in for a reference that
     /// cannot run here.
     pub recorded: &'c [(String, Outputs)],
@@ -142,6 +145,7 @@ impl Setup<'_> {
             steps: self.trajectory.steps,
             lr_schedule: &self.trajectory.lr_schedule,
             gradients: RunGradients::Objective { id: self.objective.id, data: &self.named_data },
+            no_grad: &self.no_grad,
         }
     }
 
@@ -210,7 +214,12 @@ pub fn setup<'c>(case: &'c Case, spec: &'static OptimizerSpec, dtype: DType) -> 
     let groups = group_options(case, spec, &trajectory)?;
     let named_data = objective.data.iter().copied().zip(data.iter().map(Tensor::shallow_clone)).collect();
     let recorded = case.expected().and_then(|e| e.values.get(&dtype)).map_or(&[][..], Vec::as_slice);
-    Ok(Setup { spec, objective, params, data, named_data, groups, group_of, trajectory, recorded, dtype })
+    let no_grad = trajectory
+        .no_grad
+        .iter()
+        .filter_map(|(name, steps)| Some((objective.params.iter().position(|p| p == name)?, steps.clone())))
+        .collect();
+    Ok(Setup { spec, objective, params, data, named_data, groups, group_of, trajectory, no_grad, recorded, dtype })
 }
 
 /// Every parameter and buffer of one side after every step: label ("param.x", "exp_avg.x") to
@@ -322,7 +331,7 @@ pub fn simulate(
         }
         Ok(())
     };
-    run_steps(&mut sides, setup.trajectory.steps, gradients, &setup.trajectory.lr_schedule, &mut record)?;
+    run_steps(&mut sides, &setup.run(), gradients, &mut record)?;
     recordings.into_iter().map(Recording::finish).collect()
 }
 
@@ -470,10 +479,18 @@ fn subject_rows(
     rows
 }
 
-/// What building `implementation`'s optimizer for the case made of its configuration.
+/// What `implementation` made of an error case: its optimizer refused to be built, or a step
+/// failed (Adafactor on an empty parameter, SparseAdam given a dense gradient), or it ran.
 fn construction(implementation: &dyn Implementation, setup: &Setup) -> Evaluation {
     match implementation.optimizer(&setup.run()) {
-        Some(Ok(_)) => Evaluation::Computed(Vec::new()),
+        Some(Ok(stepper)) => {
+            let gradient = |params: &[Tensor]| objectives::gradients(setup.objective, params, &setup.data);
+            let mut sides = vec![(implementation.name(), stepper)];
+            match run_steps(&mut sides, &setup.run(), Gradients::FreeRunning(&gradient), &mut |_, _| Ok(())) {
+                Ok(()) => Evaluation::Computed(Vec::new()),
+                Err(message) => Evaluation::Rejected(message),
+            }
+        }
         Some(Err(crate::Error::Unavailable(why))) => Evaluation::Unavailable(why),
         Some(Err(e)) => Evaluation::Rejected(e.to_string()),
         None => Evaluation::Unsupported,

@@ -168,6 +168,12 @@ fn validate_optimizer(cx: &Cx, case: &Case, spec: &OptimizerSpec, trajectory: &T
             return Err(cx.err(&format!("inputs.{required}"), format!("missing (objective '{objective_id}' needs it)")));
         }
     }
+    if let Some((param, _)) = trajectory.no_grad.iter().find(|(p, _)| !objective.params.contains(&p.as_str())) {
+        return Err(cx.err(
+            &format!("no_grad.{param}"),
+            format!("expected parameter names of '{objective_id}': {:?}", objective.params),
+        ));
+    }
     for (i, group) in trajectory.groups.iter().enumerate() {
         let at = format!("groups[{i}]");
         if !group.params.iter().all(|p| objective.params.contains(&p.as_str())) {

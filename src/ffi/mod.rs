@@ -262,7 +262,7 @@ pub fn skip_cpp_backtraces() {
     ONCE.call_once(|| unsafe { tp_skip_cpp_backtraces() });
 }
 
-/// Sets `param.grad` to a copy of `grad`.
+/// Sets `param.grad` to a copy of `grad`; an undefined `grad` (`Tensor::new()`) clears it.
 pub fn set_grad(param: &Tensor, grad: &Tensor) -> Result<()> {
     check(unsafe { tp_set_grad(param.as_ptr() as CTensor, grad.as_ptr() as CTensor) })
 }

@@ -207,7 +207,10 @@ char *tp_optimizer_state(tp_optimizer *o, int index, const char *name, at::Tenso
 }
 
 // Sets a tensor's .grad to a copy of `grad`, as the optimizers read it.
-char *tp_set_grad(at::Tensor *param, at::Tensor *grad) { TP_GUARD(param->mutable_grad() = grad->detach().clone()) }
+// An undefined gradient clears the parameter's: Python's `p.grad = None`, which optimizers skip.
+char *tp_set_grad(at::Tensor *param, at::Tensor *grad) {
+  TP_GUARD(param->mutable_grad() = grad->defined() ? grad->detach().clone() : at::Tensor())
+}
 
 char *tp_fused_sgd(at::Tensor **params, at::Tensor **grads, at::Tensor **momentum_buffers, int n, double weight_decay,
                    double momentum, double lr, double dampening, int nesterov, int maximize, int is_first_step) {

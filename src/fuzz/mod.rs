@@ -206,6 +206,7 @@ impl OptimizerDraw {
             steps: self.grads.len(),
             lr_schedule: &[],
             gradients: RunGradients::Given(&self.grads),
+            no_grad: &[],
         }
     }
 
@@ -274,14 +275,8 @@ fn check_optimizer_draw(registry: &Registry, draw: &OptimizerDraw) -> Result<(),
             }
             Ok(())
         };
-        run_steps(
-            &mut sides,
-            draw.grads.len(),
-            Gradients::Lockstep { source: 0, f: &mut gradients },
-            &[],
-            &mut compare_sides,
-        )
-        .map_err(|e| format!("{e} ({})", draw.describe()))?;
+        run_steps(&mut sides, &run, Gradients::Lockstep { source: 0, f: &mut gradients }, &mut compare_sides)
+            .map_err(|e| format!("{e} ({})", draw.describe()))?;
     }
     Ok(())
 }

@@ -213,9 +213,24 @@ pub struct OptimizerRun<'a> {
     /// `(k, lr)`: after step k, every group's learning rate becomes lr.
     pub lr_schedule: &'a [(usize, f64)],
     pub gradients: RunGradients<'a>,
+    /// `(i, steps)`: parameter `i` has no gradient at these steps (from 1).
+    pub no_grad: &'a [(usize, Vec<usize>)],
 }
 
 impl OptimizerRun<'_> {
+    /// Step `step`'s gradients as the run gives them: those of parameters without a gradient at
+    /// that step replaced by an undefined tensor (Python's `None`), which every optimizer skips.
+    pub fn mask(&self, step: usize, mut grads: Vec<Tensor>) -> Vec<Tensor> {
+        for (i, steps) in self.no_grad {
+            if steps.contains(&step) {
+                if let Some(g) = grads.get_mut(*i) {
+                    *g = Tensor::new();
+                }
+            }
+        }
+        grads
+    }
+
     /// The dtype of the parameters.
     pub fn kind(&self) -> Kind {
         self.params.first().map_or(Kind::Float, Tensor::kind)

@@ -312,7 +312,7 @@ fn run_json(run: &OptimizerRun, foreach: bool) -> Option<Value> {
     let dtype = if run.kind() == Kind::Double { "float64" } else { "float32" };
     let mut request = json!({
         "kind": "optimizer", "optimizer": run.optimizer, "dtype": dtype, "foreach": foreach, "steps": run.steps,
-        "groups": groups, "lr_schedule": run.lr_schedule, "params": params,
+        "groups": groups, "lr_schedule": run.lr_schedule, "params": params, "no_grad": run.no_grad,
     });
     match run.gradients {
         RunGradients::Objective { id, data } => {

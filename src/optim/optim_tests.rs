@@ -175,3 +175,22 @@ fn muon_refuses_a_parameter_that_is_not_a_matrix_when_it_is_added() {
     let error = Muon::new(vec![param(&[1.0, 2.0])], MuonOptions::default()).err().unwrap().to_string();
     assert!(error.contains("Muon only supports 2D parameters whereas we found a parameter with size"), "{error}");
 }
+
+#[test]
+fn a_group_may_mix_dtypes_as_in_torch_optim() {
+    // torch.optim accepts float32 and float64 parameters in one group (for-loop and foreach
+    // alike; probed in 2.13): each parameter steps, and keeps its state, in its own dtype.
+    let a = Tensor::from_slice(&[1.0f32]).set_requires_grad(true);
+    let b = param(&[1.0]);
+    let mut opt =
+        Adam::new(vec![a.shallow_clone(), b.shallow_clone()], AdamOptions { lr: 0.1, ..Default::default() }).unwrap();
+    (&a * 2.0).sum(Kind::Float).backward();
+    backward(&b, &[2.0]);
+    opt.step().unwrap();
+    assert_eq!((a.kind(), b.kind()), (Kind::Float, Kind::Double));
+    assert_eq!(opt.state(0, 0)[1].1.kind(), Kind::Float);
+    assert_eq!(opt.state(0, 1)[1].1.kind(), Kind::Double);
+    // Adam's first step is lr·g/(|g| + eps) ≈ lr against the gradient's sign.
+    assert_relative_eq!(a.double_value(&[0]), 0.9, max_relative = 1e-6);
+    assert_relative_eq!(b.double_value(&[0]), 0.9, max_relative = 1e-8);
+}

@@ -253,7 +253,13 @@ impl Fused {
 impl Stepper for Fused {
     fn step(&mut self, grads: &[Tensor]) -> Result<()> {
         for (g, group) in self.groups.iter().enumerate() {
-            let members: Vec<usize> = (0..self.params.len()).filter(|&i| self.group_of[i] == g).collect();
+            // The parameters of the group that have a gradient this step (the others are skipped,
+            // as torch.optim skips a `None` gradient).
+            let members: Vec<usize> =
+                (0..self.params.len()).filter(|&i| self.group_of[i] == g && grads[i].defined()).collect();
+            if members.is_empty() {
+                continue;
+            }
             fn pick<'a>(list: &'a [Tensor], members: &[usize]) -> Vec<&'a Tensor> {
                 members.iter().map(|&i| &list[i]).collect()
             }
