@@ -43,6 +43,9 @@ fn optimizers(c: &mut Criterion) {
         } else {
             params.iter().zip(&grads).map(|(p, g)| (p.shallow_clone(), g.shallow_clone())).unzip()
         };
+        // SparseAdam's gradients are sparse: every row present, as the worst case.
+        let grads: Vec<Tensor> =
+            if spec.sparse_gradients { grads.iter().map(|g| g.to_sparse_sparse_dim(1)).collect() } else { grads };
         let group_of = vec![0; params.len()];
         let mut group = c.benchmark_group(format!("optimizer/{}", spec.id));
         group.sample_size(10).warm_up_time(Duration::from_millis(500)).measurement_time(Duration::from_secs(3));

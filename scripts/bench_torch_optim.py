@@ -15,9 +15,11 @@ import time
 
 import torch
 
-OPTIMIZERS = ["adadelta", "adafactor", "adamax", "asgd", "nadam", "radam", "rprop", "muon", "rmsprop", "adagrad"]
+OPTIMIZERS = ["adadelta", "adafactor", "adamax", "asgd", "nadam", "radam", "rprop", "muon", "sparse_adam", "rmsprop",
+              "adagrad"]
 CLASSES = {"adadelta": "Adadelta", "adafactor": "Adafactor", "adamax": "Adamax", "asgd": "ASGD", "nadam": "NAdam",
-           "radam": "RAdam", "rprop": "Rprop", "muon": "Muon", "rmsprop": "RMSprop", "adagrad": "Adagrad"}
+           "radam": "RAdam", "rprop": "Rprop", "muon": "Muon", "sparse_adam": "SparseAdam", "rmsprop": "RMSprop",
+           "adagrad": "Adagrad"}
 
 
 def model():
@@ -36,7 +38,9 @@ def median_step(name, foreach):
         params = [p for p in params if p.dim() == 2]
     for p in params:
         p.grad = torch.randn_like(p) * 0.01
-    kwargs = {} if name == "muon" else {"foreach": foreach}
+        if name == "sparse_adam":  # every row present, as the Rust bench
+            p.grad = p.grad.to_sparse(1)
+    kwargs = {} if name in ("muon", "sparse_adam") else {"foreach": foreach}
     optimizer = getattr(torch.optim, CLASSES[name])(params, **kwargs)
     times = []
     # Six warm-up steps: RAdam's first five skip the rectified (costlier) update.
@@ -53,7 +57,7 @@ def main():
     wanted = sys.argv[1:] or OPTIMIZERS
     print("optimizer  torch.optim foreach  torch.optim for-loop")
     for name in wanted:
-        foreach = median_step(name, True) if name != "muon" else None
+        foreach = median_step(name, True) if name not in ("muon", "sparse_adam") else None
         loop = median_step(name, False)
         fmt = lambda t: f"{t * 1e3:.2f} ms" if t is not None else "-"
         print(f"{name:<10} {fmt(foreach):>20} {fmt(loop):>21}", flush=True)

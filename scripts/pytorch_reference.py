@@ -31,6 +31,7 @@ Options arrive under the Rust catalogue's flat names (beta1 and beta2, not betas
 torch.optim's arguments here.
 """
 import importlib.util
+import inspect
 import json
 import math
 import os
@@ -172,7 +173,7 @@ def optimizer_arguments(optimizer, options, foreach):
     if optimizer == "muon":
         o["ns_coefficients"] = (o.pop("ns_a"), o.pop("ns_b"), o.pop("ns_c"))
         o["adjust_lr_fn"] = "match_rms_adamw" if o.pop("match_rms_adamw") else None
-    else:
+    if "foreach" in inspect.signature(getattr(torch.optim, OPTIMIZERS[optimizer])).parameters:
         o["foreach"] = foreach
     return o
 
@@ -180,7 +181,7 @@ def optimizer_arguments(optimizer, options, foreach):
 OPTIMIZERS = {
     "sgd": "SGD", "adam": "Adam", "adamw": "AdamW", "rmsprop": "RMSprop", "adagrad": "Adagrad",
     "adadelta": "Adadelta", "adafactor": "Adafactor", "adamax": "Adamax", "asgd": "ASGD", "nadam": "NAdam",
-    "radam": "RAdam", "rprop": "Rprop", "muon": "Muon",
+    "radam": "RAdam", "rprop": "Rprop", "muon": "Muon", "sparse_adam": "SparseAdam",
 }
 
 
@@ -213,6 +214,9 @@ def objective(name, params, data):
     if name == "linear_net":
         residual = data[0].matmul(params[0]).matmul(params[1]).sub(data[1])
         return residual.square().sum().mul(0.5)
+    if name == "embedding":
+        rows = F.embedding(data[0], params[0], sparse=True)
+        return rows.sub(data[1]).square().sum().mul(0.5)
     if name == "linear_net_with_empty":
         residual = data[0].matmul(params[0]).matmul(params[1]).sub(data[1])
         return residual.square().sum().mul(0.5).add(params[2].sum())
@@ -244,6 +248,8 @@ def run_optimizer(request):
         for step in range(1, request["steps"] + 1):
             if "gradients" in request:
                 grads = [tensor_of(g, dtype) for g in request["gradients"][step - 1]]
+                if request.get("sparse_gradients"):
+                    grads = [g.to_sparse(1) for g in grads]
             else:
                 with torch.enable_grad():
                     loss = objective(request["objective"], params, data)
@@ -254,7 +260,8 @@ def run_optimizer(request):
             optimizer.step()
             for name, p, g in zip(names, params, grads):
                 put(f"param.{name}", p)
-                put(f"grad.{name}", g)
+                if not g.is_sparse:  # (a replay of a sparse run recomputes its gradients)
+                    put(f"grad.{name}", g)
                 for key, value in optimizer.state[p].items():
                     if isinstance(value, torch.Tensor):
                         put(f"{key}.{name}", value)

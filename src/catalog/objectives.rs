@@ -88,6 +88,16 @@ pub static OBJECTIVES: &[ObjectiveInfo] = &[
         },
     },
     ObjectiveInfo {
+        id: "embedding",
+        summary: "½·‖table[ids] − y‖² through a sparse embedding lookup (its gradient is sparse: SparseAdam's)",
+        params: &["table"],
+        data: &["ids", "y"],
+        loss: |p, d| {
+            let rows = Tensor::f_embedding(&p[0], &d[0], -1, false, true)?;
+            Ok(rows.f_sub(&d[1])?.f_square()?.f_sum(None)?.f_mul_scalar(0.5)?)
+        },
+    },
+    ObjectiveInfo {
         id: "linear_net_with_empty",
         summary: "linear_net, plus the sum of a parameter e with no elements (its gradient is empty too)",
         params: &["w1", "w2", "e"],

@@ -8,6 +8,7 @@ use super::samples::{self as s, Rng};
 use crate::optim::{
     AdadeltaOptions, AdafactorOptions, AdagradOptions, AdamOptions, AdamWOptions, AdamaxOptions, AsgdOptions,
     MuonOptions, NAdamOptions, OptimizerOptions, RAdamOptions, RmsPropOptions, RpropOptions, SgdOptions,
+    SparseAdamOptions,
 };
 use crate::options::{NamedValue, OptionSpec, OptionValue, Options, Values};
 
@@ -25,6 +26,10 @@ pub struct OptimizerSpec {
     /// Whether libtorch's C++ API lacks it, so that its reference is torch.optim in Python
     /// (for-loop and foreach), live or as the fixtures recorded it.
     pub python_only: bool,
+    /// Whether torch.optim has a multi-tensor (`foreach`) implementation of it.
+    pub foreach: bool,
+    /// Whether it takes sparse gradients only (SparseAdam); every other takes dense ones.
+    pub sparse_gradients: bool,
     pub options: OptionsOf,
     /// The typed options of one parameter group: the defaults with the given ones set.
     pub configure: fn(&[NamedValue]) -> Result<OptimizerOptions, String>,
@@ -68,6 +73,8 @@ pub static OPTIMIZERS: &[OptimizerSpec] = &[
         id: "sgd",
         summary: "SGD with momentum, dampening, Nesterov, weight decay (seed §5.2)",
         python_only: false,
+        foreach: true,
+        sparse_gradients: false,
         options: OptionsOf::of::<SgdOptions>(),
         configure: |given| configure(given, OptimizerOptions::Sgd),
         invalid_configs: || {
@@ -86,6 +93,8 @@ pub static OPTIMIZERS: &[OptimizerSpec] = &[
         id: "adam",
         summary: "Adam, L2 weight decay added to the gradient (seed §5.1)",
         python_only: false,
+        foreach: true,
+        sparse_gradients: false,
         options: OptionsOf::of::<AdamOptions>(),
         configure: |given| configure(given, OptimizerOptions::Adam),
         invalid_configs: adam_invalid,
@@ -95,6 +104,8 @@ pub static OPTIMIZERS: &[OptimizerSpec] = &[
         id: "adamw",
         summary: "AdamW, decoupled weight decay (seed §5)",
         python_only: false,
+        foreach: true,
+        sparse_gradients: false,
         options: OptionsOf::of::<AdamWOptions>(),
         configure: |given| configure(given, OptimizerOptions::AdamW),
         invalid_configs: adam_invalid,
@@ -104,6 +115,8 @@ pub static OPTIMIZERS: &[OptimizerSpec] = &[
         id: "rmsprop",
         summary: "RMSprop with momentum and centering",
         python_only: false,
+        foreach: true,
+        sparse_gradients: false,
         options: OptionsOf::of::<RmsPropOptions>(),
         configure: |given| configure(given, OptimizerOptions::RmsProp),
         invalid_configs: || {
@@ -119,6 +132,8 @@ pub static OPTIMIZERS: &[OptimizerSpec] = &[
         id: "adagrad",
         summary: "Adagrad with learning-rate decay (seed §5.2)",
         python_only: false,
+        foreach: true,
+        sparse_gradients: false,
         options: OptionsOf::of::<AdagradOptions>(),
         configure: |given| configure(given, OptimizerOptions::Adagrad),
         invalid_configs: || {
@@ -133,6 +148,8 @@ pub static OPTIMIZERS: &[OptimizerSpec] = &[
         id: "adadelta",
         summary: "Adadelta: step sizes from running averages of squared gradients and updates",
         python_only: true,
+        foreach: true,
+        sparse_gradients: false,
         options: OptionsOf::of::<AdadeltaOptions>(),
         configure: |given| configure(given, OptimizerOptions::Adadelta),
         invalid_configs: || {
@@ -147,6 +164,8 @@ pub static OPTIMIZERS: &[OptimizerSpec] = &[
         id: "adafactor",
         summary: "Adafactor: factored second moments, relative step sizes, update clipping",
         python_only: true,
+        foreach: true,
+        sparse_gradients: false,
         options: OptionsOf::of::<AdafactorOptions>(),
         configure: |given| configure(given, OptimizerOptions::Adafactor),
         invalid_configs: || {
@@ -165,6 +184,8 @@ pub static OPTIMIZERS: &[OptimizerSpec] = &[
         id: "adamax",
         summary: "Adamax: Adam under the infinity norm",
         python_only: true,
+        foreach: true,
+        sparse_gradients: false,
         options: OptionsOf::of::<AdamaxOptions>(),
         configure: |given| configure(given, OptimizerOptions::Adamax),
         invalid_configs: adam_invalid,
@@ -174,6 +195,8 @@ pub static OPTIMIZERS: &[OptimizerSpec] = &[
         id: "asgd",
         summary: "ASGD: SGD with a decaying step and a running average of the parameters",
         python_only: true,
+        foreach: true,
+        sparse_gradients: false,
         options: OptionsOf::of::<AsgdOptions>(),
         configure: |given| configure(given, OptimizerOptions::Asgd),
         invalid_configs: common_invalid,
@@ -183,6 +206,8 @@ pub static OPTIMIZERS: &[OptimizerSpec] = &[
         id: "nadam",
         summary: "NAdam: Adam with Nesterov momentum and a momentum schedule",
         python_only: true,
+        foreach: true,
+        sparse_gradients: false,
         options: OptionsOf::of::<NAdamOptions>(),
         configure: |given| configure(given, OptimizerOptions::NAdam),
         invalid_configs: || {
@@ -196,6 +221,8 @@ pub static OPTIMIZERS: &[OptimizerSpec] = &[
         id: "radam",
         summary: "RAdam: Adam with the variance rectified, SGD with momentum while ρₜ ≤ 5",
         python_only: true,
+        foreach: true,
+        sparse_gradients: false,
         options: OptionsOf::of::<RAdamOptions>(),
         configure: |given| configure(given, OptimizerOptions::RAdam),
         invalid_configs: adam_invalid,
@@ -205,6 +232,8 @@ pub static OPTIMIZERS: &[OptimizerSpec] = &[
         id: "rprop",
         summary: "Rprop: per-element step sizes from the gradient's sign changes",
         python_only: true,
+        foreach: true,
+        sparse_gradients: false,
         options: OptionsOf::of::<RpropOptions>(),
         configure: |given| configure(given, OptimizerOptions::Rprop),
         invalid_configs: || {
@@ -220,6 +249,8 @@ pub static OPTIMIZERS: &[OptimizerSpec] = &[
         id: "muon",
         summary: "Muon: momentum orthogonalized by Newton–Schulz in bfloat16, for matrices",
         python_only: true,
+        foreach: false,
+        sparse_gradients: false,
         options: OptionsOf::of::<MuonOptions>(),
         configure: |given| configure(given, OptimizerOptions::Muon),
         invalid_configs: || {
@@ -230,6 +261,23 @@ pub static OPTIMIZERS: &[OptimizerSpec] = &[
             ]
         },
         sample: |rng| s::hyperparameters(&MuonOptions::specs(), rng),
+    },
+    OptimizerSpec {
+        id: "sparse_adam",
+        summary: "SparseAdam: Adam over the entries a sparse gradient holds (an embedding's rows)",
+        python_only: true,
+        foreach: false,
+        sparse_gradients: true,
+        options: OptionsOf::of::<SparseAdamOptions>(),
+        configure: |given| configure(given, OptimizerOptions::SparseAdam),
+        invalid_configs: || {
+            vec![
+                invalid("zero-lr", "lr", 0.0, "Invalid learning rate"),
+                invalid("zero-eps", "eps", 0.0, "Invalid epsilon value"),
+                invalid("beta1-one", "beta1", 1.0, "Invalid beta parameter at index 0"),
+            ]
+        },
+        sample: |rng| s::hyperparameters(&SparseAdamOptions::specs(), rng),
     },
 ];
 

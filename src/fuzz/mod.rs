@@ -187,7 +187,14 @@ impl OptimizerDraw {
                     .map(|s| {
                         let zero = grads_rng.chance(0.1);
                         let n = samples::numel(s);
-                        tensor(if zero { vec![0.0; n] } else { samples::gradient_values(&mut grads_rng, n) }, s)
+                        let g =
+                            tensor(if zero { vec![0.0; n] } else { samples::gradient_values(&mut grads_rng, n) }, s);
+                        // By rows, as an embedding's gradient is.
+                        if spec.sparse_gradients {
+                            g.to_sparse_sparse_dim(1)
+                        } else {
+                            g
+                        }
                     })
                     .collect()
             })

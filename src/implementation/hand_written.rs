@@ -8,7 +8,8 @@ use crate::loss;
 use crate::optim::{
     adadelta::AdadeltaRule, adafactor::AdafactorRule, adagrad::AdagradRule, adam::AdamRule, adam::AdamWRule,
     adamax::AdamaxRule, asgd::AsgdRule, muon::MuonRule, nadam::NAdamRule, radam::RAdamRule, rmsprop::RmsPropRule,
-    rprop::RpropRule, sgd::SgdRule, Optimizer, OptimizerOptions, ParamGroup, Rule, Stepper,
+    rprop::RpropRule, sgd::SgdRule, sparse_adam::SparseAdamRule, Optimizer, OptimizerOptions, ParamGroup, Rule,
+    Stepper,
 };
 use tch::Tensor;
 
@@ -83,6 +84,7 @@ impl Implementation for HandWritten {
             OptimizerOptions::RAdam(_) => build::<RAdamRule>(groups_of!(RAdam), params, group_of),
             OptimizerOptions::Rprop(_) => build::<RpropRule>(groups_of!(Rprop), params, group_of),
             OptimizerOptions::Muon(_) => build::<MuonRule>(groups_of!(Muon), params, group_of),
+            OptimizerOptions::SparseAdam(_) => build::<SparseAdamRule>(groups_of!(SparseAdam), params, group_of),
         })
     }
 }

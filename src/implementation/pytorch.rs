@@ -99,11 +99,13 @@ impl PyTorch {
 
     /// Whether torch.optim is this reference for `run`: the optimizers libtorch lacks, and the
     /// options libtorch's paths lack (`maximize` on RMSprop, and on Adagrad outside the fused
-    /// kernel); with `foreach`, those with a multi-tensor implementation (all but Muon).
+    /// kernel); with `foreach`, those with a multi-tensor implementation (all but Muon and
+    /// SparseAdam).
     pub fn supports(&self, run: &OptimizerRun) -> bool {
         let python_only = crate::catalog::optimizers::find(run.optimizer).is_some_and(|o| o.python_only);
         let maximize = matches!(run.optimizer, "rmsprop" | "adagrad") && run.groups.iter().any(|g| g.maximize());
-        (python_only || maximize) && !(self.foreach && run.optimizer == "muon")
+        let has_foreach = crate::catalog::optimizers::find(run.optimizer).is_some_and(|o| o.foreach);
+        (python_only || maximize) && (has_foreach || !self.foreach)
     }
 
     fn run_job(&self, run: &OptimizerRun) -> Option<Job> {
@@ -320,13 +322,18 @@ fn run_json(run: &OptimizerRun, foreach: bool) -> Option<Value> {
             request["data"] = Value::Array(data.iter().map(|(n, t)| tensor(n, t)).collect::<Option<Vec<_>>>()?);
         }
         RunGradients::Given(steps) => {
+            // Sparse gradients go as their dense values, made sparse again (by rows) in Python.
+            let sparse = steps.iter().flatten().any(Tensor::is_sparse);
+            let dense = |g: &Tensor| if g.is_sparse() { g.to_dense(None, false) } else { g.shallow_clone() };
             let steps = steps
                 .iter()
                 .map(|grads| {
-                    grads.iter().zip(run.names).map(|(g, n)| tensor(n, g)).collect::<Option<Vec<_>>>().map(Value::Array)
+                    let specs = grads.iter().zip(run.names).map(|(g, n)| tensor(n, &dense(g)));
+                    specs.collect::<Option<Vec<_>>>().map(Value::Array)
                 })
                 .collect::<Option<Vec<_>>>()?;
             request["gradients"] = Value::Array(steps);
+            request["sparse_gradients"] = Value::Bool(sparse);
         }
     }
     Some(request)

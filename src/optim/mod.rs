@@ -1,6 +1,6 @@
 //! Hand-written optimizers over tch tensors: every optimizer of `torch.optim` that steps with a
 //! gradient (SGD, Adam, AdamW, RMSprop, Adagrad, Adadelta, Adafactor, Adamax, ASGD, NAdam, RAdam,
-//! Rprop, Muon).
+//! Rprop, Muon, SparseAdam).
 //!
 //! One generic [`Optimizer`] holds the parameter groups (each with its own hyperparameters) and
 //! the per-parameter state, created at the first step as torch.optim does; each file defines an
@@ -44,6 +44,7 @@ pub mod radam;
 pub mod rmsprop;
 pub mod rprop;
 pub mod sgd;
+pub mod sparse_adam;
 
 pub use adadelta::{Adadelta, AdadeltaOptions};
 pub use adafactor::{Adafactor, AdafactorOptions};
@@ -57,6 +58,7 @@ pub use radam::{RAdam, RAdamOptions};
 pub use rmsprop::{RmsProp, RmsPropOptions};
 pub use rprop::{Rprop, RpropOptions};
 pub use sgd::{Sgd, SgdOptions};
+pub use sparse_adam::{SparseAdam, SparseAdamOptions};
 
 use crate::error::{invalid, Result};
 use tch::Tensor;
@@ -109,6 +111,7 @@ optimizer_options! {
     RAdam(RAdamOptions),
     Rprop(RpropOptions),
     Muon(MuonOptions),
+    SparseAdam(SparseAdamOptions),
 }
 
 impl OptimizerOptions {
