@@ -29,8 +29,13 @@ fn optimizers(c: &mut Criterion) {
     let grads: Vec<Tensor> = params.iter().map(|p| p.randn_like() * 0.01).collect();
     let registry = Registry::standard();
     for spec in OPTIMIZERS {
-        // Momentum for SGD, so that it keeps state as the others do.
-        let given = if spec.id == "sgd" { vec![("momentum".to_owned(), OptionValue::Float(0.9))] } else { Vec::new() };
+        // Momentum for SGD, so that it keeps state as the others do; LBFGS's step is 4 iterations
+        // (its default 20 would time 20 steps of the others).
+        let given = match spec.id {
+            "sgd" => vec![("momentum".to_owned(), OptionValue::Float(0.9))],
+            "lbfgs" => vec![("max_iter".to_owned(), OptionValue::Int(4))],
+            _ => Vec::new(),
+        };
         let groups = vec![(spec.configure)(&given).unwrap()];
         // Muon takes matrices only: the 48 weight matrices.
         let (params, grads): (Vec<Tensor>, Vec<Tensor>) = if spec.id == "muon" {
@@ -68,7 +73,16 @@ fn optimizers(c: &mut Criterion) {
             let Some(stepper) = implementation.optimizer(&run) else { continue };
             let mut stepper = stepper.unwrap();
             let name = if implementation.name() == "hand-written" { "hand" } else { implementation.name() };
-            group.bench_function(name, |b| b.iter(|| stepper.step(&grads).unwrap()));
+            if spec.closure {
+                // ½‖θ‖², whose gradient is θ: the same cheap objective for both sides.
+                let mut closure = |p: &[Tensor]| -> tch_parity::Result<(f64, Vec<Tensor>)> {
+                    let loss: f64 = p.iter().map(|t| t.square().sum(Kind::Double).double_value(&[])).sum();
+                    Ok((0.5 * loss, p.iter().map(Tensor::copy).collect()))
+                };
+                group.bench_function(name, |b| b.iter(|| stepper.step_with_closure(&mut closure).unwrap()));
+            } else {
+                group.bench_function(name, |b| b.iter(|| stepper.step(&grads).unwrap()));
+            }
         }
         group.finish();
     }

@@ -72,6 +72,19 @@ impl OptionType for f64 {
     }
 }
 
+/// An integer that may be `None` (Python's), as `LBFGS(max_eval=None)`.
+impl OptionType for Option<i64> {
+    fn to_value(self) -> OptionValue {
+        self.map_or(OptionValue::None, OptionValue::Int)
+    }
+    fn from_value(value: OptionValue) -> Option<Self> {
+        match value {
+            OptionValue::None => Some(None),
+            other => i64::from_value(other).map(Some),
+        }
+    }
+}
+
 /// A float that may be `None` (Python's), as `Adafactor(eps=(None, 1e-3))`'s first epsilon.
 impl OptionType for Option<f64> {
     fn to_value(self) -> OptionValue {

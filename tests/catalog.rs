@@ -108,3 +108,30 @@ fn an_unknown_or_ill_typed_option_is_an_error_never_a_default() {
         assert!((spec.options.resolve)(&[("no_such_option".into(), OptionValue::Int(1))]).is_err(), "{}", spec.id);
     }
 }
+
+/// LBFGS steps with a closure; stepped with gradients instead, both sides refuse, with
+/// libtorch's words.
+#[test]
+fn lbfgs_stepped_without_a_closure_is_an_error_on_both_sides() {
+    let registry = Registry::standard();
+    let params = [Tensor::from_slice(&[1.0f64, 2.0])];
+    let groups = [tch_parity::optim::OptimizerOptions::Lbfgs(Default::default())];
+    let run = OptimizerRun {
+        optimizer: "lbfgs",
+        groups: &groups,
+        params: &params,
+        names: &["x"],
+        group_of: &[0],
+        steps: 1,
+        lr_schedule: &[],
+        gradients: RunGradients::Given(&[]),
+        no_grad: &[],
+    };
+    let grads = [Tensor::from_slice(&[0.5f64, -0.5])];
+    let cpp = registry.references.iter().find(|r| r.name() == "cpp").unwrap();
+    for side in [registry.subjects[0].as_ref(), cpp.as_ref()] {
+        let mut stepper = side.optimizer(&run).unwrap().unwrap();
+        let error = stepper.step(&grads).unwrap_err().to_string();
+        assert!(error.contains("LBFGS requires a closure function"), "{}: {error}", side.name());
+    }
+}

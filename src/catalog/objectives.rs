@@ -127,6 +127,17 @@ pub fn find(id: &str) -> Option<&'static ObjectiveInfo> {
     OBJECTIVES.iter().find(|o| o.id == id)
 }
 
+/// The loss of `objective` at `params`, and its gradient (one tensor per parameter): what a
+/// closure gives LBFGS.
+pub fn evaluate(objective: &ObjectiveInfo, params: &[Tensor], data: &[Tensor]) -> Result<(f64, Vec<Tensor>)> {
+    tch::with_grad(|| {
+        let leaves = crate::optim::leaves(params)?;
+        let loss = (objective.loss)(&leaves, data)?;
+        let grads = Tensor::f_run_backward(&[&loss], &leaves, false, false)?;
+        Ok((loss.f_double_value(&[])?, grads))
+    })
+}
+
 /// The gradient of `objective` at `params`, one tensor per parameter.
 pub fn gradients(objective: &ObjectiveInfo, params: &[Tensor], data: &[Tensor]) -> Result<Vec<Tensor>> {
     let leaves = crate::optim::leaves(params)?;

@@ -7,7 +7,7 @@ use super::losses::OptionsOf;
 use super::samples::{self as s, Rng};
 use crate::optim::{
     AdadeltaOptions, AdafactorOptions, AdagradOptions, AdamOptions, AdamWOptions, AdamaxOptions, AsgdOptions,
-    MuonOptions, NAdamOptions, OptimizerOptions, RAdamOptions, RmsPropOptions, RpropOptions, SgdOptions,
+    LbfgsOptions, MuonOptions, NAdamOptions, OptimizerOptions, RAdamOptions, RmsPropOptions, RpropOptions, SgdOptions,
     SparseAdamOptions,
 };
 use crate::options::{NamedValue, OptionSpec, OptionValue, Options, Values};
@@ -30,6 +30,9 @@ pub struct OptimizerSpec {
     pub foreach: bool,
     /// Whether it takes sparse gradients only (SparseAdam); every other takes dense ones.
     pub sparse_gradients: bool,
+    /// Whether it steps with a closure that re-evaluates the objective (LBFGS), so that it runs
+    /// free only: there is no lockstep for an optimizer that chooses where to evaluate.
+    pub closure: bool,
     pub options: OptionsOf,
     /// The typed options of one parameter group: the defaults with the given ones set.
     pub configure: fn(&[NamedValue]) -> Result<OptimizerOptions, String>,
@@ -75,6 +78,7 @@ pub static OPTIMIZERS: &[OptimizerSpec] = &[
         python_only: false,
         foreach: true,
         sparse_gradients: false,
+        closure: false,
         options: OptionsOf::of::<SgdOptions>(),
         configure: |given| configure(given, OptimizerOptions::Sgd),
         invalid_configs: || {
@@ -95,6 +99,7 @@ pub static OPTIMIZERS: &[OptimizerSpec] = &[
         python_only: false,
         foreach: true,
         sparse_gradients: false,
+        closure: false,
         options: OptionsOf::of::<AdamOptions>(),
         configure: |given| configure(given, OptimizerOptions::Adam),
         invalid_configs: adam_invalid,
@@ -106,6 +111,7 @@ pub static OPTIMIZERS: &[OptimizerSpec] = &[
         python_only: false,
         foreach: true,
         sparse_gradients: false,
+        closure: false,
         options: OptionsOf::of::<AdamWOptions>(),
         configure: |given| configure(given, OptimizerOptions::AdamW),
         invalid_configs: adam_invalid,
@@ -117,6 +123,7 @@ pub static OPTIMIZERS: &[OptimizerSpec] = &[
         python_only: false,
         foreach: true,
         sparse_gradients: false,
+        closure: false,
         options: OptionsOf::of::<RmsPropOptions>(),
         configure: |given| configure(given, OptimizerOptions::RmsProp),
         invalid_configs: || {
@@ -134,6 +141,7 @@ pub static OPTIMIZERS: &[OptimizerSpec] = &[
         python_only: false,
         foreach: true,
         sparse_gradients: false,
+        closure: false,
         options: OptionsOf::of::<AdagradOptions>(),
         configure: |given| configure(given, OptimizerOptions::Adagrad),
         invalid_configs: || {
@@ -150,6 +158,7 @@ pub static OPTIMIZERS: &[OptimizerSpec] = &[
         python_only: true,
         foreach: true,
         sparse_gradients: false,
+        closure: false,
         options: OptionsOf::of::<AdadeltaOptions>(),
         configure: |given| configure(given, OptimizerOptions::Adadelta),
         invalid_configs: || {
@@ -166,6 +175,7 @@ pub static OPTIMIZERS: &[OptimizerSpec] = &[
         python_only: true,
         foreach: true,
         sparse_gradients: false,
+        closure: false,
         options: OptionsOf::of::<AdafactorOptions>(),
         configure: |given| configure(given, OptimizerOptions::Adafactor),
         invalid_configs: || {
@@ -186,6 +196,7 @@ pub static OPTIMIZERS: &[OptimizerSpec] = &[
         python_only: true,
         foreach: true,
         sparse_gradients: false,
+        closure: false,
         options: OptionsOf::of::<AdamaxOptions>(),
         configure: |given| configure(given, OptimizerOptions::Adamax),
         invalid_configs: adam_invalid,
@@ -197,6 +208,7 @@ pub static OPTIMIZERS: &[OptimizerSpec] = &[
         python_only: true,
         foreach: true,
         sparse_gradients: false,
+        closure: false,
         options: OptionsOf::of::<AsgdOptions>(),
         configure: |given| configure(given, OptimizerOptions::Asgd),
         invalid_configs: common_invalid,
@@ -208,6 +220,7 @@ pub static OPTIMIZERS: &[OptimizerSpec] = &[
         python_only: true,
         foreach: true,
         sparse_gradients: false,
+        closure: false,
         options: OptionsOf::of::<NAdamOptions>(),
         configure: |given| configure(given, OptimizerOptions::NAdam),
         invalid_configs: || {
@@ -223,6 +236,7 @@ pub static OPTIMIZERS: &[OptimizerSpec] = &[
         python_only: true,
         foreach: true,
         sparse_gradients: false,
+        closure: false,
         options: OptionsOf::of::<RAdamOptions>(),
         configure: |given| configure(given, OptimizerOptions::RAdam),
         invalid_configs: adam_invalid,
@@ -234,6 +248,7 @@ pub static OPTIMIZERS: &[OptimizerSpec] = &[
         python_only: true,
         foreach: true,
         sparse_gradients: false,
+        closure: false,
         options: OptionsOf::of::<RpropOptions>(),
         configure: |given| configure(given, OptimizerOptions::Rprop),
         invalid_configs: || {
@@ -251,6 +266,7 @@ pub static OPTIMIZERS: &[OptimizerSpec] = &[
         python_only: true,
         foreach: false,
         sparse_gradients: false,
+        closure: false,
         options: OptionsOf::of::<MuonOptions>(),
         configure: |given| configure(given, OptimizerOptions::Muon),
         invalid_configs: || {
@@ -268,6 +284,7 @@ pub static OPTIMIZERS: &[OptimizerSpec] = &[
         python_only: true,
         foreach: false,
         sparse_gradients: true,
+        closure: false,
         options: OptionsOf::of::<SparseAdamOptions>(),
         configure: |given| configure(given, OptimizerOptions::SparseAdam),
         invalid_configs: || {
@@ -278,6 +295,19 @@ pub static OPTIMIZERS: &[OptimizerSpec] = &[
             ]
         },
         sample: |rng| s::hyperparameters(&SparseAdamOptions::specs(), rng),
+    },
+    OptimizerSpec {
+        id: "lbfgs",
+        summary: "L-BFGS, stepped with a closure, with or without a strong-Wolfe line search",
+        python_only: false,
+        foreach: false,
+        sparse_gradients: false,
+        closure: true,
+        options: OptionsOf::of::<LbfgsOptions>(),
+        configure: |given| configure(given, OptimizerOptions::Lbfgs),
+        // libtorch's C++ LBFGS checks none of its options (torch.optim checks lr only).
+        invalid_configs: Vec::new,
+        sample: s::lbfgs_hyperparameters,
     },
 ];
 

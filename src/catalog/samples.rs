@@ -564,6 +564,19 @@ pub fn hyperparameters(specs: &[crate::options::OptionSpec], rng: &mut Rng) -> V
         .collect()
 }
 
+/// LBFGS's: short steps (a few iterations, a short history), with and without the line search.
+pub fn lbfgs_hyperparameters(rng: &mut Rng) -> Values {
+    vec![
+        ("lr", OptionValue::Float(rng.pick(&[0.1, 0.5, 1.0]))),
+        ("max_iter", OptionValue::Int(rng.pick(&[1, 3, 5]))),
+        ("max_eval", rng.pick(&[OptionValue::None, OptionValue::Int(4)])),
+        ("tolerance_grad", OptionValue::Float(1e-7)),
+        ("tolerance_change", OptionValue::Float(1e-9)),
+        ("history_size", OptionValue::Int(rng.pick(&[2, 5, 100]))),
+        ("strong_wolfe", OptionValue::Bool(rng.chance(0.5))),
+    ]
+}
+
 /// SGD's, where Nesterov needs momentum and no dampening: an invalid draw is made valid rather
 /// than skipped, so every draw exercises an update.
 pub fn sgd_hyperparameters(rng: &mut Rng) -> Values {

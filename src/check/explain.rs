@@ -275,7 +275,7 @@ fn explain_optimizer(
             let _ = writeln!(out, "note: {note}");
         }
         for subject in &registry.subjects {
-            for mode in [Mode::Lockstep, Mode::FreeRunning] {
+            for &mode in Mode::of(spec) {
                 let mut sides = vec![subject.as_ref()];
                 sides.extend(refs.iter().copied());
                 let histories = match simulate(&setup, &sides, &side_variants(&refs), mode) {

@@ -23,6 +23,15 @@ pub enum Mode {
 }
 
 impl Mode {
+    /// The modes an optimizer runs in: free only for one that steps with a closure.
+    pub fn of(spec: &OptimizerSpec) -> &'static [Mode] {
+        if spec.closure {
+            &[Mode::FreeRunning]
+        } else {
+            &[Mode::Lockstep, Mode::FreeRunning]
+        }
+    }
+
     pub fn name(self) -> &'static str {
         match self {
             Mode::Lockstep => "lockstep",
@@ -45,8 +54,27 @@ pub enum Gradients<'a> {
     /// Every side gets the same gradients: `f(step, params)` at the parameters of `sides[source]`.
     Lockstep { source: usize, f: &'a mut StepGradients<'a> },
     /// Each side follows its own trajectory: `f(params)` at its own parameters.
-    FreeRunning(&'a dyn Fn(&[Tensor]) -> crate::Result<Vec<Tensor>>),
+    FreeRunning(&'a GradientAt<'a>),
+    /// Each side steps with a closure (LBFGS), evaluating `f(params)`, loss and gradients, where
+    /// and as often as it chooses.
+    Closure(&'a EvaluateAt<'a>),
 }
+
+impl<'a> Gradients<'a> {
+    /// A free run of `setup`'s optimizer on its objective: with gradients, or with a closure for
+    /// an optimizer that takes one.
+    fn free(setup: &Setup, gradient: &'a GradientAt<'a>, evaluate: &'a EvaluateAt<'a>) -> Gradients<'a> {
+        if setup.spec.closure {
+            Gradients::Closure(evaluate)
+        } else {
+            Gradients::FreeRunning(gradient)
+        }
+    }
+}
+
+/// The objective's gradient, and its loss with the gradient, at given parameters.
+type GradientAt<'a> = dyn Fn(&[Tensor]) -> crate::Result<Vec<Tensor>> + 'a;
+type EvaluateAt<'a> = dyn Fn(&[Tensor]) -> crate::Result<(f64, Vec<Tensor>)> + 'a;
 
 /// Steps every side through `run`'s steps, each step's gradients without those `run` leaves
 /// out (`no_grad`). After step k, `after_step(k, sides)` looks at them (and may stop the run
@@ -66,13 +94,18 @@ pub fn run_steps(
                     Some(recorded) => recorded,
                     None => f(step, &sides[*source].1.params()).map_err(|e| e.to_string())?,
                 }),
-                Gradients::FreeRunning(_) => None,
+                Gradients::FreeRunning(_) | Gradients::Closure(_) => None,
             };
             for (name, side) in sides.iter_mut() {
+                if let Gradients::Closure(f) = &gradients {
+                    let mut closure = |params: &[Tensor]| f(params);
+                    side.step_with_closure(&mut closure).map_err(|e| format!("{name}, step {step}: {e}"))?;
+                    continue;
+                }
                 let grads = match (&shared, &gradients) {
                     (Some(g), _) => g.iter().map(Tensor::shallow_clone).collect(),
                     (None, Gradients::FreeRunning(f)) => f(&side.params()).map_err(|e| e.to_string())?,
-                    (None, Gradients::Lockstep { .. }) => unreachable!("lockstep gradients are shared"),
+                    (None, _) => unreachable!("lockstep gradients are shared; a closure is handled above"),
                 };
                 let grads = run.mask(step, grads);
                 side.step(&grads).map_err(|e| format!("{name}, step {step}: {e}"))?;
@@ -319,11 +352,12 @@ pub fn simulate(
     }
     let mut recordings: Vec<Recording> = sides.iter().map(|_| Recording::default()).collect();
     let gradient = |params: &[Tensor]| objectives::gradients(setup.objective, params, &setup.data);
+    let evaluate = |params: &[Tensor]| objectives::evaluate(setup.objective, params, &setup.data);
     let mut shared = |_: usize, params: &[Tensor]| gradient(params);
     // In lockstep every side gets the gradient at the first reference's parameters.
     let gradients = match mode {
         Mode::Lockstep => Gradients::Lockstep { source: usize::from(sides.len() > 1), f: &mut shared },
-        Mode::FreeRunning => Gradients::FreeRunning(&gradient),
+        Mode::FreeRunning => Gradients::free(setup, &gradient, &evaluate),
     };
     let mut record = |_: usize, sides: &[Side]| -> Result<(), String> {
         for ((_, side), recording) in sides.iter().zip(&mut recordings) {
@@ -434,7 +468,7 @@ fn subject_rows(
     let mut sides: Vec<&dyn Implementation> = vec![subject];
     sides.extend(&references);
     let variants = side_variants(&references);
-    for mode in [Mode::Lockstep, Mode::FreeRunning] {
+    for &mode in Mode::of(spec) {
         let histories = match simulate(&setup, &sides, &variants, mode) {
             Ok(h) => h,
             Err(e) => {
@@ -485,8 +519,10 @@ fn construction(implementation: &dyn Implementation, setup: &Setup) -> Evaluatio
     match implementation.optimizer(&setup.run()) {
         Some(Ok(stepper)) => {
             let gradient = |params: &[Tensor]| objectives::gradients(setup.objective, params, &setup.data);
+            let evaluate = |params: &[Tensor]| objectives::evaluate(setup.objective, params, &setup.data);
             let mut sides = vec![(implementation.name(), stepper)];
-            match run_steps(&mut sides, &setup.run(), Gradients::FreeRunning(&gradient), &mut |_, _| Ok(())) {
+            let free = Gradients::free(setup, &gradient, &evaluate);
+            match run_steps(&mut sides, &setup.run(), free, &mut |_, _| Ok(())) {
                 Ok(()) => Evaluation::Computed(Vec::new()),
                 Err(message) => Evaluation::Rejected(message),
             }

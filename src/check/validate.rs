@@ -63,8 +63,13 @@ pub fn option_value(value: &Value, like: OptionValue) -> Result<OptionValue, Str
         OptionValue::Int(_) => {
             value.as_i64().map(OptionValue::Int).ok_or_else(|| format!("expected an integer, found {found}"))
         }
-        // An option whose default is None takes a float otherwise.
-        OptionValue::Float(_) | OptionValue::None => float::from_json(value, DType::Float64).map(OptionValue::Float),
+        OptionValue::Float(_) => float::from_json(value, DType::Float64).map(OptionValue::Float),
+        // An option whose default is None takes an integer or a float otherwise; which one is
+        // its type's to say (an integer is a float too).
+        OptionValue::None => match value.as_i64() {
+            Some(i) => Ok(OptionValue::Int(i)),
+            None => float::from_json(value, DType::Float64).map(OptionValue::Float),
+        },
     }
 }
 

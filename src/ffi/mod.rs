@@ -5,7 +5,7 @@
 //! The bottom layer: it knows tensors and libtorch, nothing of this crate's losses or catalogue.
 
 use crate::error::{Error, Result};
-use std::ffi::{c_char, c_int, CStr, CString};
+use std::ffi::{c_char, c_int, c_void, CStr, CString};
 use tch::Tensor;
 
 type CTensor = *mut torch_sys::C_tensor;
@@ -20,6 +20,7 @@ pub enum OptimizerKind {
     AdamW = 2,
     RmsProp = 3,
     Adagrad = 4,
+    Lbfgs = 5,
 }
 
 /// Hyperparameters as the shim takes them, one set per parameter group; the fields a kind does
@@ -41,6 +42,13 @@ pub struct Hyper {
     pub nesterov: c_int,
     pub amsgrad: c_int,
     pub centered: c_int,
+    pub max_iter: i64,
+    /// Negative: None.
+    pub max_eval: i64,
+    pub history_size: i64,
+    pub tolerance_grad: f64,
+    pub tolerance_change: f64,
+    pub strong_wolfe: c_int,
 }
 
 #[repr(C)]
@@ -68,6 +76,11 @@ extern "C" {
     fn tp_add_scaled_(t: CTensor, other: CTensor, alpha: f64) -> *mut c_char;
     fn tp_add_scaled(t: CTensor, other: CTensor, alpha: f64, out: *mut CTensor) -> *mut c_char;
     fn tp_addcmul_(t: CTensor, a: CTensor, b: CTensor, value: f64) -> *mut c_char;
+    fn tp_optimizer_step_closure(
+        o: *mut RawOptimizer,
+        closure: extern "C" fn(*mut c_void, *mut f64) -> c_int,
+        context: *mut c_void,
+    ) -> *mut c_char;
     fn tp_vector_norm(
         t: CTensor,
         ord: f64,
@@ -226,6 +239,42 @@ impl CppOptimizer {
 
     pub fn step(&mut self) -> Result<()> {
         check(unsafe { tp_optimizer_step(self.raw) })
+    }
+
+    /// A step with a closure (LBFGS's): `closure()` sets the parameters' gradients and returns
+    /// the loss. Its error, if any, is the step's.
+    pub fn step_with_closure(&mut self, closure: &mut dyn FnMut() -> Result<f64>) -> Result<()> {
+        struct Context<'a> {
+            closure: &'a mut dyn FnMut() -> Result<f64>,
+            error: Option<Error>,
+        }
+        extern "C" fn trampoline(context: *mut c_void, loss: *mut f64) -> c_int {
+            // SAFETY: the shim calls back with the context pointer given below, while it lives.
+            let context = unsafe { &mut *(context as *mut Context) };
+            match crate::error::catch_panic(|| (context.closure)()) {
+                Ok(Ok(value)) => {
+                    // SAFETY: the shim passes a valid pointer to its double.
+                    unsafe { *loss = value };
+                    0
+                }
+                Ok(Err(e)) => {
+                    context.error = Some(e);
+                    1
+                }
+                Err(panic) => {
+                    context.error = Some(Error::InvalidArgument(panic));
+                    1
+                }
+            }
+        }
+        let mut context = Context { closure, error: None };
+        let result = check(unsafe {
+            tp_optimizer_step_closure(self.raw, trampoline, &mut context as *mut Context as *mut c_void)
+        });
+        match context.error {
+            Some(e) => Err(e),
+            None => result,
+        }
     }
 
     pub fn set_lr(&mut self, group: usize, lr: f64) -> Result<()> {

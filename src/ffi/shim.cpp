@@ -14,7 +14,7 @@
 #include <vector>
 
 // Which C++ optimizer; the values of ffi::OptimizerKind on the Rust side.
-enum tp_kind { TP_SGD = 0, TP_ADAM = 1, TP_ADAMW = 2, TP_RMSPROP = 3, TP_ADAGRAD = 4 };
+enum tp_kind { TP_SGD = 0, TP_ADAM = 1, TP_ADAMW = 2, TP_RMSPROP = 3, TP_ADAGRAD = 4, TP_LBFGS = 5 };
 
 // One parameter group's hyperparameters, marshalled once by the Rust side (reference/optim.rs).
 struct tp_hyper {
@@ -22,6 +22,10 @@ struct tp_hyper {
   double lr, momentum, dampening, weight_decay, beta1, beta2, eps, alpha, lr_decay,
       initial_accumulator_value;
   int nesterov, amsgrad, centered;
+  // LBFGS's; max_eval < 0 is None.
+  int64_t max_iter, max_eval, history_size;
+  double tolerance_grad, tolerance_change;
+  int strong_wolfe;
 };
 
 struct tp_optimizer {
@@ -90,6 +94,18 @@ static std::unique_ptr<torch::optim::OptimizerOptions> tp_options(const tp_hyper
               .weight_decay(h.weight_decay)
               .initial_accumulator_value(h.initial_accumulator_value)
               .eps(h.eps));
+    case TP_LBFGS: {
+      auto o = torch::optim::LBFGSOptions(h.lr)
+                   .max_iter(h.max_iter)
+                   .tolerance_grad(h.tolerance_grad)
+                   .tolerance_change(h.tolerance_change)
+                   .history_size(h.history_size);
+      // LBFGS's constructor fills a missing max_eval into its defaults, but a group's options
+      // set afterwards (exact_groups) would leave it missing, and step() reads it unchecked.
+      o.max_eval(h.max_eval >= 0 ? h.max_eval : h.max_iter * 5 / 4);
+      if (h.strong_wolfe != 0) o.line_search_fn("strong_wolfe");
+      return std::make_unique<torch::optim::LBFGSOptions>(o);
+    }
   }
   throw std::invalid_argument("unknown optimizer kind " + std::to_string(h.kind));
 }
@@ -151,6 +167,9 @@ char *tp_optimizer_new(const tp_hyper *hypers, int n_groups, at::Tensor **params
       case TP_ADAGRAD:
         o->optimizer = tp_make<torch::optim::Adagrad, torch::optim::AdagradOptions>(groups, *defaults);
         break;
+      case TP_LBFGS:
+        o->optimizer = tp_make<torch::optim::LBFGS, torch::optim::LBFGSOptions>(groups, *defaults);
+        break;
     }
     if (exact_groups)
       for (int g = 0; g < n_groups; ++g) o->optimizer->param_groups()[g].set_options(tp_options(hypers[g]));
@@ -161,6 +180,17 @@ char *tp_optimizer_new(const tp_hyper *hypers, int n_groups, at::Tensor **params
 void tp_optimizer_free(tp_optimizer *o) { delete o; }
 
 char *tp_optimizer_step(tp_optimizer *o) { TP_GUARD(o->optimizer->step()) }
+
+// A step with a closure (LBFGS's): the closure is the Rust side's, which sets the parameters'
+// gradients and writes the loss; a nonzero return is its failure (the Rust side keeps why).
+typedef int (*tp_closure)(void *context, double *loss);
+char *tp_optimizer_step_closure(tp_optimizer *o, tp_closure closure, void *context) {
+  TP_GUARD(o->optimizer->step([&]() -> at::Tensor {
+    double loss = 0;
+    if (closure(context, &loss) != 0) throw std::runtime_error("the closure failed");
+    return at::scalar_tensor(loss, at::kDouble);
+  }))
+}
 
 char *tp_optimizer_set_lr(tp_optimizer *o, int group, double lr) {
   TP_GUARD({
@@ -201,6 +231,14 @@ char *tp_optimizer_state(tp_optimizer *o, int index, const char *name, at::Tenso
     } else if (auto *d = dynamic_cast<torch::optim::AdagradParamState *>(s)) {
       if (n == "step") t = at::scalar_tensor(d->step(), at::kLong);
       if (n == "sum") t = d->sum();
+    } else if (auto *l = dynamic_cast<torch::optim::LBFGSParamState *>(s)) {
+      if (n == "func_evals") t = at::scalar_tensor(l->func_evals(), at::kLong);
+      if (n == "n_iter") t = at::scalar_tensor(l->n_iter(), at::kLong);
+      if (n == "t") t = at::scalar_tensor(l->t(), at::kDouble);
+      if (n == "prev_loss") t = at::scalar_tensor(l->prev_loss(), at::kDouble);
+      if (n == "d") t = l->d();
+      if (n == "H_diag") t = l->H_diag();
+      if (n == "prev_flat_grad") t = l->prev_flat_grad();
     }
     if (t.defined()) *out = new at::Tensor(t.detach().clone());
   })

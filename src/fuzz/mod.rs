@@ -282,10 +282,34 @@ fn check_optimizer_draw(registry: &Registry, draw: &OptimizerDraw) -> Result<(),
             }
             Ok(())
         };
-        run_steps(&mut sides, &run, Gradients::Lockstep { source: 0, f: &mut gradients }, &mut compare_sides)
-            .map_err(|e| format!("{e} ({})", draw.describe()))?;
+        // An optimizer with a closure (LBFGS) minimises ½·Σ(w·θ − c)² instead, w and c drawn
+        // from the gradient sequence, each side evaluating it where it chooses.
+        let evaluate = |params: &[Tensor]| separable_quadratic(params, &draw.grads);
+        let gradients = if draw.spec.closure {
+            Gradients::Closure(&evaluate)
+        } else {
+            Gradients::Lockstep { source: 0, f: &mut gradients }
+        };
+        run_steps(&mut sides, &run, gradients, &mut compare_sides).map_err(|e| format!("{e} ({})", draw.describe()))?;
     }
     Ok(())
+}
+
+/// ½·Σ(w·θ − c)² over the parameters, with c the first drawn gradient and w = |last| + ½; its
+/// value and gradient.
+fn separable_quadratic(params: &[Tensor], grads: &[Vec<Tensor>]) -> crate::Result<(f64, Vec<Tensor>)> {
+    tch::with_grad(|| {
+        let leaves = crate::optim::leaves(params)?;
+        let (targets, last) = (&grads[0], &grads[grads.len() - 1]);
+        let mut terms = Vec::new();
+        for ((p, c), w) in leaves.iter().zip(targets).zip(last) {
+            let w = w.f_abs()?.f_add_scalar(0.5)?;
+            terms.push(p.f_mul(&w)?.f_sub(c)?.f_square()?.f_sum(None)?.f_mul_scalar(0.5)?);
+        }
+        let loss = Tensor::f_stack(&terms, 0)?.f_sum(None)?;
+        let grads = Tensor::f_run_backward(&[&loss], &leaves, false, false)?;
+        Ok((loss.f_double_value(&[])?, grads))
+    })
 }
 
 /// One disagreement found by a run.

@@ -7,9 +7,9 @@ use crate::ffi;
 use crate::loss;
 use crate::optim::{
     adadelta::AdadeltaRule, adafactor::AdafactorRule, adagrad::AdagradRule, adam::AdamRule, adam::AdamWRule,
-    adamax::AdamaxRule, asgd::AsgdRule, muon::MuonRule, nadam::NAdamRule, radam::RAdamRule, rmsprop::RmsPropRule,
-    rprop::RpropRule, sgd::SgdRule, sparse_adam::SparseAdamRule, Optimizer, OptimizerOptions, ParamGroup, Rule,
-    Stepper,
+    adamax::AdamaxRule, asgd::AsgdRule, lbfgs, muon::MuonRule, nadam::NAdamRule, radam::RAdamRule,
+    rmsprop::RmsPropRule, rprop::RpropRule, sgd::SgdRule, sparse_adam::SparseAdamRule, Lbfgs, LbfgsOptions, Optimizer,
+    OptimizerOptions, ParamGroup, Rule, StepClosure, Stepper,
 };
 use tch::Tensor;
 
@@ -84,8 +84,62 @@ impl Implementation for HandWritten {
             OptimizerOptions::RAdam(_) => build::<RAdamRule>(groups_of!(RAdam), params, group_of),
             OptimizerOptions::Rprop(_) => build::<RpropRule>(groups_of!(Rprop), params, group_of),
             OptimizerOptions::Muon(_) => build::<MuonRule>(groups_of!(Muon), params, group_of),
+            OptimizerOptions::Lbfgs(options) => {
+                if groups.len() > 1 {
+                    return Some(Err(crate::Error::InvalidArgument(
+                        "LBFGS doesn't support per-parameter options (parameter groups)".into(),
+                    )));
+                }
+                LbfgsStepper::new(*options, params).map(|s| Box::new(s) as Box<dyn Stepper>)
+            }
             OptimizerOptions::SparseAdam(_) => build::<SparseAdamRule>(groups_of!(SparseAdam), params, group_of),
         })
+    }
+}
+
+/// The hand-written LBFGS over fresh copies of the parameters, stepped with a closure.
+struct LbfgsStepper {
+    optimizer: Lbfgs,
+    leaves: Vec<Tensor>,
+}
+
+impl LbfgsStepper {
+    fn new(options: LbfgsOptions, params: &[Tensor]) -> Result<Self> {
+        let leaves = crate::optim::leaves(params)?;
+        let optimizer = Lbfgs::new(leaves.iter().map(Tensor::shallow_clone).collect(), options)?;
+        Ok(LbfgsStepper { optimizer, leaves })
+    }
+}
+
+impl Stepper for LbfgsStepper {
+    fn step(&mut self, _: &[Tensor]) -> Result<()> {
+        crate::error::invalid!("LBFGS requires a closure function")
+    }
+    fn step_with_closure(&mut self, objective: &mut StepClosure) -> Result<()> {
+        let leaves: Vec<Tensor> = self.leaves.iter().map(Tensor::shallow_clone).collect();
+        let mut closure = || -> Result<Tensor> {
+            let (loss, grads) = objective(&leaves)?;
+            for (p, g) in leaves.iter().zip(&grads) {
+                ffi::set_grad(p, g)?;
+            }
+            Ok(Tensor::from(loss))
+        };
+        self.optimizer.step(&mut closure).map(|_| ())
+    }
+    fn set_lr(&mut self, lr: f64) -> Result<()> {
+        self.optimizer.set_lr(lr);
+        Ok(())
+    }
+    fn params(&self) -> Vec<Tensor> {
+        self.leaves.iter().map(Tensor::detach).collect()
+    }
+    fn buffers(&self, index: usize) -> Result<Vec<(String, Tensor)>> {
+        // LBFGS's state is global; torch.optim keeps it on the first parameter.
+        if index > 0 {
+            return Ok(Vec::new());
+        }
+        let kind = self.leaves[0].kind();
+        Ok(lbfgs::buffers(self.optimizer.state(), kind).into_iter().map(|(n, t)| (n.to_owned(), t)).collect())
     }
 }
 

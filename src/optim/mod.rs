@@ -1,6 +1,6 @@
 //! Hand-written optimizers over tch tensors: every optimizer of `torch.optim` that steps with a
 //! gradient (SGD, Adam, AdamW, RMSprop, Adagrad, Adadelta, Adafactor, Adamax, ASGD, NAdam, RAdam,
-//! Rprop, Muon, SparseAdam).
+//! Rprop, Muon, SparseAdam) and LBFGS, which steps with a closure.
 //!
 //! One generic [`Optimizer`] holds the parameter groups (each with its own hyperparameters) and
 //! the per-parameter state, created at the first step as torch.optim does; each file defines an
@@ -38,6 +38,7 @@ pub mod adagrad;
 pub mod adam;
 pub mod adamax;
 pub mod asgd;
+pub mod lbfgs;
 pub mod muon;
 pub mod nadam;
 pub mod radam;
@@ -52,6 +53,7 @@ pub use adagrad::{Adagrad, AdagradOptions};
 pub use adam::{Adam, AdamOptions, AdamW, AdamWOptions};
 pub use adamax::{Adamax, AdamaxOptions};
 pub use asgd::{Asgd, AsgdOptions};
+pub use lbfgs::{Lbfgs, LbfgsOptions};
 pub use muon::{Muon, MuonOptions};
 pub use nadam::{NAdam, NAdamOptions};
 pub use radam::{RAdam, RAdamOptions};
@@ -112,6 +114,7 @@ optimizer_options! {
     Rprop(RpropOptions),
     Muon(MuonOptions),
     SparseAdam(SparseAdamOptions),
+    Lbfgs(LbfgsOptions),
 }
 
 impl OptimizerOptions {
@@ -159,6 +162,12 @@ pub trait Stepper {
     fn params(&self) -> Vec<Tensor>;
     /// Parameter `index`'s state buffers by name; empty where the implementation exposes none.
     fn buffers(&self, index: usize) -> Result<Vec<(String, Tensor)>>;
+    /// One step of an optimizer that evaluates the objective itself (LBFGS): `closure(params)`
+    /// gives the loss and gradients at the parameters it is handed. The others refuse it.
+    fn step_with_closure(&mut self, closure: &mut StepClosure) -> Result<()> {
+        let _ = closure;
+        invalid!("this optimizer steps with the gradients it is given, not with a closure")
+    }
     /// The gradients it followed at step `step` (from 1), when it replays a run computed
     /// elsewhere that recorded them: in lockstep, the others then get exactly those.
     fn recorded_gradients(&self, step: usize) -> Option<Vec<Tensor>> {
@@ -166,6 +175,9 @@ pub trait Stepper {
         None
     }
 }
+
+/// The objective at the parameters handed to it: the loss and a gradient per parameter.
+pub type StepClosure<'a> = dyn FnMut(&[Tensor]) -> Result<(f64, Vec<Tensor>)> + 'a;
 
 /// Hyperparameters every optimizer has.
 pub trait Hyperparameters: Clone + std::fmt::Debug {

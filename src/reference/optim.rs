@@ -5,7 +5,7 @@
 
 use crate::error::{Error, Result};
 use crate::ffi::{self, CppOptimizer, Hyper, OptimizerKind};
-use crate::optim::{leaves, OptimizerOptions, Stepper};
+use crate::optim::{leaves, OptimizerOptions, StepClosure, Stepper};
 use tch::{Kind, Tensor};
 
 /// A group's options as the C++ shim takes them; `None` for an optimizer libtorch's C++ API
@@ -52,6 +52,17 @@ pub fn hyper(options: &OptimizerOptions) -> Option<Hyper> {
             eps: o.eps,
             ..Hyper::default()
         },
+        OptimizerOptions::Lbfgs(o) => Hyper {
+            kind: OptimizerKind::Lbfgs,
+            lr: o.lr,
+            max_iter: o.max_iter,
+            max_eval: o.max_eval.unwrap_or(-1),
+            history_size: o.history_size,
+            tolerance_grad: o.tolerance_grad,
+            tolerance_change: o.tolerance_change,
+            strong_wolfe: flag(o.strong_wolfe),
+            ..Hyper::default()
+        },
         _ => return None,
     })
 }
@@ -68,6 +79,7 @@ fn state_names(kind: OptimizerKind) -> &'static [&'static str] {
         OptimizerKind::Adam | OptimizerKind::AdamW => &["step", "exp_avg", "exp_avg_sq", "max_exp_avg_sq"],
         OptimizerKind::RmsProp => &["step", "square_avg", "momentum_buffer", "grad_avg"],
         OptimizerKind::Adagrad => &["step", "sum"],
+        OptimizerKind::Lbfgs => &["func_evals", "n_iter", "t", "prev_loss", "d", "H_diag", "prev_flat_grad"],
     }
 }
 
@@ -114,6 +126,17 @@ impl Stepper for Cpp {
         }
         self.optimizer.step()
     }
+    fn step_with_closure(&mut self, objective: &mut StepClosure) -> Result<()> {
+        let params: Vec<Tensor> = self.optimizer.params().iter().map(Tensor::shallow_clone).collect();
+        let mut closure = || -> Result<f64> {
+            let (loss, grads) = objective(&params)?;
+            for (p, g) in params.iter().zip(&grads) {
+                ffi::set_grad(p, g)?;
+            }
+            Ok(loss)
+        };
+        self.optimizer.step_with_closure(&mut closure)
+    }
     fn set_lr(&mut self, lr: f64) -> Result<()> {
         (0..self.groups).try_for_each(|g| self.optimizer.set_lr(g, lr))
     }
@@ -139,9 +162,10 @@ pub struct Tch {
 }
 
 impl Tch {
-    /// tch has SGD, Adam, AdamW and RMSprop, none with `maximize`.
+    /// tch has SGD, Adam, AdamW and RMSprop, none with `maximize` (no Adagrad, no LBFGS).
     pub fn supports(groups: &[OptimizerOptions]) -> bool {
-        Cpp::supports(groups) && !matches!(groups.first(), Some(OptimizerOptions::Adagrad(_)) | None)
+        Cpp::supports(groups)
+            && !matches!(groups.first(), Some(OptimizerOptions::Adagrad(_) | OptimizerOptions::Lbfgs(_)) | None)
     }
 
     pub fn new(groups: &[OptimizerOptions], params: &[Tensor], group_of: &[usize]) -> Result<Self> {
@@ -158,7 +182,7 @@ impl Tch {
             OptimizerKind::RmsProp => {
                 tch::COptimizer::rms_prop(h.lr, h.alpha, h.eps, h.weight_decay, h.momentum, h.centered != 0)?
             }
-            OptimizerKind::Adagrad => return Err(Error::InvalidArgument("tch has no Adagrad".into())),
+            OptimizerKind::Adagrad | OptimizerKind::Lbfgs => return Err(unsupported("tch's COptimizer")),
         };
         let params = leaves(params)?;
         for (p, &g) in params.iter().zip(group_of) {
@@ -310,7 +334,7 @@ impl Stepper for Fused {
                     h.eps,
                     maximize,
                 )?,
-                OptimizerKind::RmsProp => unreachable!("rejected by Fused::new"),
+                OptimizerKind::RmsProp | OptimizerKind::Lbfgs => unreachable!("rejected by Fused::new"),
             }
         }
         self.stepped = true;
