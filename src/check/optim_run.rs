@@ -565,7 +565,10 @@ pub fn record(
             .collect();
         variants.push((variant, outputs));
     }
-    Ok((format!("{} ({})", first.title(), spec.id), variants))
+    // "PyTorch in Python (nadam; torch 2.13.0+cu130, ...)": the versions that answered, when
+    // the values come from another process.
+    let provenance = first.provenance().map(|v| format!("; {v}")).unwrap_or_default();
+    Ok((format!("{} ({}{provenance})", first.title(), spec.id), variants))
 }
 
 /// Whether the references still refuse an invalid configuration (for `regen`).
