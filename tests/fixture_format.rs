@@ -294,3 +294,18 @@ fn a_broken_no_grad_is_named(#[case] from: &str, #[case] to: &str, #[case] field
     assert_eq!(error.field, field, "{error}");
     assert!(error.message.contains(message), "{error}");
 }
+
+/// An optimizer with a closure (LBFGS) evaluates every gradient itself: `no_grad` is an error.
+#[test]
+fn no_grad_is_refused_for_an_optimizer_with_a_closure() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/optim/lbfgs.json");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let from = r#""objective": "rosenbrock","#;
+    assert!(text.contains(from));
+    let dir = tempfile::tempdir().unwrap();
+    let broken = dir.path().join("lbfgs.json");
+    std::fs::write(&broken, text.replacen(from, r#""objective": "rosenbrock", "no_grad": {"xy": [2]},"#, 1)).unwrap();
+    let error = load_path(&broken).expect_err("no_grad on LBFGS is an error");
+    assert_eq!(error.field, "no_grad", "{error}");
+    assert!(error.message.contains("evaluates the objective itself"), "{error}");
+}

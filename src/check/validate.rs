@@ -173,6 +173,9 @@ fn validate_optimizer(cx: &Cx, case: &Case, spec: &OptimizerSpec, trajectory: &T
             return Err(cx.err(&format!("inputs.{required}"), format!("missing (objective '{objective_id}' needs it)")));
         }
     }
+    if spec.closure && !trajectory.no_grad.is_empty() {
+        return Err(cx.err("no_grad", format!("'{op}' evaluates the objective itself, every gradient included")));
+    }
     if let Some((param, _)) = trajectory.no_grad.iter().find(|(p, _)| !objective.params.contains(&p.as_str())) {
         return Err(cx.err(
             &format!("no_grad.{param}"),
