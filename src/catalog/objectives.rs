@@ -140,7 +140,5 @@ pub fn evaluate(objective: &ObjectiveInfo, params: &[Tensor], data: &[Tensor]) -
 
 /// The gradient of `objective` at `params`, one tensor per parameter.
 pub fn gradients(objective: &ObjectiveInfo, params: &[Tensor], data: &[Tensor]) -> Result<Vec<Tensor>> {
-    let leaves = crate::optim::leaves(params)?;
-    let loss = (objective.loss)(&leaves, data)?;
-    Ok(Tensor::f_run_backward(&[loss], &leaves, false, false)?)
+    Ok(evaluate(objective, params, data)?.1)
 }
