@@ -29,6 +29,7 @@ pub mod optim;
 pub mod options;
 pub mod record;
 pub mod reference;
+pub mod train;
 
 pub use error::{Error, Result};
 pub use loss::Reduction;

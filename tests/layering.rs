@@ -9,6 +9,7 @@ const LAYERS: &[&[&str]] = &[
     &["error", "dtype", "options"],
     &["ffi"],
     &["loss", "optim"],
+    &["train"],
     &["reference"],
     &["catalog"],
     &["implementation"],

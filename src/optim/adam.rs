@@ -154,6 +154,7 @@ adam_named_options!(AdamWOptions, "decoupled decay: θ ·= 1 − lr·wd");
 
 impl Hyperparameters for AdamOptions {
     super::lr_field!();
+    super::cycled_momentum!(betas.0);
     fn validate(&self) -> Result<()> {
         super::check_adam_family(self.lr, self.eps, self.betas, self.weight_decay)
     }
@@ -161,6 +162,7 @@ impl Hyperparameters for AdamOptions {
 
 impl Hyperparameters for AdamWOptions {
     super::lr_field!();
+    super::cycled_momentum!(betas.0);
     fn validate(&self) -> Result<()> {
         AdamOptions::from(*self).validate()
     }

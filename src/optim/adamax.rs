@@ -26,6 +26,7 @@ crate::options! {
 
 impl Hyperparameters for AdamaxOptions {
     super::lr_field!();
+    super::cycled_momentum!(beta1);
     fn validate(&self) -> Result<()> {
         check_adam_family(self.lr, self.eps, (self.beta1, self.beta2), self.weight_decay)
     }

@@ -69,6 +69,8 @@ pub struct Lbfgs {
     params: Vec<Tensor>,
     options: LbfgsOptions,
     state: LbfgsState,
+    /// See [`Lbfgs::initial_lr`].
+    initial_lr: Option<f64>,
 }
 
 /// The objective as a step re-evaluates it: sets every parameter's gradient and returns the
@@ -81,7 +83,7 @@ impl Lbfgs {
             return invalid!("optimizer got an empty parameter list");
         }
         options.validate()?;
-        Ok(Lbfgs { params, options, state: LbfgsState::default() })
+        Ok(Lbfgs { params, options, state: LbfgsState::default(), initial_lr: None })
     }
 
     pub fn options(&self) -> &LbfgsOptions {
@@ -90,6 +92,15 @@ impl Lbfgs {
 
     pub fn set_lr(&mut self, lr: f64) {
         self.options.lr = lr;
+    }
+
+    /// The rate when a scheduler was first attached (torch.optim's `group["initial_lr"]`).
+    pub fn initial_lr(&self) -> Option<f64> {
+        self.initial_lr
+    }
+
+    pub fn set_initial_lr(&mut self, lr: f64) {
+        self.initial_lr = Some(lr);
     }
 
     pub fn state(&self) -> &LbfgsState {

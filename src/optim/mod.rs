@@ -187,7 +187,31 @@ pub trait Hyperparameters: Clone + std::fmt::Debug {
     fn maximize(&self) -> bool;
     /// Rejects what torch.optim rejects, with its message.
     fn validate(&self) -> Result<()>;
+    /// The momentum a scheduler cycles (`CyclicLR`, `OneCycleLR`): `momentum` where torch.optim
+    /// has it (SGD, RMSprop, Muon), else β₁ (the Adam family); `None` for an optimizer with
+    /// neither.
+    fn cycled_momentum(&self) -> Option<f64> {
+        None
+    }
+    /// Sets what [`cycled_momentum`](Hyperparameters::cycled_momentum) reads (nothing when there
+    /// is none).
+    fn set_cycled_momentum(&mut self, value: f64) {
+        let _ = value;
+    }
 }
+
+/// `cycled_momentum` and `set_cycled_momentum` over a field (`momentum`, `beta1`, `betas.0`).
+macro_rules! cycled_momentum {
+    ($($field:tt)+) => {
+        fn cycled_momentum(&self) -> Option<f64> {
+            Some(self.$($field)+)
+        }
+        fn set_cycled_momentum(&mut self, value: f64) {
+            self.$($field)+ = value;
+        }
+    };
+}
+pub(crate) use cycled_momentum;
 
 /// `lr`, `set_lr` and `maximize` for an options struct with `lr` and `maximize` fields
 /// (`lr_field!(no maximize)` for one without).
@@ -244,6 +268,8 @@ pub struct ParamGroup<O> {
 pub struct Optimizer<R: Rule> {
     groups: Vec<ParamGroup<R::Options>>,
     state: Vec<Vec<Option<R::State>>>,
+    /// Each group's rate when a scheduler was first attached (torch's `group["initial_lr"]`).
+    initial_lrs: Vec<Option<f64>>,
 }
 
 impl<R: Rule> Optimizer<R> {
@@ -261,11 +287,29 @@ impl<R: Rule> Optimizer<R> {
             group.params.iter().try_for_each(R::check_param)?;
         }
         let state = groups.iter().map(|g| g.params.iter().map(|_| None).collect()).collect();
-        Ok(Optimizer { groups, state })
+        let initial_lrs = vec![None; groups.len()];
+        Ok(Optimizer { groups, state, initial_lrs })
     }
 
     pub fn groups(&self) -> &[ParamGroup<R::Options>] {
         &self.groups
+    }
+
+    /// Group `group`'s hyperparameters, to change between steps (a scheduler does).
+    pub fn group_options_mut(&mut self, group: usize) -> Option<&mut R::Options> {
+        self.groups.get_mut(group).map(|g| &mut g.options)
+    }
+
+    /// The rate group `group` had when the first scheduler was attached (torch.optim's
+    /// `group["initial_lr"]`, which every later scheduler takes as its base).
+    pub fn initial_lr(&self, group: usize) -> Option<f64> {
+        self.initial_lrs.get(group).copied().flatten()
+    }
+
+    pub fn set_initial_lr(&mut self, group: usize, lr: f64) {
+        if let Some(slot) = self.initial_lrs.get_mut(group) {
+            *slot = Some(lr);
+        }
     }
 
     /// Changes every group's learning rate; the next step uses it.

@@ -37,6 +37,7 @@ crate::options! {
 
 impl Hyperparameters for MuonOptions {
     super::lr_field!(no maximize);
+    super::cycled_momentum!(momentum);
     // torch.optim.Muon words its messages its own way.
     fn validate(&self) -> Result<()> {
         if self.lr.is_nan() || self.lr < 0.0 {

@@ -33,6 +33,7 @@ crate::options! {
 
 impl Hyperparameters for NAdamOptions {
     super::lr_field!();
+    super::cycled_momentum!(beta1);
     fn validate(&self) -> Result<()> {
         check_adam_family(self.lr, self.eps, (self.beta1, self.beta2), self.weight_decay)?;
         check_non_negative("momentum_decay value", self.momentum_decay)

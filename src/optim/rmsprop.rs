@@ -31,6 +31,7 @@ crate::options! {
 
 impl Hyperparameters for RmsPropOptions {
     super::lr_field!();
+    super::cycled_momentum!(momentum);
     fn validate(&self) -> Result<()> {
         check_non_negative("learning rate", self.lr)?;
         check_non_negative("epsilon value", self.eps)?;

@@ -32,6 +32,7 @@ impl SgdOptions {
 
 impl Hyperparameters for SgdOptions {
     super::lr_field!();
+    super::cycled_momentum!(momentum);
     fn validate(&self) -> Result<()> {
         check_non_negative("learning rate", self.lr)?;
         check_non_negative("momentum value", self.momentum)?;

@@ -25,6 +25,7 @@ crate::options! {
 
 impl Hyperparameters for SparseAdamOptions {
     super::lr_field!();
+    super::cycled_momentum!(beta1);
     // SparseAdam alone requires lr and eps strictly positive.
     fn validate(&self) -> Result<()> {
         if self.lr.is_nan() || self.lr <= 0.0 {
