@@ -64,6 +64,8 @@ fn optimizers(c: &mut Criterion) {
             lr_schedule: &[],
             gradients: RunGradients::Given(&[]),
             no_grad: &[],
+            scheduler: None,
+            metrics: &[],
         };
         for implementation in registry.subjects.iter().chain(&registry.references) {
             // PyTorch in Python is timed in Python, by scripts/bench_torch_optim.py.

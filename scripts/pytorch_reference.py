@@ -28,7 +28,30 @@ step, each parameter, each of its state buffers and the gradient it followed:
            | {"versions": {...}, "error": MESSAGE}
 
 Options arrive under the Rust catalogue's flat names (beta1 and beta2, not betas) and become
-torch.optim's arguments here.
+torch.optim's arguments here. An optimizer request may also carry "scheduler" (a configuration,
+below), stepped after every optimizer step, and "metrics" (ReduceLROnPlateau's, one per step).
+
+A schedule request runs a torch.optim.lr_scheduler scheduler on its own, over SGD, Adam or
+Adagrad groups (one parameter each) at the given rates, and records every group's rate (and with
+"momentum", its momentum or beta1) after construction and after every step:
+
+  request: {"kind": "schedule", "scheduler": CONFIG, "optimizer": "sgd"|"adam"|"adagrad",
+            "lrs": [LR per group], "steps": N, "epochs": [[STEP, EPOCH], ...],
+            "metrics": [METRIC per step], "momentum": bool}
+  CONFIG:  {"op": ID, "options": {...}, "schedulers": [CONFIG, ...]}
+  result:  {"versions": {...}, "series": {"lr.0": {"shape": [N + 1], "data": [...]}, ...}}
+           | {"versions": {...}, "error": MESSAGE}
+
+LambdaLR's and MultiplicativeLR's lr_lambda names a function of src/catalog/schedulers.rs:
+{"constant": c}, {"power": gamma}, {"linear_warmup": n}.
+
+A clip request runs torch.nn.utils.clip_grad_norm_ or clip_grad_value_ over parameters holding
+the given gradients (dtype "none": a parameter without one) and records the total norm and every
+gradient after clipping:
+
+  request: {"kind": "clip", "function": "clip_grad_norm_"|"clip_grad_value_", "dtype",
+            "options": {...}, "grads": [TENSOR, ...]}
+  result:  {"versions": {...}, "series": {"total_norm": {...}, "grad.a": {...}, ...}}
 """
 import importlib.util
 import inspect
@@ -37,6 +60,7 @@ import math
 import os
 import sys
 import types
+import warnings
 
 import torch
 
@@ -223,6 +247,113 @@ def objective(name, params, data):
     raise ValueError(f"unknown objective {name}")
 
 
+SCHEDULERS = {
+    "lambda_lr": "LambdaLR", "multiplicative_lr": "MultiplicativeLR", "step_lr": "StepLR",
+    "multi_step_lr": "MultiStepLR", "constant_lr": "ConstantLR", "linear_lr": "LinearLR",
+    "exponential_lr": "ExponentialLR", "polynomial_lr": "PolynomialLR", "cosine_annealing_lr": "CosineAnnealingLR",
+    "cosine_annealing_warm_restarts": "CosineAnnealingWarmRestarts", "cyclic_lr": "CyclicLR",
+    "one_cycle_lr": "OneCycleLR", "reduce_lr_on_plateau": "ReduceLROnPlateau", "sequential_lr": "SequentialLR",
+    "chained_scheduler": "ChainedScheduler",
+}
+
+
+def named_lambda(spec):
+    """The functions of src/catalog/schedulers.rs's NamedLambda, by name."""
+    ((kind, arg),) = spec.items()
+    if kind == "constant":
+        return lambda epoch: arg
+    if kind == "power":
+        return lambda epoch: arg**epoch
+    if kind == "linear_warmup":
+        return lambda epoch: min(1.0, (epoch + 1) / arg)
+    raise ValueError(f"unknown lr_lambda {kind}")
+
+
+def build_scheduler(config, optimizer):
+    """A scheduler configuration's torch.optim.lr_scheduler object, its children built first."""
+    S = torch.optim.lr_scheduler
+    op, options = config["op"], dict(config.get("options", {}))
+    if op in ("lambda_lr", "multiplicative_lr"):
+        f = options["lr_lambda"]
+        options["lr_lambda"] = [named_lambda(x) for x in f] if isinstance(f, list) else named_lambda(f)
+    children = [build_scheduler(c, optimizer) for c in config.get("schedulers", [])]
+    if op == "sequential_lr":
+        return S.SequentialLR(optimizer, children, **options)
+    if op == "chained_scheduler":
+        return S.ChainedScheduler(children, optimizer=optimizer)
+    return getattr(S, SCHEDULERS[op])(optimizer, **options)
+
+
+def step_scheduler(scheduler, metric=None, epoch=None):
+    if isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
+        scheduler.step(metric)
+    elif epoch is not None:
+        scheduler.step(int(epoch) if float(epoch).is_integer() else epoch)
+    else:
+        scheduler.step()
+
+
+def run_schedule(request):
+    lrs = request["lrs"]
+    params = [torch.zeros(1, requires_grad=True) for _ in lrs]
+    cls = {"sgd": torch.optim.SGD, "adam": torch.optim.Adam, "adagrad": torch.optim.Adagrad}[request["optimizer"]]
+    optimizer = cls([{"params": [p], "lr": lr} for p, lr in zip(params, lrs)], lr=lrs[0])
+    epochs = dict((k, e) for k, e in request.get("epochs", []))
+    metrics = request.get("metrics", [])
+    series = {}
+
+    def put():
+        for g, group in enumerate(optimizer.param_groups):
+            series.setdefault(f"lr.{g}", []).append(float(group["lr"]))
+            if request.get("momentum"):
+                m = group["betas"][0] if "betas" in group else group["momentum"]
+                series.setdefault(f"momentum.{g}", []).append(float(m))
+
+    try:
+        with warnings.catch_warnings():
+            # Stepping a scheduler without the optimizer warns; the rates are what is asked for.
+            warnings.simplefilter("ignore")
+            scheduler = build_scheduler(request["scheduler"], optimizer)
+            put()
+            for k in range(1, request["steps"] + 1):
+                step_scheduler(scheduler, metrics[k - 1] if metrics else None, epochs.get(k))
+                put()
+    except Exception as error:  # the run's answer, not fatal for the worker
+        return {"error": f"{type(error).__name__}: {error}"}
+    return {"series": {label: {"shape": [len(v)], "data": [encode(x) for x in v]} for label, v in series.items()}}
+
+
+def run_clip(request):
+    dtype = DTYPES[request["dtype"]]
+    params, names = [], []
+    for spec in request["grads"]:
+        names.append(spec["name"])
+        if spec["dtype"] == "none":
+            params.append(torch.zeros(1, dtype=dtype, requires_grad=True))
+            continue
+        grad = tensor_of(spec, dtype).detach()
+        p = torch.zeros_like(grad).requires_grad_(True)
+        p.grad = grad.clone()
+        params.append(p)
+    o = request["options"]
+    try:
+        series = {}
+        if request["function"] == "clip_grad_norm_":
+            total = torch.nn.utils.clip_grad_norm_(
+                params, o["max_norm"], norm_type=o["norm_type"], error_if_nonfinite=o["error_if_nonfinite"]
+            )
+            series["total_norm"] = {"shape": [], "data": [encode(float(total))]}
+        else:
+            torch.nn.utils.clip_grad_value_(params, o["clip_value"])
+        for name, p in zip(names, params):
+            if p.grad is not None:
+                g = p.grad
+                series[f"grad.{name}"] = {"shape": list(g.shape), "data": [encode(x) for x in g.double().flatten().tolist()]}
+    except Exception as error:
+        return {"error": f"{type(error).__name__}: {error}"}
+    return {"series": series}
+
+
 def run_optimizer(request):
     dtype = DTYPES[request["dtype"]]
     specs = request["params"]
@@ -244,6 +375,8 @@ def run_optimizer(request):
         # those (a group's own options are taken as given).
         defaults = optimizer_arguments(kind, request["groups"][0]["options"], request["foreach"])
         optimizer = getattr(torch.optim, OPTIMIZERS[kind])(groups, **defaults)
+        scheduler = build_scheduler(request["scheduler"], optimizer) if request.get("scheduler") else None
+        metrics = request.get("metrics", [])
         data = [tensor_of(spec, dtype) for spec in request.get("data", [])]
         for step in range(1, request["steps"] + 1):
             if "gradients" in request:
@@ -265,6 +398,8 @@ def run_optimizer(request):
                 for key, value in optimizer.state[p].items():
                     if isinstance(value, torch.Tensor):
                         put(f"{key}.{name}", value)
+            if scheduler is not None:
+                step_scheduler(scheduler, metrics[step - 1] if metrics else None)
             for k, lr in request["lr_schedule"]:
                 if k == step:
                     for group in optimizer.param_groups:
@@ -288,13 +423,14 @@ def main():
         if not line.strip():
             continue
         requests = json.loads(line)
-        unknown = sorted({r["function"] for r in requests if r.get("kind") != "optimizer"} - table.keys())
+        unknown = sorted({r["function"] for r in requests if r.get("kind") is None} - table.keys())
         unknown += sorted({r["optimizer"] for r in requests if r.get("kind") == "optimizer"} - OPTIMIZERS.keys())
         if unknown:
             sys.exit(f"pytorch_reference.py: unknown function(s): {', '.join(unknown)}")
+        runs = {"optimizer": run_optimizer, "schedule": run_schedule, "clip": run_clip}
         results = [
-            {"versions": versions, **run_optimizer(r)}
-            if r.get("kind") == "optimizer"
+            {"versions": versions, **runs[r["kind"]](r)}
+            if r.get("kind") in runs
             else {"versions": versions, "outputs": record(r, table)}
             for r in requests
         ]

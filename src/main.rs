@@ -417,6 +417,8 @@ fn list(fixtures: &std::path::Path) -> ExitCode {
                 lr_schedule: &[],
                 gradients: tch_parity::implementation::RunGradients::Given(&[]),
                 no_grad: &[],
+                scheduler: None,
+                metrics: &[],
             };
             let names: Vec<&str> =
                 registry.references.iter().filter(|r| r.has_optimizer(&run)).map(|r| r.name()).collect();
@@ -430,6 +432,34 @@ fn list(fixtures: &std::path::Path) -> ExitCode {
             Some(m) => println!("  references: {} (with maximize: {})", paths(&[defaults]), paths(&[m])),
             None => println!("  references: {}", paths(&[defaults])),
         }
+        print_cases(&files, spec.id);
+        println!();
+    }
+    for spec in tch_parity::catalog::SCHEDULERS {
+        println!("{}  torch.optim.lr_scheduler.{}: {}", spec.id, spec.torch_name, spec.summary);
+        println!("  options: {}", (spec.defaults)());
+        let references = if spec.cpp {
+            "libtorch's C++ scheduler (live), PyTorch in Python (recorded; live with --live)"
+        } else {
+            "PyTorch in Python (recorded; live with --live)"
+        };
+        println!("  references: {references}");
+        print_cases(&files, spec.id);
+        let attached: Vec<String> = files
+            .iter()
+            .flat_map(|f| f.cases.iter())
+            .filter(|c| c.trajectory().and_then(|t| t.scheduler.as_ref()).is_some_and(|s| s["op"] == spec.id))
+            .map(|c| c.name.clone())
+            .collect();
+        println!("  attached to an optimizer ({}): {}", attached.len(), attached.join(", "));
+        println!();
+    }
+    for spec in tch_parity::catalog::CLIPPING {
+        println!("{}  {}: {}", spec.id, spec.torch_name, spec.summary);
+        print_options(&(spec.options.specs)());
+        println!(
+            "  references: libtorch's C++ torch::nn::utils (live), PyTorch in Python (recorded; live with --live)"
+        );
         print_cases(&files, spec.id);
         println!();
     }

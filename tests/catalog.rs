@@ -75,6 +75,8 @@ fn every_invalid_optimizer_configuration_is_refused_by_both_sides_with_torch_opt
                 lr_schedule: &[],
                 gradients: RunGradients::Given(&grads),
                 no_grad: &[],
+                scheduler: None,
+                metrics: &[],
             };
             let build = |i: &dyn Implementation| match i.optimizer(&run) {
                 Some(Err(e)) => e.to_string(),
@@ -126,6 +128,8 @@ fn lbfgs_stepped_without_a_closure_is_an_error_on_both_sides() {
         lr_schedule: &[],
         gradients: RunGradients::Given(&[]),
         no_grad: &[],
+        scheduler: None,
+        metrics: &[],
     };
     let grads = [Tensor::from_slice(&[0.5f64, -0.5])];
     let cpp = registry.references.iter().find(|r| r.name() == "cpp").unwrap();

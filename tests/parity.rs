@@ -178,3 +178,27 @@ fn a_wrong_mse_is_reported_as_disagreeing_and_other_ops_as_unsupported() {
     assert!(summary.failed > 0 && summary.unsupported > 0, "{summary:?}");
     assert!(report.rows.iter().filter(|r| r.op == "l1_loss").all(|r| r.unsupported && r.checks.is_empty()));
 }
+
+#[test]
+fn every_scheduler_has_cases_alone_and_attached_to_an_optimizer_and_its_error_cases() {
+    use tch_parity::catalog::{CLIPPING, SCHEDULERS};
+    let files = fixtures();
+    let cases: Vec<_> = files.iter().flat_map(|f| &f.cases).collect();
+    for spec in SCHEDULERS {
+        let alone = cases.iter().filter(|c| c.op == spec.id && c.expected().is_some()).count();
+        assert!(alone >= 3, "{} has {alone} cases with recorded values", spec.id);
+        let attached = cases.iter().any(|c| {
+            c.trajectory().and_then(|t| t.scheduler.as_ref()).is_some_and(|s| s["op"] == spec.id)
+                && c.expected().is_some()
+        });
+        assert!(attached, "{} is never attached to an optimizer", spec.id);
+        for invalid in spec.invalid_configs {
+            let pinned = cases.iter().any(|c| c.op == spec.id && c.name == invalid.name);
+            assert!(pinned, "{}'s invalid configuration {} has no case", spec.id, invalid.name);
+        }
+    }
+    for spec in CLIPPING {
+        let with_values = cases.iter().filter(|c| c.op == spec.id && c.expected().is_some()).count();
+        assert!(with_values >= 5, "{} has {with_values} cases", spec.id);
+    }
+}

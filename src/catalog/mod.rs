@@ -5,17 +5,21 @@
 //! itself, and knows no implementation but through the typed calls it builds.
 
 pub mod call;
+pub mod clipping;
 pub mod errors;
 pub mod losses;
 pub mod objectives;
 pub mod optimizers;
 pub mod rng;
 pub mod samples;
+pub mod schedulers;
 
 pub use call::{Args, LossCall};
+pub use clipping::{ClipSpec, CLIPPING};
 pub use losses::{LossSpec, OptionsOf, Reference, LOSSES};
 pub use objectives::{ObjectiveInfo, OBJECTIVES};
 pub use optimizers::{InvalidConfig, OptimizerSpec, OPTIMIZERS};
+pub use schedulers::{SchedulerConfig, SchedulerSpec, SCHEDULERS};
 
 use crate::dtype::InputDType;
 
@@ -30,11 +34,13 @@ pub struct InputSpec {
     pub differentiable: bool,
 }
 
-/// A loss or an optimizer of the catalogue.
+/// A loss, an optimizer, a learning-rate scheduler or a clipping function of the catalogue.
 #[derive(Clone, Copy)]
 pub enum Op {
     Loss(&'static LossSpec),
     Optimizer(&'static OptimizerSpec),
+    Scheduler(&'static SchedulerSpec),
+    Clip(&'static ClipSpec),
 }
 
 impl Op {
@@ -42,16 +48,27 @@ impl Op {
         match self {
             Op::Loss(spec) => spec.id,
             Op::Optimizer(spec) => spec.id,
+            Op::Scheduler(spec) => spec.id,
+            Op::Clip(spec) => spec.id,
         }
     }
 }
 
-/// The loss or optimizer with this id.
+/// The op with this id.
 pub fn find(id: &str) -> Option<Op> {
-    losses::find(id).map(Op::Loss).or_else(|| optimizers::find(id).map(Op::Optimizer))
+    losses::find(id)
+        .map(Op::Loss)
+        .or_else(|| optimizers::find(id).map(Op::Optimizer))
+        .or_else(|| schedulers::find(id).map(Op::Scheduler))
+        .or_else(|| clipping::find(id).map(Op::Clip))
 }
 
-/// Every op id, losses first.
+/// Every op id: losses, optimizers, schedulers, clipping.
 pub fn ids() -> impl Iterator<Item = &'static str> {
-    LOSSES.iter().map(|l| l.id).chain(OPTIMIZERS.iter().map(|o| o.id))
+    LOSSES
+        .iter()
+        .map(|l| l.id)
+        .chain(OPTIMIZERS.iter().map(|o| o.id))
+        .chain(SCHEDULERS.iter().map(|s| s.id))
+        .chain(CLIPPING.iter().map(|c| c.id))
 }

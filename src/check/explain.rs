@@ -66,6 +66,7 @@ pub fn explain(registry: &Registry, file: &FixtureFile, case: &Case, dtypes: &[D
     match catalog::find(&case.op) {
         Some(Op::Loss(spec)) => explain_loss(&mut out, registry, spec, case, &dtypes),
         Some(Op::Optimizer(spec)) => explain_optimizer(&mut out, registry, spec, case, &dtypes),
+        Some(Op::Scheduler(_) | Op::Clip(_)) => explain_training(&mut out, registry, case, &dtypes),
         None => unreachable!("validated"),
     }
     out
@@ -350,4 +351,51 @@ fn trajectory_line(
         ulp_text(*worst.iter().max().unwrap_or(&0))
     );
     let _ = writeln!(out, "  {:<24} [{}]", "", numbers.join(" "));
+}
+
+/// A scheduler or clipping case: each implementation's values next to the recorded ones.
+fn explain_training(out: &mut String, registry: &Registry, case: &Case, dtypes: &[DType]) {
+    use super::train_run;
+    if let Some(s) = case.schedule() {
+        let _ = writeln!(out, "schedule: {}", train_run::scheduler_json(case));
+        let _ = writeln!(out, "  over {} group(s) of {} at {:?}, {} steps", s.lrs.len(), s.optimizer, s.lrs, s.steps);
+    }
+    for &dtype in dtypes {
+        let _ = writeln!(out, "\n{dtype}:");
+        let implementations = registry.subjects.iter().chain(&registry.references);
+        for implementation in implementations {
+            match train_run::evaluate(implementation.as_ref(), case, dtype) {
+                crate::implementation::Evaluation::Unsupported => {}
+                crate::implementation::Evaluation::Computed(outputs) => {
+                    for c in outputs {
+                        let shown: Vec<String> = c.values.iter().take(8).map(|v| format!("{v:e}")).collect();
+                        let _ = writeln!(
+                            out,
+                            "  {:<14} {:<12} [{}{}]",
+                            implementation.name(),
+                            c.name,
+                            shown.join(", "),
+                            if c.values.len() > 8 { ", …" } else { "" }
+                        );
+                    }
+                }
+                other => {
+                    let _ = writeln!(out, "  {:<14} {}", implementation.name(), other.describe());
+                }
+            }
+        }
+        if let Some(e) = case.expected() {
+            for (name, t) in e.outputs(dtype, train_run::variant(case)).into_iter().flatten() {
+                let shown: Vec<String> = t.values.iter().take(8).map(|v| format!("{v:e}")).collect();
+                let _ = writeln!(
+                    out,
+                    "  {:<14} {:<12} [{}{}]",
+                    "fixture",
+                    name,
+                    shown.join(", "),
+                    if t.values.len() > 8 { ", …" } else { "" }
+                );
+            }
+        }
+    }
 }

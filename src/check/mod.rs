@@ -11,6 +11,7 @@ pub mod optim_run;
 pub mod report;
 pub mod run;
 pub mod select;
+pub mod train_run;
 pub mod validate;
 
 pub use report::{Format, Report};

@@ -141,6 +141,8 @@ pub struct Setup<'c> {
     /// cannot run here.
     pub recorded: &'c [(String, Outputs)],
     pub dtype: DType,
+    /// The scheduler stepped after every optimizer step.
+    pub scheduler: Option<crate::catalog::SchedulerConfig>,
 }
 
 /// A stepper, or why it could not be built.
@@ -179,6 +181,8 @@ impl Setup<'_> {
             lr_schedule: &self.trajectory.lr_schedule,
             gradients: RunGradients::Objective { id: self.objective.id, data: &self.named_data },
             no_grad: &self.no_grad,
+            scheduler: self.scheduler.as_ref(),
+            metrics: &self.trajectory.metrics,
         }
     }
 
@@ -252,7 +256,21 @@ pub fn setup<'c>(case: &'c Case, spec: &'static OptimizerSpec, dtype: DType) -> 
         .iter()
         .filter_map(|(name, steps)| Some((objective.params.iter().position(|p| p == name)?, steps.clone())))
         .collect();
-    Ok(Setup { spec, objective, params, data, named_data, groups, group_of, trajectory, no_grad, recorded, dtype })
+    let scheduler = trajectory.scheduler.as_ref().map(crate::catalog::schedulers::parse).transpose()?;
+    Ok(Setup {
+        spec,
+        objective,
+        params,
+        data,
+        named_data,
+        groups,
+        group_of,
+        trajectory,
+        no_grad,
+        recorded,
+        dtype,
+        scheduler,
+    })
 }
 
 /// Every parameter and buffer of one side after every step: label ("param.x", "exp_avg.x") to

@@ -194,6 +194,7 @@ pub fn run_case(registry: &Registry, file: &str, case: &Case, dtypes: &[DType]) 
     match catalog::find(&case.op) {
         Some(Op::Loss(spec)) if case.kind == CaseKind::Loss => run_loss_case(registry, spec, file, case, dtypes),
         Some(Op::Optimizer(spec)) => super::optim_run::run_case(registry, spec, file, case, dtypes),
+        Some(Op::Scheduler(_) | Op::Clip(_)) => super::train_run::run_case(registry, file, case, dtypes),
         _ => unreachable!("validation matches every case with its op"),
     }
 }
@@ -304,7 +305,7 @@ pub fn rejection_checks(
 
 /// One output of a call: subject against the reference and the fixture, reference against the
 /// fixture.
-fn value_checks(
+pub(super) fn value_checks(
     name: &str,
     (subject, evaluation): (&str, &Evaluation),
     reference: Option<(&str, &Evaluation)>,
@@ -364,7 +365,7 @@ fn prepare(registry: &Registry, files: &[FixtureFile], selection: &Selection, dt
     let setups: Vec<super::optim_run::Setup> = files
         .iter()
         .flat_map(|f| &f.cases)
-        .filter(|c| selection.selects(c) && c.kind != CaseKind::Loss && matches!(c.outcome, Outcome::Values(_)))
+        .filter(|c| selection.selects(c) && c.trajectory().is_some() && matches!(c.outcome, Outcome::Values(_)))
         .filter_map(|case| match catalog::find(&case.op) {
             Some(Op::Optimizer(spec)) => Some((case, spec)),
             _ => None,
@@ -391,7 +392,7 @@ pub fn check(registry: &Registry, files: &[FixtureFile], selection: &Selection) 
     let in_python = |case: &Case| match catalog::find(&case.op) {
         Some(Op::Loss(spec)) => matches!(spec.reference, catalog::Reference::Python(_)),
         Some(Op::Optimizer(spec)) => spec.python_only,
-        None => false,
+        Some(Op::Scheduler(_) | Op::Clip(_)) | None => false,
     };
     let mut order: Vec<usize> = (0..cases.len()).collect();
     order.sort_by_key(|&i| in_python(cases[i].1));

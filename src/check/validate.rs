@@ -45,8 +45,53 @@ pub fn validate_case(cx: &Cx, case: &Case) -> Res<()> {
             format!("only optimizer cases have '{}'; '{}' is a loss", TRAJECTORY_KEYS[0], spec.id),
         )),
         (Op::Optimizer(spec), CaseKind::Optimizer(trajectory)) => validate_optimizer(cx, case, spec, trajectory),
-        (Op::Optimizer(_), CaseKind::Loss) => Err(cx.err("objective", "missing".into())),
+        (Op::Optimizer(_), _) => Err(cx.err("objective", "missing".into())),
+        (Op::Loss(spec), _) => Err(cx.err("inputs", format!("'{}' is a loss: give its \"inputs\"", spec.id))),
+        (Op::Scheduler(_), CaseKind::Schedule(_)) => validate_schedule(cx, case),
+        (Op::Scheduler(spec), _) => {
+            Err(cx.err("schedule", format!("'{}' is a scheduler: give its \"schedule\"", spec.id)))
+        }
+        (Op::Clip(spec), CaseKind::Clip { without_grad }) => validate_clip(cx, case, spec, without_grad),
+        (Op::Clip(spec), _) => {
+            Err(cx.err("gradients", format!("'{}' clips gradients: give its \"gradients\"", spec.id)))
+        }
     }
+}
+
+/// A scheduler case: float64 only (the rates are Python floats), a configuration the catalogue
+/// reads (unless torch is to reject it), and recorded values for each group.
+fn validate_schedule(cx: &Cx, case: &Case) -> Res<()> {
+    if case.dtypes != [DType::Float64] {
+        return Err(cx.err("dtypes", "a scheduler case runs in float64 only: give \"dtypes\": [\"float64\"]".into()));
+    }
+    let config = crate::check::train_run::scheduler_json(case);
+    let parsed = crate::catalog::schedulers::parse(&config);
+    if let (Err(e), Outcome::Values(_)) = (&parsed, &case.outcome) {
+        return Err(cx.err("options", e.clone()));
+    }
+    if let Some(s) = case.schedule() {
+        let plateau = case.op == "reduce_lr_on_plateau";
+        if plateau && s.metrics.len() != s.steps {
+            return Err(
+                cx.err("schedule.metrics", format!("ReduceLROnPlateau needs a metric for each of {} steps", s.steps))
+            );
+        }
+    }
+    Ok(())
+}
+
+/// A clipping case: typed options, float gradients, `without_grad` naming its gradients.
+fn validate_clip(cx: &Cx, case: &Case, spec: &crate::catalog::ClipSpec, without_grad: &[String]) -> Res<()> {
+    typed_options(cx, spec.id, &(spec.options.specs)(), &case.options, "options")?;
+    for name in without_grad {
+        if case.input(name).is_none() {
+            return Err(cx.err("without_grad", format!("'{name}' is not one of the case's gradients")));
+        }
+    }
+    if let Some((name, _)) = case.inputs.iter().find(|(_, t)| t.dtype != crate::dtype::InputDType::Float) {
+        return Err(cx.err(&format!("gradients.{name}"), "a gradient is a float tensor".into()));
+    }
+    Ok(())
 }
 
 /// Reads an option's JSON value with the type of its default.

@@ -57,6 +57,39 @@ struct RawOptimizer {
 }
 
 extern "C" {
+    fn tp_step_lr(
+        lrs: *const f64,
+        groups: c_int,
+        step_size: i64,
+        gamma: f64,
+        initial_step: c_int,
+        steps: c_int,
+        out: *mut f64,
+    ) -> *mut c_char;
+    fn tp_reduce_on_plateau(
+        lrs: *const f64,
+        groups: c_int,
+        max_mode: c_int,
+        factor: f64,
+        patience: c_int,
+        threshold: f64,
+        abs_threshold: c_int,
+        cooldown: c_int,
+        min_lrs: *const f64,
+        eps: f64,
+        metrics: *const f64,
+        steps: c_int,
+        out: *mut f64,
+    ) -> *mut c_char;
+    fn tp_clip_grad_norm(
+        params: *const CTensor,
+        n: c_int,
+        max_norm: f64,
+        norm_type: f64,
+        error_if_nonfinite: c_int,
+        total: *mut f64,
+    ) -> *mut c_char;
+    fn tp_clip_grad_value(params: *const CTensor, n: c_int, clip_value: f64) -> *mut c_char;
     fn tp_free_string(s: *mut c_char);
     fn tp_skip_cpp_backtraces();
     fn tp_optimizer_new(
@@ -507,4 +540,91 @@ pub fn addcmul_(t: &mut Tensor, a: &Tensor, b: &Tensor, value: f64) -> Result<()
 /// `t += value·a/b` (libtorch's `addcdiv_(a, b, value)`).
 pub fn addcdiv_(t: &mut Tensor, a: &Tensor, b: &Tensor, value: f64) -> Result<()> {
     check(unsafe { tp_addcdiv_(t.as_mut_ptr(), a.as_ptr() as CTensor, b.as_ptr() as CTensor, value) })
+}
+
+/// libtorch's C++ `torch::optim::StepLR` over SGD groups at rates `lrs`: each group's rate after
+/// construction and after each of `steps` steps, step by step. With `initial_step`, it steps once
+/// right after construction, as torch.optim's constructor does (libtorch's does not).
+pub fn step_lr(lrs: &[f64], step_size: i64, gamma: f64, initial_step: bool, steps: usize) -> Result<Vec<Vec<f64>>> {
+    if lrs.is_empty() || step_size <= 0 || step_size > i64::from(u32::MAX) {
+        return Err(Error::InvalidArgument("StepLR needs a group and a step_size from 1 to 2^32 - 1".into()));
+    }
+    let mut out = vec![0.0; (steps + 1) * lrs.len()];
+    let (groups, steps_c) = (lrs.len() as c_int, steps as c_int);
+    // SAFETY: `out` holds (steps + 1) * groups values, as the shim writes.
+    check(unsafe {
+        tp_step_lr(lrs.as_ptr(), groups, step_size, gamma, c_int::from(initial_step), steps_c, out.as_mut_ptr())
+    })?;
+    Ok(out.chunks(lrs.len()).map(<[f64]>::to_vec).collect())
+}
+
+/// `torch::optim::ReduceLROnPlateauScheduler`'s arguments (factor, min_lr and the metric are
+/// float in its API).
+#[derive(Debug, Clone)]
+pub struct PlateauArgs<'a> {
+    pub max_mode: bool,
+    pub factor: f64,
+    pub patience: i64,
+    pub threshold: f64,
+    pub abs_threshold: bool,
+    pub cooldown: i64,
+    /// One per group, or `None` for zeros.
+    pub min_lrs: Option<&'a [f64]>,
+    pub eps: f64,
+}
+
+/// libtorch's C++ ReduceLROnPlateauScheduler over SGD groups at rates `lrs`, given one metric
+/// per step: each group's rate after construction and after every step.
+pub fn reduce_on_plateau(lrs: &[f64], args: &PlateauArgs, metrics: &[f64]) -> Result<Vec<Vec<f64>>> {
+    if lrs.is_empty() || args.min_lrs.is_some_and(|m| m.len() != lrs.len()) {
+        return Err(Error::InvalidArgument("one min_lr per group".into()));
+    }
+    let int = |v: i64| c_int::try_from(v).map_err(|_| Error::InvalidArgument(format!("{v} does not fit a C int")));
+    let mut out = vec![0.0; (metrics.len() + 1) * lrs.len()];
+    let min_lrs = args.min_lrs.map_or(std::ptr::null(), <[f64]>::as_ptr);
+    // SAFETY: `out` holds (steps + 1) * groups values and `metrics` one per step, as the shim reads.
+    check(unsafe {
+        tp_reduce_on_plateau(
+            lrs.as_ptr(),
+            lrs.len() as c_int,
+            c_int::from(args.max_mode),
+            args.factor,
+            int(args.patience)?,
+            args.threshold,
+            c_int::from(args.abs_threshold),
+            int(args.cooldown)?,
+            min_lrs,
+            args.eps,
+            metrics.as_ptr(),
+            metrics.len() as c_int,
+            out.as_mut_ptr(),
+        )
+    })?;
+    Ok(out.chunks(lrs.len()).map(<[f64]>::to_vec).collect())
+}
+
+/// libtorch's C++ `torch::nn::utils::clip_grad_norm_` over `params` (their gradients scaled in
+/// place): the total norm.
+pub fn clip_grad_norm(params: &[Tensor], max_norm: f64, norm_type: f64, error_if_nonfinite: bool) -> Result<f64> {
+    let ptrs: Vec<CTensor> = params.iter().map(|p| p.as_ptr() as CTensor).collect();
+    let mut total = 0.0;
+    // SAFETY: the pointers are live tensors for the duration of the call.
+    check(unsafe {
+        tp_clip_grad_norm(
+            ptrs.as_ptr(),
+            ptrs.len() as c_int,
+            max_norm,
+            norm_type,
+            c_int::from(error_if_nonfinite),
+            &mut total,
+        )
+    })?;
+    Ok(total)
+}
+
+/// libtorch's C++ `torch::nn::utils::clip_grad_value_` over `params`.
+pub fn clip_grad_value(params: &[Tensor], clip_value: f64) -> Result<()> {
+    let ptrs: Vec<CTensor> = params.iter().map(|p| p.as_ptr() as CTensor).collect();
+    // SAFETY: the pointers are live tensors for the duration of the call.
+    check(unsafe { tp_clip_grad_value(ptrs.as_ptr(), ptrs.len() as c_int, clip_value) })
 }

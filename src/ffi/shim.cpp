@@ -6,7 +6,10 @@
 
 #include <ATen/ATen.h>
 #include <c10/util/Logging.h>
+#include <torch/nn/utils/clip_grad.h>
 #include <torch/optim.h>
+#include <torch/optim/schedulers/reduce_on_plateau_scheduler.h>
+#include <torch/optim/schedulers/step_lr.h>
 
 #include <cstdlib>
 #include <cstring>
@@ -304,6 +307,72 @@ char *tp_vector_norm(at::Tensor *self, double ord, const int64_t *dims, int ndim
 }
 char *tp_addmm(at::Tensor *self, at::Tensor *a, at::Tensor *b, double beta, double alpha, at::Tensor **out) {
   TP_GUARD(*out = new at::Tensor(self->addmm(*a, *b, beta, alpha)))
+}
+
+// libtorch's C++ learning-rate schedulers over an SGD optimizer of `groups` groups (one
+// parameter each) at rates `lrs`. `out` receives every group's rate after construction and
+// after each of `steps` steps: (steps + 1) * groups values.
+static std::unique_ptr<torch::optim::SGD> tp_sgd_groups(const double *lrs, int groups, std::vector<at::Tensor> &params) {
+  std::vector<torch::optim::OptimizerParamGroup> list;
+  for (int g = 0; g < groups; ++g) {
+    params.push_back(at::zeros({1}).requires_grad_(true));
+    list.emplace_back(std::vector<at::Tensor>{params.back()},
+                      std::make_unique<torch::optim::SGDOptions>(torch::optim::SGDOptions(lrs[g])));
+  }
+  return std::make_unique<torch::optim::SGD>(list, torch::optim::SGDOptions(lrs[0]));
+}
+
+static void tp_read_lrs(torch::optim::Optimizer &o, double *out) {
+  auto &groups = o.param_groups();
+  for (size_t g = 0; g < groups.size(); ++g) out[g] = groups[g].options().get_lr();
+}
+
+// StepLR. `initial_step`: step once right after construction, as torch.optim's constructor
+// does (libtorch's does not, so without it every decay comes one step later than in Python).
+char *tp_step_lr(const double *lrs, int groups, int64_t step_size, double gamma, int initial_step, int steps,
+                 double *out) {
+  TP_GUARD({
+    std::vector<at::Tensor> params;
+    auto sgd = tp_sgd_groups(lrs, groups, params);
+    torch::optim::StepLR scheduler(*sgd, static_cast<unsigned>(step_size), gamma);
+    if (initial_step) scheduler.step();
+    tp_read_lrs(*sgd, out);
+    for (int k = 1; k <= steps; ++k) {
+      scheduler.step();
+      tp_read_lrs(*sgd, out + k * groups);
+    }
+  })
+}
+
+// ReduceLROnPlateauScheduler, given metrics[k - 1] at step k. min_lrs may be NULL (zeros);
+// factor, min_lrs and the metrics are float in libtorch's API.
+char *tp_reduce_on_plateau(const double *lrs, int groups, int max_mode, double factor, int patience, double threshold,
+                           int abs_threshold, int cooldown, const double *min_lrs, double eps, const double *metrics,
+                           int steps, double *out) {
+  TP_GUARD({
+    using S = torch::optim::ReduceLROnPlateauScheduler;
+    std::vector<at::Tensor> params;
+    auto sgd = tp_sgd_groups(lrs, groups, params);
+    std::vector<float> floors;
+    if (min_lrs)
+      for (int g = 0; g < groups; ++g) floors.push_back(static_cast<float>(min_lrs[g]));
+    S scheduler(*sgd, max_mode ? S::max : S::min, static_cast<float>(factor), patience, threshold,
+                abs_threshold ? S::abs : S::rel, cooldown, floors, eps);
+    tp_read_lrs(*sgd, out);
+    for (int k = 1; k <= steps; ++k) {
+      scheduler.step(static_cast<float>(metrics[k - 1]));
+      tp_read_lrs(*sgd, out + k * groups);
+    }
+  })
+}
+
+// torch::nn::utils::clip_grad_norm_ and clip_grad_value_ over parameters whose gradients are set.
+char *tp_clip_grad_norm(at::Tensor **params, int n, double max_norm, double norm_type, int error_if_nonfinite,
+                        double *total) {
+  TP_GUARD(*total = torch::nn::utils::clip_grad_norm_(tp_list(params, n), max_norm, norm_type, error_if_nonfinite != 0))
+}
+char *tp_clip_grad_value(at::Tensor **params, int n, double clip_value) {
+  TP_GUARD(torch::nn::utils::clip_grad_value_(tp_list(params, n), clip_value))
 }
 
 }  // extern "C"

@@ -214,6 +214,8 @@ impl OptimizerDraw {
             lr_schedule: &[],
             gradients: RunGradients::Given(&self.grads),
             no_grad: &[],
+            scheduler: None,
+            metrics: &[],
         }
     }
 

@@ -1,8 +1,9 @@
 //! The hand-written library as an implementation: `crate::loss` and `crate::optim`.
 
-use super::{evaluate_tensors, Evaluation, Implementation, LossInput, OptimizerRun};
-use crate::catalog::LossCall;
-use crate::error::Result;
+use super::{evaluate_tensors, ClipCall, Computed, Evaluation, Implementation, LossInput, OptimizerRun, ScheduleRun};
+use crate::catalog::schedulers::{NamedLambda, SchedulerOptions};
+use crate::catalog::{LossCall, SchedulerConfig};
+use crate::error::{catch_panic, Result};
 use crate::ffi;
 use crate::loss;
 use crate::optim::{
@@ -11,9 +12,117 @@ use crate::optim::{
     rmsprop::RmsPropRule, rprop::RpropRule, sgd::SgdRule, sparse_adam::SparseAdamRule, Lbfgs, LbfgsOptions, Optimizer,
     OptimizerOptions, ParamGroup, Rule, StepClosure, Stepper,
 };
+use crate::train::lr_scheduler::{self as sched, LrLambda, LrScheduler, ReduceLROnPlateau};
+use crate::train::{clip_grad, ParamGroups, Rates};
 use tch::Tensor;
 
 pub struct HandWritten;
+
+/// A hand-written scheduler built from a catalogue configuration.
+pub enum Scheduler {
+    Epoch(Box<dyn LrScheduler>),
+    Plateau(ReduceLROnPlateau),
+}
+
+impl Scheduler {
+    /// `config`'s scheduler over `groups` (its children first, each on the same groups, as
+    /// PyTorch builds them).
+    pub fn build(config: &SchedulerConfig, groups: &mut dyn ParamGroups) -> Result<Scheduler> {
+        fn lambdas(fs: &[NamedLambda]) -> Vec<LrLambda> {
+            fs.iter().map(|&f| Box::new(move |epoch| f.at(epoch)) as LrLambda).collect()
+        }
+        fn boxed<S: LrScheduler + 'static>(s: Result<S>) -> Result<Scheduler> {
+            Ok(Scheduler::Epoch(Box::new(s?)))
+        }
+        let mut children = Vec::new();
+        for child in &config.children {
+            match Scheduler::build(child, groups)? {
+                Scheduler::Epoch(s) => children.push(s),
+                Scheduler::Plateau(_) => {
+                    crate::error::invalid!("ReduceLROnPlateau cannot be held by another scheduler")?
+                }
+            }
+        }
+        use SchedulerOptions as O;
+        match &config.options {
+            O::Lambda(o) => boxed(sched::LambdaLR::new(groups, lambdas(&o.lr_lambda))),
+            O::Multiplicative(o) => boxed(sched::MultiplicativeLR::new(groups, lambdas(&o.lr_lambda))),
+            O::Step(o) => boxed(sched::StepLR::new(groups, *o)),
+            O::MultiStep(o) => boxed(sched::MultiStepLR::new(groups, o.clone())),
+            O::Constant(o) => boxed(sched::ConstantLR::new(groups, *o)),
+            O::Linear(o) => boxed(sched::LinearLR::new(groups, *o)),
+            O::Exponential(o) => boxed(sched::ExponentialLR::new(groups, *o)),
+            O::Polynomial(o) => boxed(sched::PolynomialLR::new(groups, *o)),
+            O::CosineAnnealing(o) => boxed(sched::CosineAnnealingLR::new(groups, *o)),
+            O::CosineAnnealingWarmRestarts(o) => boxed(sched::CosineAnnealingWarmRestarts::new(groups, *o)),
+            O::Cyclic(o) => boxed(sched::CyclicLR::new(groups, o.clone())),
+            O::OneCycle(o) => boxed(sched::OneCycleLR::new(groups, o.clone())),
+            O::ReduceOnPlateau(o) => Ok(Scheduler::Plateau(ReduceLROnPlateau::new(groups, o.clone())?)),
+            O::Sequential(o) => boxed(sched::SequentialLR::new(groups, children, o.milestones.clone())),
+            O::Chained => boxed(sched::ChainedScheduler::new(groups, children)),
+        }
+    }
+
+    /// One step: with the metric for ReduceLROnPlateau, to `epoch` when one is given.
+    pub fn step(&mut self, groups: &mut dyn ParamGroups, metric: Option<f64>, epoch: Option<f64>) -> Result<()> {
+        match (self, epoch) {
+            (Scheduler::Epoch(s), None) => s.step(groups),
+            (Scheduler::Epoch(s), Some(epoch)) => s.step_to(groups, epoch),
+            (Scheduler::Plateau(s), _) => match metric {
+                Some(m) => s.step(groups, m),
+                None => crate::error::invalid!("ReduceLROnPlateau.step() needs a metric"),
+            },
+        }
+    }
+}
+
+/// Every group's rate (and momentum, when recorded) after construction and after every step.
+fn run_schedule(run: &ScheduleRun) -> Result<Vec<Computed>> {
+    let momentum = run.momentum().map(|m| vec![m; run.lrs.len()]);
+    let mut groups = Rates::new(run.lrs.to_vec(), momentum);
+    let config = run.config.map_err(|e| crate::Error::InvalidArgument(e.to_owned()))?;
+    let mut scheduler = Scheduler::build(config, &mut groups)?;
+    let (mut lrs, mut momenta) = (vec![groups.lrs.clone()], vec![groups.momentums.clone().unwrap_or_default()]);
+    for k in 1..=run.steps {
+        scheduler.step(&mut groups, run.metrics.get(k - 1).copied(), run.epoch_of(k))?;
+        lrs.push(groups.lrs.clone());
+        momenta.push(groups.momentums.clone().unwrap_or_default());
+    }
+    let mut out = ScheduleRun::outputs("lr", &lrs);
+    if run.records_momentum() {
+        out.extend(ScheduleRun::outputs("momentum", &momenta));
+    }
+    Ok(out)
+}
+
+/// The hand-written clipping of `call`.
+fn clip(call: &ClipCall) -> std::result::Result<Vec<Computed>, String> {
+    let params = call.parameters().map_err(|e| e.to_string())?;
+    let total = match call.spec.id {
+        "clip_grad_norm_" => Some(
+            clip_grad::clip_grad_norm_(
+                &params,
+                call.float("max_norm"),
+                call.float("norm_type"),
+                call.flag("error_if_nonfinite"),
+            )
+            .map_err(|e| e.to_string())?,
+        ),
+        _ => {
+            clip_grad::clip_grad_value_(&params, call.float("clip_value")).map_err(|e| e.to_string())?;
+            None
+        }
+    };
+    call.outputs(total.as_ref(), &params)
+}
+
+/// An evaluation of what a closure computed: values, or its error (or panic) as a rejection.
+pub fn evaluation(f: impl FnOnce() -> std::result::Result<Vec<Computed>, String>) -> Evaluation {
+    match catch_panic(f).and_then(|r| r) {
+        Ok(outputs) => Evaluation::Computed(outputs),
+        Err(message) => Evaluation::Rejected(message),
+    }
+}
 
 /// The hand-written loss of a call (every op has one).
 pub fn compute(call: &LossCall) -> Option<Result<Tensor>> {
@@ -49,14 +158,29 @@ impl Implementation for HandWritten {
         evaluate_tensors(input, compute)
     }
 
+    fn schedule(&self, run: &ScheduleRun) -> Evaluation {
+        evaluation(|| run_schedule(run).map_err(|e| e.to_string()))
+    }
+
+    fn clip(&self, call: &ClipCall) -> Evaluation {
+        evaluation(|| clip(call))
+    }
+
     fn optimizer(&self, run: &OptimizerRun) -> Option<Result<Box<dyn Stepper>>> {
         let (groups, params, group_of) = (run.groups, run.params, run.group_of);
+        let (scheduler, metrics) = (run.scheduler, run.metrics);
         fn build<R: Rule + 'static>(
             groups: Result<Vec<R::Options>>,
             params: &[Tensor],
             group_of: &[usize],
+            scheduled: (Option<&SchedulerConfig>, &[f64]),
         ) -> Result<Box<dyn Stepper>> {
-            Ok(Box::new(HandStepper::<R>::new(groups?, params, group_of)?))
+            let mut stepper = HandStepper::<R>::new(groups?, params, group_of)?;
+            if let Some(config) = scheduled.0 {
+                stepper.scheduler = Some(Scheduler::build(config, &mut stepper.optimizer)?);
+                stepper.metrics = scheduled.1.to_vec();
+            }
+            Ok(Box::new(stepper))
         }
         // Every group's options, which must all be of the first group's optimizer.
         macro_rules! groups_of {
@@ -71,19 +195,29 @@ impl Implementation for HandWritten {
             };
         }
         Some(match groups.first()? {
-            OptimizerOptions::Sgd(_) => build::<SgdRule>(groups_of!(Sgd), params, group_of),
-            OptimizerOptions::Adam(_) => build::<AdamRule>(groups_of!(Adam), params, group_of),
-            OptimizerOptions::AdamW(_) => build::<AdamWRule>(groups_of!(AdamW), params, group_of),
-            OptimizerOptions::RmsProp(_) => build::<RmsPropRule>(groups_of!(RmsProp), params, group_of),
-            OptimizerOptions::Adagrad(_) => build::<AdagradRule>(groups_of!(Adagrad), params, group_of),
-            OptimizerOptions::Adadelta(_) => build::<AdadeltaRule>(groups_of!(Adadelta), params, group_of),
-            OptimizerOptions::Adafactor(_) => build::<AdafactorRule>(groups_of!(Adafactor), params, group_of),
-            OptimizerOptions::Adamax(_) => build::<AdamaxRule>(groups_of!(Adamax), params, group_of),
-            OptimizerOptions::Asgd(_) => build::<AsgdRule>(groups_of!(Asgd), params, group_of),
-            OptimizerOptions::NAdam(_) => build::<NAdamRule>(groups_of!(NAdam), params, group_of),
-            OptimizerOptions::RAdam(_) => build::<RAdamRule>(groups_of!(RAdam), params, group_of),
-            OptimizerOptions::Rprop(_) => build::<RpropRule>(groups_of!(Rprop), params, group_of),
-            OptimizerOptions::Muon(_) => build::<MuonRule>(groups_of!(Muon), params, group_of),
+            OptimizerOptions::Sgd(_) => build::<SgdRule>(groups_of!(Sgd), params, group_of, (scheduler, metrics)),
+            OptimizerOptions::Adam(_) => build::<AdamRule>(groups_of!(Adam), params, group_of, (scheduler, metrics)),
+            OptimizerOptions::AdamW(_) => build::<AdamWRule>(groups_of!(AdamW), params, group_of, (scheduler, metrics)),
+            OptimizerOptions::RmsProp(_) => {
+                build::<RmsPropRule>(groups_of!(RmsProp), params, group_of, (scheduler, metrics))
+            }
+            OptimizerOptions::Adagrad(_) => {
+                build::<AdagradRule>(groups_of!(Adagrad), params, group_of, (scheduler, metrics))
+            }
+            OptimizerOptions::Adadelta(_) => {
+                build::<AdadeltaRule>(groups_of!(Adadelta), params, group_of, (scheduler, metrics))
+            }
+            OptimizerOptions::Adafactor(_) => {
+                build::<AdafactorRule>(groups_of!(Adafactor), params, group_of, (scheduler, metrics))
+            }
+            OptimizerOptions::Adamax(_) => {
+                build::<AdamaxRule>(groups_of!(Adamax), params, group_of, (scheduler, metrics))
+            }
+            OptimizerOptions::Asgd(_) => build::<AsgdRule>(groups_of!(Asgd), params, group_of, (scheduler, metrics)),
+            OptimizerOptions::NAdam(_) => build::<NAdamRule>(groups_of!(NAdam), params, group_of, (scheduler, metrics)),
+            OptimizerOptions::RAdam(_) => build::<RAdamRule>(groups_of!(RAdam), params, group_of, (scheduler, metrics)),
+            OptimizerOptions::Rprop(_) => build::<RpropRule>(groups_of!(Rprop), params, group_of, (scheduler, metrics)),
+            OptimizerOptions::Muon(_) => build::<MuonRule>(groups_of!(Muon), params, group_of, (scheduler, metrics)),
             OptimizerOptions::Lbfgs(options) => {
                 if groups.len() > 1 {
                     return Some(Err(crate::Error::InvalidArgument(
@@ -92,7 +226,9 @@ impl Implementation for HandWritten {
                 }
                 LbfgsStepper::new(*options, params).map(|s| Box::new(s) as Box<dyn Stepper>)
             }
-            OptimizerOptions::SparseAdam(_) => build::<SparseAdamRule>(groups_of!(SparseAdam), params, group_of),
+            OptimizerOptions::SparseAdam(_) => {
+                build::<SparseAdamRule>(groups_of!(SparseAdam), params, group_of, (scheduler, metrics))
+            }
         })
     }
 }
@@ -149,6 +285,10 @@ struct HandStepper<R: Rule> {
     leaves: Vec<Tensor>,
     /// For each parameter in the caller's order: (group, index in group).
     slots: Vec<(usize, usize)>,
+    /// Stepped after every optimizer step, with `metrics[k - 1]` at step k for ReduceLROnPlateau.
+    scheduler: Option<Scheduler>,
+    metrics: Vec<f64>,
+    steps: usize,
 }
 
 impl<R: Rule> HandStepper<R> {
@@ -168,7 +308,8 @@ impl<R: Rule> HandStepper<R> {
             .collect();
         slots.sort();
         let optimizer = Optimizer::<R>::with_groups(param_groups)?;
-        Ok(HandStepper { optimizer, leaves, slots: slots.into_iter().map(|(_, g, k)| (g, k)).collect() })
+        let slots = slots.into_iter().map(|(_, g, k)| (g, k)).collect();
+        Ok(HandStepper { optimizer, leaves, slots, scheduler: None, metrics: Vec::new(), steps: 0 })
     }
 }
 
@@ -177,7 +318,12 @@ impl<R: Rule> Stepper for HandStepper<R> {
         for (p, g) in self.leaves.iter().zip(grads) {
             ffi::set_grad(p, g)?;
         }
-        self.optimizer.step()
+        self.optimizer.step()?;
+        self.steps += 1;
+        if let Some(scheduler) = &mut self.scheduler {
+            scheduler.step(&mut self.optimizer, self.metrics.get(self.steps - 1).copied(), None)?;
+        }
+        Ok(())
     }
     fn set_lr(&mut self, lr: f64) -> Result<()> {
         self.optimizer.set_lr(lr);

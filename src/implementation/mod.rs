@@ -72,7 +72,7 @@ pub mod libtorch;
 pub mod pytorch;
 pub mod replay;
 
-use crate::catalog::{Args, LossCall, LossSpec};
+use crate::catalog::{Args, ClipSpec, LossCall, LossSpec, SchedulerConfig};
 use crate::dtype::DType;
 use crate::error::{catch_panic, torch_message};
 use crate::loss::Reduction;
@@ -185,6 +185,127 @@ pub trait Implementation: Send + Sync {
     fn prepare_optimizers(&self, runs: &[OptimizerRun]) {
         let _ = runs;
     }
+
+    /// A learning-rate scheduler run on its own: every group's rate ("lr.<g>", and
+    /// "momentum.<g>" where it cycles the momentum) after construction and after every step.
+    fn schedule(&self, run: &ScheduleRun) -> Evaluation {
+        let _ = run;
+        Evaluation::Unsupported
+    }
+
+    /// A gradient-clipping function: each clipped gradient ("grad.<name>") and, for
+    /// `clip_grad_norm_`, the total norm ("total_norm").
+    fn clip(&self, call: &ClipCall) -> Evaluation {
+        let _ = call;
+        Evaluation::Unsupported
+    }
+}
+
+/// A scheduler run on its own, over parameter groups that hold only their rates.
+#[derive(Clone, Copy)]
+pub struct ScheduleRun<'a> {
+    /// The typed configuration, or why the catalogue refuses it (torch may refuse it too, with
+    /// its own message: an error case).
+    pub config: std::result::Result<&'a SchedulerConfig, &'a str>,
+    /// The configuration as written (`{"op", "options", "schedulers"}`), as it goes to Python.
+    pub json: &'a serde_json::Value,
+    /// What the groups belong to: "sgd" (`momentum`), "adam" (β₁), "adagrad" (neither).
+    pub optimizer: &'a str,
+    pub lrs: &'a [f64],
+    pub steps: usize,
+    /// `(k, epoch)`: step k is `step(epoch)`.
+    pub epochs: &'a [(usize, f64)],
+    /// The metric of each step, for ReduceLROnPlateau.
+    pub metrics: &'a [f64],
+}
+
+impl ScheduleRun<'_> {
+    /// The groups' momentum before the scheduler (torch.optim's default of the optimizer), or
+    /// `None` for an optimizer without one.
+    pub fn momentum(&self) -> Option<f64> {
+        match self.optimizer {
+            "sgd" => Some(0.0),
+            "adam" => Some(0.9),
+            _ => None,
+        }
+    }
+
+    /// Whether the run records the momentum: it is cycled, and the groups have one.
+    pub fn records_momentum(&self) -> bool {
+        self.config.is_ok_and(SchedulerConfig::cycles_momentum) && self.momentum().is_some()
+    }
+
+    /// The epoch step `k` is given, if any.
+    pub fn epoch_of(&self, k: usize) -> Option<f64> {
+        self.epochs.iter().find(|(step, _)| *step == k).map(|&(_, e)| e)
+    }
+
+    /// Series of per-step values per group as outputs: `name.<g>`, shape [steps + 1].
+    pub fn outputs(name: &str, per_step: &[Vec<f64>]) -> Vec<Computed> {
+        let groups = per_step.first().map_or(0, Vec::len);
+        (0..groups)
+            .map(|g| Computed {
+                name: format!("{name}.{g}"),
+                shape: vec![per_step.len() as i64],
+                values: per_step.iter().map(|v| v[g]).collect(),
+            })
+            .collect()
+    }
+}
+
+/// A clipping call: the parameters' gradients (`None`: a parameter without one).
+pub struct ClipCall<'a> {
+    pub spec: &'static ClipSpec,
+    /// Every option, resolved by the spec.
+    pub options: &'a crate::options::Values,
+    pub names: &'a [String],
+    pub grads: &'a [Option<Tensor>],
+    pub dtype: DType,
+}
+
+impl ClipCall<'_> {
+    /// A float option by name (the spec resolves every one).
+    pub fn float(&self, name: &str) -> f64 {
+        match self.options.iter().find(|(n, _)| *n == name).map(|(_, v)| *v) {
+            Some(crate::options::OptionValue::Float(x)) => x,
+            Some(crate::options::OptionValue::Int(i)) => i as f64,
+            _ => 0.0,
+        }
+    }
+
+    pub fn flag(&self, name: &str) -> bool {
+        matches!(self.options.iter().find(|(n, _)| *n == name), Some((_, crate::options::OptionValue::Bool(true))))
+    }
+
+    /// Fresh parameters, each holding a copy of its gradient (or none), for one implementation.
+    pub fn parameters(&self) -> crate::Result<Vec<Tensor>> {
+        self.grads
+            .iter()
+            .map(|g| {
+                let shape = g.as_ref().map_or(vec![1], Tensor::size);
+                let param = Tensor::f_zeros(&shape, (self.dtype.kind(), tch::Device::Cpu))?.set_requires_grad(true);
+                if let Some(g) = g {
+                    crate::ffi::set_grad(&param, &g.f_detach_copy()?)?;
+                }
+                Ok(param)
+            })
+            .collect()
+    }
+
+    /// What a clipping left: the total norm (when the function returns one) and every gradient.
+    pub fn outputs(&self, total_norm: Option<&Tensor>, params: &[Tensor]) -> Result<Vec<Computed>, String> {
+        let mut out = Vec::new();
+        if let Some(total) = total_norm {
+            out.push(read("total_norm", total)?);
+        }
+        for (name, p) in self.names.iter().zip(params) {
+            let g = p.grad();
+            if g.defined() {
+                out.push(read(&format!("grad.{name}"), &g)?);
+            }
+        }
+        Ok(out)
+    }
 }
 
 /// Where an optimizer run's gradients come from.
@@ -215,6 +336,10 @@ pub struct OptimizerRun<'a> {
     pub gradients: RunGradients<'a>,
     /// `(i, steps)`: parameter `i` has no gradient at these steps (from 1).
     pub no_grad: &'a [(usize, Vec<usize>)],
+    /// A learning-rate scheduler stepped after every optimizer step.
+    pub scheduler: Option<&'a SchedulerConfig>,
+    /// The metric ReduceLROnPlateau is given after each step.
+    pub metrics: &'a [f64],
 }
 
 impl OptimizerRun<'_> {

@@ -6,7 +6,7 @@
 //! stand in.
 
 use super::replay::{Replay, Series};
-use super::{Computed, Evaluation, Implementation, LossInput, OptimizerRun, RunGradients};
+use super::{ClipCall, Computed, Evaluation, Implementation, LossInput, OptimizerRun, RunGradients, ScheduleRun};
 use crate::catalog::Reference;
 use crate::error::Error;
 use crate::optim::Stepper;
@@ -105,7 +105,37 @@ impl PyTorch {
         let python_only = crate::catalog::optimizers::find(run.optimizer).is_some_and(|o| o.python_only);
         let maximize = matches!(run.optimizer, "rmsprop" | "adagrad") && run.groups.iter().any(|g| g.maximize());
         let has_foreach = crate::catalog::optimizers::find(run.optimizer).is_some_and(|o| o.foreach);
-        (python_only || maximize) && (has_foreach || !self.foreach)
+        // torch.optim.lr_scheduler is the reference of a scheduled run (LBFGS excepted: its
+        // reference is libtorch's C++ LBFGS, which has no scheduler).
+        let scheduled = run.scheduler.is_some() && run.optimizer != "lbfgs";
+        (python_only || maximize || scheduled) && (has_foreach || !self.foreach)
+    }
+
+    /// Python's answer to a schedule or clip request, as outputs: live only.
+    fn outputs_of(&self, request: Value) -> Evaluation {
+        if !self.live_optimizers {
+            return Evaluation::Unavailable("not run live; `check --live` runs PyTorch".into());
+        }
+        let job = Job { key: request.to_string(), json: request, loss: None };
+        let answer = {
+            let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+            state.answer(job)
+        };
+        match answer {
+            Err(message) => Evaluation::Unavailable(message),
+            Ok(Answer::Loss(_)) => unreachable!("a run job has a run answer"),
+            Ok(Answer::Run(answer)) => {
+                if let Some(error) = answer.get("error").and_then(Value::as_str) {
+                    return Evaluation::Rejected(error.to_owned());
+                }
+                match parse_series(&answer) {
+                    Ok(series) => Evaluation::Computed(
+                        series.into_iter().map(|(name, shape, values)| Computed { name, shape, values }).collect(),
+                    ),
+                    Err(e) => Evaluation::Unavailable(e),
+                }
+            }
+        }
     }
 
     fn run_job(&self, run: &OptimizerRun) -> Option<Job> {
@@ -227,6 +257,43 @@ impl Implementation for PyTorch {
         true
     }
 
+    /// torch.optim.lr_scheduler's schedule, live only (`check --live`, `regen`): else the
+    /// fixture's recording of it is the reference.
+    fn schedule(&self, run: &ScheduleRun) -> Evaluation {
+        if self.foreach {
+            return Evaluation::Unsupported;
+        }
+        let request = json!({
+            "kind": "schedule", "scheduler": run.json, "optimizer": run.optimizer, "lrs": run.lrs,
+            "steps": run.steps, "epochs": run.epochs, "metrics": run.metrics,
+            "momentum": run.records_momentum(),
+        });
+        self.outputs_of(request)
+    }
+
+    /// torch.nn.utils's clipping, live only.
+    fn clip(&self, call: &ClipCall) -> Evaluation {
+        if self.foreach {
+            return Evaluation::Unsupported;
+        }
+        let grads: Option<Vec<Value>> = call
+            .names
+            .iter()
+            .zip(call.grads)
+            .map(|(name, g)| match g {
+                Some(g) => tensor_spec(name, g).map(|s| tensor_json(&s)),
+                None => Some(json!({"name": name, "dtype": "none", "shape": [1], "values": [0.0]})),
+            })
+            .collect();
+        let Some(grads) = grads else { return Evaluation::Rejected("a tensor Python cannot be sent".into()) };
+        let options: serde_json::Map<String, Value> =
+            call.options.iter().map(|(n, v)| ((*n).to_owned(), option_json(*v))).collect();
+        let dtype = call.dtype.name();
+        self.outputs_of(
+            json!({"kind": "clip", "function": call.spec.id, "dtype": dtype, "options": options, "grads": grads}),
+        )
+    }
+
     fn has_optimizer(&self, run: &OptimizerRun) -> bool {
         self.supports(run)
     }
@@ -316,6 +383,10 @@ fn run_json(run: &OptimizerRun, foreach: bool) -> Option<Value> {
         "kind": "optimizer", "optimizer": run.optimizer, "dtype": dtype, "foreach": foreach, "steps": run.steps,
         "groups": groups, "lr_schedule": run.lr_schedule, "params": params, "no_grad": run.no_grad,
     });
+    if let Some(scheduler) = run.scheduler {
+        request["scheduler"] = scheduler.json.clone();
+        request["metrics"] = json!(run.metrics);
+    }
     match run.gradients {
         RunGradients::Objective { id, data } => {
             request["objective"] = Value::from(id);

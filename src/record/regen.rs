@@ -84,6 +84,7 @@ pub fn regenerate(
         let result = match catalog::find(&case.op) {
             Some(Op::Loss(spec)) => regenerate_loss_case(registry, spec, case, exact),
             Some(Op::Optimizer(spec)) => regenerate_optimizer_case(registry, spec, case, exact),
+            Some(Op::Scheduler(_) | Op::Clip(_)) => regenerate_training_case(registry, case, exact),
             None => unreachable!("fixture validation checks op ids"),
         };
         match result {
@@ -149,6 +150,31 @@ fn regenerate_loss_case(
     }
     let (libtorch, recorded_by) = provenance(registry, spec);
     Ok(update(case, Expected { libtorch, recorded_by, values }, exact))
+}
+
+/// Records a scheduler or clipping case from PyTorch in Python (or checks that it still refuses).
+fn regenerate_training_case(registry: &Registry, case: &mut Case, exact: bool) -> Result<CaseChange, Vec<String>> {
+    let mut values = BTreeMap::new();
+    let mut recorded_by = None;
+    let mut problems = Vec::new();
+    for &dtype in &case.dtypes {
+        match crate::check::train_run::record(registry, case, dtype) {
+            Ok((by, variants)) => {
+                recorded_by = Some(by);
+                values.insert(dtype, variants);
+            }
+            Err(message) => problems.push(format!("{dtype}: {message}")),
+        }
+    }
+    if !problems.is_empty() {
+        return Err(problems);
+    }
+    if let Outcome::Rejects(_) = case.outcome {
+        return Ok(CaseChange::Unchanged);
+    }
+    let versions = registry.references.iter().find_map(|r| r.provenance()).unwrap_or_default();
+    let torch = versions.split(", ").find_map(|v| v.strip_prefix("torch ")).unwrap_or(LIBTORCH_VERSION);
+    Ok(update(case, Expected { libtorch: torch.to_owned(), recorded_by, values }, exact))
 }
 
 /// Puts `new` in the case, unless it differs from the recorded values by rounding only.
