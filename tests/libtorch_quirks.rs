@@ -191,3 +191,100 @@ fn empty_batch_mean_of_multi_margin_losses_is_nan_here() {
         .double_value(&[])
         .is_nan());
 }
+
+// libtorch's C++ schedulers and clipping (torch/csrc/api/src/optim/schedulers/,
+// torch/nn/utils/clip_grad.h) against torch.optim's and torch.nn.utils's, which the hand-written
+// ones follow.
+
+use tch_parity::ffi::{self, PlateauArgs};
+use tch_parity::train::lr_scheduler::{
+    LrScheduler, PlateauMode, ReduceLROnPlateau, ReduceLROnPlateauOptions, StepLR, StepLROptions, ThresholdMode,
+};
+use tch_parity::train::{clip_grad, Rates};
+
+/// libtorch's StepLR constructor takes no step, torch.optim's takes one: stepped once per epoch
+/// as each documents, libtorch's rate decays one epoch later. The checker steps it once at
+/// construction to compare (reference: `cpp_schedule`).
+#[test]
+fn libtorch_step_lr_decays_one_step_later_than_torch_optim() {
+    let cpp: Vec<f64> = ffi::step_lr(&[1.0], 2, 0.5, false, 6).unwrap().into_iter().map(|g| g[0]).collect();
+    assert_eq!(cpp, [1.0, 1.0, 1.0, 0.5, 0.5, 0.25, 0.25]);
+    let mut groups = Rates::new(vec![1.0], None);
+    let mut python = StepLR::new(&mut groups, StepLROptions { step_size: 2, gamma: 0.5 }).unwrap();
+    let mut seen = vec![groups.lrs[0]];
+    for _ in 0..6 {
+        python.step(&mut groups).unwrap();
+        seen.push(groups.lrs[0]);
+    }
+    assert_eq!(seen, [1.0, 1.0, 0.5, 0.5, 0.25, 0.25, 0.125]);
+    let aligned: Vec<f64> = ffi::step_lr(&[1.0], 2, 0.5, true, 6).unwrap().into_iter().map(|g| g[0]).collect();
+    assert_eq!(aligned, seen);
+}
+
+fn plateau_args(max_mode: bool, abs_threshold: bool, factor: f64, threshold: f64) -> PlateauArgs<'static> {
+    PlateauArgs { max_mode, factor, patience: 1, threshold, abs_threshold, cooldown: 0, min_lrs: None, eps: 1e-8 }
+}
+
+/// In max mode with an absolute threshold, libtorch's C++ ReduceLROnPlateauScheduler tests
+/// `a > best * threshold` where torch.optim tests `a > best + threshold`: a flat metric is an
+/// improvement every epoch for libtorch, and the rate never falls.
+#[test]
+fn libtorch_plateau_max_abs_multiplies_the_threshold() {
+    let metrics = [1.0; 6];
+    let cpp = ffi::reduce_on_plateau(&[1.0], &plateau_args(true, true, 0.5, 0.01), &metrics).unwrap();
+    assert!(cpp.iter().all(|g| g[0] == 1.0), "{cpp:?}");
+    let mut groups = Rates::new(vec![1.0], None);
+    let options = ReduceLROnPlateauOptions {
+        mode: PlateauMode::Max,
+        threshold_mode: ThresholdMode::Abs,
+        threshold: 0.01,
+        factor: 0.5,
+        patience: 1,
+        ..Default::default()
+    };
+    let mut python = ReduceLROnPlateau::new(&groups, options).unwrap();
+    for m in metrics {
+        python.step(&mut groups, m).unwrap();
+    }
+    assert_eq!(groups.lrs[0], 0.25);
+}
+
+/// libtorch's C++ ReduceLROnPlateauScheduler takes its factor as a float: 0.1 becomes
+/// 0.100000001490116…, so each reduction differs from torch.optim's in the ninth digit.
+#[test]
+fn libtorch_plateau_factor_is_a_float() {
+    let cpp = ffi::reduce_on_plateau(&[1.0], &plateau_args(false, false, 0.1, 1e-4), &[1.0, 1.0, 1.0]).unwrap();
+    assert_eq!(cpp[3][0], f64::from(0.1f32));
+    assert_ne!(cpp[3][0], 0.1);
+}
+
+fn params_with_grads(grads: &[&[f64]]) -> Vec<Tensor> {
+    grads
+        .iter()
+        .map(|g| {
+            let p = Tensor::zeros([g.len() as i64], (Kind::Double, tch::Device::Cpu)).set_requires_grad(true);
+            ffi::set_grad(&p, &Tensor::from_slice(g)).unwrap();
+            p
+        })
+        .collect()
+}
+
+/// For order 0, libtorch's C++ clip_grad_norm_ returns the number of parameters that have a
+/// gradient, as a float32 tensor whatever the gradients' dtype; torch.nn.utils takes the order-0
+/// norm of the per-parameter counts (the parameters whose gradient is not all zeros), in the
+/// gradients' dtype.
+#[test]
+fn libtorch_clip_grad_norm_order_0_counts_parameters_in_float32() {
+    let grads: [&[f64]; 2] = [&[1.0, 2.0], &[0.0, 0.0]];
+    let cpp = ffi::clip_grad_norm(&params_with_grads(&grads), 1.0, 0.0, false).unwrap();
+    let python = clip_grad::clip_grad_norm_(&params_with_grads(&grads), 1.0, 0.0, false).unwrap();
+    assert_eq!((cpp, python.double_value(&[])), (2.0, 1.0));
+    // float64 gradients, both counting 2: libtorch's coefficient 1/(2 + 1e-6) is rounded to float.
+    let grads: [&[f64]; 2] = [&[1.0], &[3.0]];
+    let (cpp_params, hand_params) = (params_with_grads(&grads), params_with_grads(&grads));
+    ffi::clip_grad_norm(&cpp_params, 1.0, 0.0, false).unwrap();
+    let _norm = clip_grad::clip_grad_norm_(&hand_params, 1.0, 0.0, false).unwrap();
+    let (cpp, hand) = (cpp_params[1].grad().double_value(&[0]), hand_params[1].grad().double_value(&[0]));
+    assert_eq!(hand, 3.0 * (1.0 / (2.0 + 1e-6)));
+    assert_eq!(cpp, 3.0 * f64::from((1.0f32 / (2.0f32 + 1e-6f32)).min(1.0)));
+}
