@@ -5,8 +5,10 @@
 //! Case k of a run with seed S is generated from `case_seed(S, k)` alone, so `--seed S` replays a
 //! run exactly and a time bound only decides how many of its cases are reached.
 
+pub mod training;
+
 use crate::catalog::samples::{self, Rng, Sample, SampleData, Size};
-use crate::catalog::{LossSpec, OptimizerSpec, LOSSES, OPTIMIZERS};
+use crate::catalog::{ClipSpec, LossSpec, OptimizerSpec, SchedulerSpec, CLIPPING, LOSSES, OPTIMIZERS, SCHEDULERS};
 use crate::check::compare::{compare, default_tolerance};
 use crate::check::materialize;
 use crate::check::optim_run::{run_steps, Gradients};
@@ -345,16 +347,16 @@ struct LossDraw {
 /// An optimizer case of a chunk, or the case index and why it could not be drawn.
 type DrawnOptimizer = Result<OptimizerDraw, (u64, String)>;
 
-/// Cases `first..first + CHUNK` of `seed`, told to the implementations at once (every
-/// reduction of each loss; each optimizer's whole run).
+/// Cases `first..first + CHUNK` of `seed` (case k is op `k % total_ops`), told to the
+/// implementations at once (every reduction of each loss; each optimizer's whole run).
 fn draw_chunk(
     registry: &Registry,
     (losses, optimizers): (&[&'static LossSpec], &[&'static OptimizerSpec]),
+    total_ops: u64,
     seed: u64,
     first: u64,
     cases: u64,
 ) -> (Vec<LossDraw>, Vec<DrawnOptimizer>) {
-    let total_ops = (losses.len() + optimizers.len()) as u64;
     let draws: Vec<LossDraw> = (first..cases.min(first + CHUNK))
         .filter_map(|k| {
             let spec = *losses.get((k % total_ops) as usize)?;
@@ -398,19 +400,22 @@ pub fn run(
     let wanted = |id: &str| ops.is_empty() || ops.iter().any(|o| o == id);
     let losses: Vec<&'static LossSpec> = LOSSES.iter().filter(|l| wanted(l.id)).collect();
     let optimizers: Vec<&'static OptimizerSpec> = OPTIMIZERS.iter().filter(|o| wanted(o.id)).collect();
-    let total_ops = (losses.len() + optimizers.len()) as u64;
+    let schedulers: Vec<&'static SchedulerSpec> = SCHEDULERS.iter().filter(|s| wanted(s.id)).collect();
+    let clipping: Vec<&'static ClipSpec> = CLIPPING.iter().filter(|c| wanted(c.id)).collect();
+    let total_ops = (losses.len() + optimizers.len() + schedulers.len() + clipping.len()) as u64;
+    let drawn_ops = losses.len() + optimizers.len();
     let mut summary = Summary { cases: 0, per_op: Vec::new(), findings: Vec::new() };
     if total_ops == 0 {
         return summary;
     }
     let mut counts = vec![0u64; total_ops as usize];
     let ops = (losses.as_slice(), optimizers.as_slice());
-    let mut next = draw_chunk(registry, ops, seed, 0, cases);
+    let mut next = draw_chunk(registry, ops, total_ops, seed, 0, cases);
     let mut first = 0;
     'run: while first < cases {
         // The next chunk goes out now, so that Python works on it while this one runs.
         let (current, current_optimizers) =
-            std::mem::replace(&mut next, draw_chunk(registry, ops, seed, first + CHUNK, cases));
+            std::mem::replace(&mut next, draw_chunk(registry, ops, total_ops, seed, first + CHUNK, cases));
         let mut draws = current.into_iter().peekable();
         let mut optimizer_draws = current_optimizers.into_iter();
         for k in first..cases.min(first + CHUNK) {
@@ -421,7 +426,19 @@ pub fn run(
             counts[which] += 1;
             summary.cases += 1;
             progress(summary.cases);
-            if let Some(d) = draws.next_if(|d| d.k == k) {
+            if which >= drawn_ops {
+                // A scheduler or clipping case, drawn here: each is quick, in process or in Python.
+                let (op, case) = match schedulers.get(which - drawn_ops) {
+                    Some(spec) => (spec.id, training::schedule_case(spec, case_seed(seed, k))),
+                    None => {
+                        let spec = clipping[which - drawn_ops - schedulers.len()];
+                        (spec.id, training::clip_case(spec, case_seed(seed, k)))
+                    }
+                };
+                if let Err(message) = training::check(registry, &case) {
+                    summary.findings.push(Finding { op: op.to_owned(), case_index: k, message, case: None });
+                }
+            } else if let Some(d) = draws.next_if(|d| d.k == k) {
                 if let Err(message) = check_loss(registry, &d.case, d.spec) {
                     let mut small = shrink(registry, d.spec, d.sample_seed, d.size);
                     small.name = format!("fuzz-{seed}-{k}");
@@ -444,7 +461,12 @@ pub fn run(
         }
         first += CHUNK;
     }
-    let ids = losses.iter().map(|l| l.id).chain(optimizers.iter().map(|o| o.id));
+    let ids = losses
+        .iter()
+        .map(|l| l.id)
+        .chain(optimizers.iter().map(|o| o.id))
+        .chain(schedulers.iter().map(|s| s.id))
+        .chain(clipping.iter().map(|c| c.id));
     summary.per_op = ids.zip(counts).map(|(id, n)| (id.to_owned(), n)).collect();
     summary
 }

@@ -63,6 +63,12 @@ impl Implementation for Libtorch {
                 "libtorch's C++ clip_grad_norm_ counts every parameter with a gradient for order 0, PyTorch only those not all zeros".into(),
             );
         }
+        if call.spec.id == "clip_grad_value_" && call.grads.iter().all(Option::is_none) {
+            return Evaluation::Unavailable(
+                "libtorch's C++ clip_grad_value_ accepts parameters without any gradient, torch.nn.utils's refuses them"
+                    .into(),
+            );
+        }
         super::hand_written::evaluation(|| {
             let params = call.parameters().map_err(|e| e.to_string())?;
             let total = match call.spec.id {

@@ -39,10 +39,18 @@ pub fn clip_grad_norm_(params: &[Tensor], max_norm: f64, norm_type: f64, error_i
 }
 
 /// `torch.nn.utils.clip_grad_value_(parameters, clip_value)`: clamps every gradient in place to
-/// `[-clip_value, clip_value]`; parameters without a gradient are skipped.
+/// `[-clip_value, clip_value]`; parameters without a gradient are skipped. As PyTorch's (whose
+/// foreach grouping fails on an empty list), it refuses parameters none of which has a gradient.
 pub fn clip_grad_value_(params: &[Tensor], clip_value: f64) -> Result<()> {
+    let grads: Vec<Tensor> = params.iter().map(Tensor::grad).filter(Tensor::defined).collect();
+    if grads.is_empty() {
+        return invalid!(
+            "clip_grad_value_ got no gradient (torch.nn.utils.clip_grad_value_ fails with \"Expected \
+             !nested_tensorlist[0].empty() to be true\")"
+        );
+    }
     tch::no_grad(|| {
-        for mut g in params.iter().map(Tensor::grad).filter(Tensor::defined) {
+        for mut g in grads {
             let _ = g.f_clamp_(-clip_value, clip_value)?;
         }
         Ok(())

@@ -1,7 +1,7 @@
 //! Cosine annealing (Loshchilov & Hutter, *SGDR: Stochastic Gradient Descent with Warm
 //! Restarts*, ICLR 2017): `CosineAnnealingLR` and `CosineAnnealingWarmRestarts`.
 
-use super::{chainable, Chainable, LrScheduler, SchedulerState};
+use super::{chainable, py_div, Chainable, LrScheduler, SchedulerState};
 use crate::error::{invalid, Result};
 use crate::train::ParamGroups;
 use std::f64::consts::PI;
@@ -63,7 +63,7 @@ impl Chainable for CosineAnnealingLR {
             let rise = 1.0 - (PI / t_max_f).cos();
             return Ok(groups.lrs().into_iter().zip(bases).map(|(lr, b)| lr + (b - eta_min) * rise / 2.0).collect());
         }
-        let ratio = (1.0 + (PI * epoch_f / t_max_f).cos()) / (1.0 + (PI * (epoch - 1) as f64 / t_max_f).cos());
+        let ratio = py_div(1.0 + (PI * epoch_f / t_max_f).cos(), 1.0 + (PI * (epoch - 1) as f64 / t_max_f).cos())?;
         Ok(groups.lrs().into_iter().map(|lr| ratio * (lr - eta_min) + eta_min).collect())
     }
     fn closed_form(&self) -> Option<Vec<f64>> {

@@ -2,7 +2,7 @@
 //! Training Neural Networks*, WACV 2017) and `OneCycleLR` (Smith & Topin, *Super-Convergence*,
 //! 2018), each cycling the momentum the other way (`momentum`, or β₁ for the Adam family).
 
-use super::{chainable, per_group, Chainable, SchedulerState};
+use super::{chainable, per_group, py_div, Chainable, SchedulerState};
 use crate::error::{invalid, Result};
 use crate::train::ParamGroups;
 use serde::{Deserialize, Deserializer};
@@ -152,6 +152,9 @@ impl CyclicLR {
         let up = options.step_size_up as f64;
         let down = options.step_size_down.map_or(up, |d| d as f64);
         let total_size = up + down;
+        if total_size == 0.0 {
+            return invalid!("float division by zero (step_size_up and step_size_down are 0)");
+        }
         let momenta = if options.cycle_momentum {
             Some(start_momenta(groups, &options.base_momentum, &options.max_momentum)?)
         } else {
@@ -191,9 +194,10 @@ impl Chainable for CyclicLR {
     }
     fn get_lr(&mut self, groups: &mut dyn ParamGroups, _: bool) -> Result<Vec<f64>> {
         let epoch = self.state.last_epoch as f64;
-        let cycle = (1.0 + epoch / self.total_size).floor();
+        let cycle = (1.0 + py_div(epoch, self.total_size)?).floor();
         let x = 1.0 + epoch / self.total_size - cycle;
-        let scale_factor = if x <= self.step_ratio { x / self.step_ratio } else { (x - 1.0) / (self.step_ratio - 1.0) };
+        let scale_factor =
+            if x <= self.step_ratio { py_div(x, self.step_ratio)? } else { py_div(x - 1.0, self.step_ratio - 1.0)? };
         let scale = self.scale(cycle);
         let lrs =
             self.state.base_lrs.iter().zip(&self.max_lrs).map(|(base, max)| base + (max - base) * scale_factor * scale);
@@ -398,7 +402,7 @@ impl Chainable for OneCycleLR {
             let mut start_step = 0.0;
             for (i, phase) in self.phases.iter().enumerate() {
                 if step <= phase.end_step || i == self.phases.len() - 1 {
-                    let pct = (step - start_step) / (phase.end_step - start_step);
+                    let pct = py_div(step - start_step, phase.end_step - start_step)?;
                     let rate = |a: Anchor| match a {
                         Anchor::Initial => initial,
                         Anchor::Max => max,

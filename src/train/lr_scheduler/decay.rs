@@ -1,7 +1,7 @@
 //! The schedulers that scale the rate by a factor per epoch: `LambdaLR`, `MultiplicativeLR`,
 //! `StepLR`, `MultiStepLR`, `ConstantLR`, `LinearLR`, `ExponentialLR`, `PolynomialLR`.
 
-use super::{chainable, Chainable, SchedulerState};
+use super::{chainable, py_div, Chainable, SchedulerState};
 use crate::error::{invalid, Result};
 use crate::train::ParamGroups;
 
@@ -313,7 +313,7 @@ impl Chainable for LinearLR {
             return Ok(current(groups));
         }
         let span = o.end_factor - o.start_factor;
-        let factor = 1.0 + span / (o.total_iters as f64 * o.start_factor + (epoch - 1) as f64 * span);
+        let factor = 1.0 + py_div(span, o.total_iters as f64 * o.start_factor + (epoch - 1) as f64 * span)?;
         Ok(scaled(groups, factor))
     }
     fn closed_form(&self) -> Option<Vec<f64>> {
@@ -321,6 +321,9 @@ impl Chainable for LinearLR {
         let factor =
             o.start_factor + (o.end_factor - o.start_factor) * o.total_iters.min(epoch) as f64 / o.total_iters as f64;
         Some(self.state.base_lrs.iter().map(|base| base * factor).collect())
+    }
+    fn closed_form_defined(&self) -> Result<()> {
+        py_div(1.0, self.options.total_iters as f64).map(|_| ())
     }
 }
 
@@ -405,13 +408,16 @@ impl Chainable for PolynomialLR {
             return Ok(current(groups));
         }
         let total = o.total_iters as f64;
-        let factor = ((1.0 - epoch as f64 / total) / (1.0 - (epoch - 1) as f64 / total)).powf(o.power);
+        let factor = py_div(1.0 - py_div(epoch as f64, total)?, 1.0 - (epoch - 1) as f64 / total)?.powf(o.power);
         Ok(scaled(groups, factor))
     }
     fn closed_form(&self) -> Option<Vec<f64>> {
         let o = self.options;
         let done = o.total_iters.min(self.state.last_epoch) as f64 / o.total_iters as f64;
         Some(self.state.base_lrs.iter().map(|base| base * (1.0 - done).powf(o.power)).collect())
+    }
+    fn closed_form_defined(&self) -> Result<()> {
+        py_div(1.0, self.options.total_iters as f64).map(|_| ())
     }
 }
 

@@ -108,6 +108,10 @@ trait Chainable: Send {
     fn closed_form(&self) -> Option<Vec<f64>> {
         None
     }
+    /// An error where torch's closed form divides by zero.
+    fn closed_form_defined(&self) -> Result<()> {
+        Ok(())
+    }
 }
 
 /// torch's `_initial_step()`.
@@ -126,6 +130,7 @@ fn update_lr<S: Chainable>(s: &mut S, groups: &mut dyn ParamGroups, epoch: Optio
         }
         Some(epoch) => {
             s.state_mut().last_epoch = epoch;
+            s.closed_form_defined()?;
             match s.closed_form() {
                 Some(values) => values,
                 None => s.get_lr(groups, initial)?,
@@ -145,6 +150,15 @@ fn set_lrs(groups: &mut dyn ParamGroups, values: &[f64]) -> Result<()> {
         groups.set_group_lr(g, lr)?;
     }
     Ok(())
+}
+
+/// `a / b` as Python divides floats: a zero divisor is an error (ZeroDivisionError), not an
+/// infinity or a NaN, so a schedule fails where torch's does.
+fn py_div(a: f64, b: f64) -> Result<f64> {
+    if b == 0.0 {
+        return invalid!("float division by zero");
+    }
+    Ok(a / b)
 }
 
 /// A whole epoch, for the schedulers that index by epoch (all but `CosineAnnealingWarmRestarts`).
