@@ -64,6 +64,9 @@ import warnings
 
 import torch
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import torch_checkpoint  # noqa: E402  (beside this script)
+
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
 
 
@@ -194,6 +197,11 @@ def optimizer_arguments(optimizer, options, foreach):
         o["step_sizes"] = (o.pop("step_size_min"), o.pop("step_size_max"))
     if optimizer == "adafactor":
         o["eps"] = (o.pop("eps1"), o.pop("eps2"))
+    if optimizer == "lbfgs":
+        o["line_search_fn"] = "strong_wolfe" if o.pop("strong_wolfe") else None
+        # torch.optim.LBFGS fills max_eval in its defaults only, not in a group's options.
+        if o.get("max_eval") is None:
+            o["max_eval"] = o["max_iter"] * 5 // 4
     if optimizer == "muon":
         o["ns_coefficients"] = (o.pop("ns_a"), o.pop("ns_b"), o.pop("ns_c"))
         o["adjust_lr_fn"] = "match_rms_adamw" if o.pop("match_rms_adamw") else None
@@ -205,7 +213,7 @@ def optimizer_arguments(optimizer, options, foreach):
 OPTIMIZERS = {
     "sgd": "SGD", "adam": "Adam", "adamw": "AdamW", "rmsprop": "RMSprop", "adagrad": "Adagrad",
     "adadelta": "Adadelta", "adafactor": "Adafactor", "adamax": "Adamax", "asgd": "ASGD", "nadam": "NAdam",
-    "radam": "RAdam", "rprop": "Rprop", "muon": "Muon", "sparse_adam": "SparseAdam",
+    "radam": "RAdam", "rprop": "Rprop", "muon": "Muon", "sparse_adam": "SparseAdam", "lbfgs": "LBFGS",
 }
 
 
@@ -355,6 +363,9 @@ def run_clip(request):
 
 
 def run_optimizer(request):
+    """A torch.optim run; with "checkpoint": {"save_at": K, "path": P} it also saves its state
+    after step K (scripts/torch_checkpoint.py), with {"load_at": K, "path": P} it loads one and
+    runs steps K + 1 to N only."""
     dtype = DTYPES[request["dtype"]]
     specs = request["params"]
     params = [tensor_of(spec, dtype).detach().requires_grad_(True) for spec in specs]
@@ -378,7 +389,12 @@ def run_optimizer(request):
         scheduler = build_scheduler(request["scheduler"], optimizer) if request.get("scheduler") else None
         metrics = request.get("metrics", [])
         data = [tensor_of(spec, dtype) for spec in request.get("data", [])]
-        for step in range(1, request["steps"] + 1):
+        checkpoint = request.get("checkpoint") or {}
+        first = 1
+        if "load_at" in checkpoint:
+            torch_checkpoint.load(checkpoint["path"], optimizer, scheduler)
+            first = checkpoint["load_at"] + 1
+        for step in range(first, request["steps"] + 1):
             if "gradients" in request:
                 grads = [tensor_of(g, dtype) for g in request["gradients"][step - 1]]
                 if request.get("sparse_gradients"):
@@ -390,7 +406,18 @@ def run_optimizer(request):
             skipped = {i for i, steps in request.get("no_grad", []) if step in steps}
             for i, (p, g) in enumerate(zip(params, grads)):
                 p.grad = None if i in skipped else g.detach().clone()
-            optimizer.step()
+            if kind == "lbfgs":
+
+                def closure():
+                    with torch.enable_grad():
+                        loss = objective(request["objective"], params, data)
+                        for p, g in zip(params, torch.autograd.grad(loss, params)):
+                            p.grad = g.detach()
+                    return loss
+
+                optimizer.step(closure)
+            else:
+                optimizer.step()
             for name, p, g in zip(names, params, grads):
                 put(f"param.{name}", p)
                 if not g.is_sparse:  # (a replay of a sparse run recomputes its gradients)
@@ -400,6 +427,8 @@ def run_optimizer(request):
                         put(f"{key}.{name}", value)
             if scheduler is not None:
                 step_scheduler(scheduler, metrics[step - 1] if metrics else None)
+            if checkpoint.get("save_at") == step:
+                torch_checkpoint.save(checkpoint["path"], optimizer, scheduler)
             for k, lr in request["lr_schedule"]:
                 if k == step:
                     for group in optimizer.param_groups:

@@ -9,6 +9,7 @@ pub mod html;
 pub mod materialize;
 pub mod optim_run;
 pub mod report;
+pub mod resume;
 pub mod run;
 pub mod select;
 pub mod train_run;

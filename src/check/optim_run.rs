@@ -63,7 +63,7 @@ pub enum Gradients<'a> {
 impl<'a> Gradients<'a> {
     /// A free run of `setup`'s optimizer on its objective: with gradients, or with a closure for
     /// an optimizer that takes one.
-    fn free(setup: &Setup, gradient: &'a GradientAt<'a>, evaluate: &'a EvaluateAt<'a>) -> Gradients<'a> {
+    pub(crate) fn free(setup: &Setup, gradient: &'a GradientAt<'a>, evaluate: &'a EvaluateAt<'a>) -> Gradients<'a> {
         if setup.spec.closure {
             Gradients::Closure(evaluate)
         } else {
@@ -294,12 +294,12 @@ impl History {
 /// A history while it is recorded: a copy of each tensor per step, read back only at the end
 /// (one stack and one conversion per label instead of four tensor operations per step).
 #[derive(Default)]
-struct Recording {
+pub(crate) struct Recording {
     series: BTreeMap<String, Vec<Tensor>>,
 }
 
 impl Recording {
-    fn record(&mut self, side: &dyn Stepper, names: &[&str]) -> Result<(), String> {
+    pub(crate) fn record(&mut self, side: &dyn Stepper, names: &[&str]) -> Result<(), String> {
         for (i, (param, name)) in side.params().iter().zip(names).enumerate() {
             self.push(format!("param.{name}"), param)?;
             for (buffer, t) in side.buffers(i).map_err(|e| e.to_string())? {
@@ -316,7 +316,7 @@ impl Recording {
         Ok(())
     }
 
-    fn finish(self) -> Result<History, String> {
+    pub(crate) fn finish(self) -> Result<History, String> {
         let mut history = History::default();
         for (label, steps) in self.series {
             let shape = steps[0].size();

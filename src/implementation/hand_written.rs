@@ -12,6 +12,7 @@ use crate::optim::{
     rmsprop::RmsPropRule, rprop::RpropRule, sgd::SgdRule, sparse_adam::SparseAdamRule, Lbfgs, LbfgsOptions, Optimizer,
     OptimizerOptions, ParamGroup, Rule, StepClosure, Stepper,
 };
+use crate::train::checkpoint::{Checkpoint, SchedulerState, SchedulerStateDict};
 use crate::train::lr_scheduler::{self as sched, LrLambda, LrScheduler, ReduceLROnPlateau};
 use crate::train::{clip_grad, ParamGroups, Rates};
 use tch::Tensor;
@@ -73,6 +74,104 @@ impl Scheduler {
                 None => crate::error::invalid!("ReduceLROnPlateau.step() needs a metric"),
             },
         }
+    }
+}
+
+impl SchedulerState for Scheduler {
+    fn class(&self) -> &'static str {
+        match self {
+            Scheduler::Epoch(s) => s.torch_name(),
+            Scheduler::Plateau(_) => "ReduceLROnPlateau",
+        }
+    }
+    fn state_dict(&self) -> SchedulerStateDict {
+        match self {
+            Scheduler::Epoch(s) => SchedulerState::state_dict(s),
+            Scheduler::Plateau(s) => SchedulerState::state_dict(s),
+        }
+    }
+    fn load_state_dict(&mut self, state: &serde_json::Value) -> Result<()> {
+        match self {
+            Scheduler::Epoch(s) => SchedulerState::load_state_dict(s, state),
+            Scheduler::Plateau(s) => SchedulerState::load_state_dict(s, state),
+        }
+    }
+}
+
+/// A hand-written optimizer (and scheduler) that can stop and go on: the resume checks drive it.
+pub trait Resumable: Stepper {
+    /// Its state now, the parameters included.
+    fn checkpoint(&self) -> Result<Checkpoint>;
+    /// Restores a checkpoint taken after `steps_done` steps (a scheduler's metrics go on from
+    /// there).
+    fn restore(&mut self, checkpoint: &Checkpoint, steps_done: usize) -> Result<()>;
+}
+
+/// The hand-written optimizer of `run`, resumable.
+pub fn resumable(run: &OptimizerRun) -> Result<Box<dyn Resumable>> {
+    fn build<R: Rule + 'static>(groups: Result<Vec<R::Options>>, run: &OptimizerRun) -> Result<Box<dyn Resumable>>
+    where
+        R::Options: crate::options::Options,
+    {
+        let mut stepper = HandStepper::<R>::new(groups?, run.params, run.group_of)?;
+        if let Some(config) = run.scheduler {
+            stepper.scheduler = Some(Scheduler::build(config, &mut stepper.optimizer)?);
+            stepper.metrics = run.metrics.to_vec();
+        }
+        Ok(Box::new(stepper))
+    }
+    let groups = run.groups;
+    macro_rules! groups_of {
+        ($variant:ident) => {
+            groups
+                .iter()
+                .map(|g| match g {
+                    OptimizerOptions::$variant(o) => Ok(*o),
+                    _ => Err(crate::Error::InvalidArgument("parameter groups of different optimizers".into())),
+                })
+                .collect()
+        };
+    }
+    let Some(first) = groups.first() else { return crate::error::invalid!("no parameter group") };
+    match first {
+        OptimizerOptions::Sgd(_) => build::<SgdRule>(groups_of!(Sgd), run),
+        OptimizerOptions::Adam(_) => build::<AdamRule>(groups_of!(Adam), run),
+        OptimizerOptions::AdamW(_) => build::<AdamWRule>(groups_of!(AdamW), run),
+        OptimizerOptions::RmsProp(_) => build::<RmsPropRule>(groups_of!(RmsProp), run),
+        OptimizerOptions::Adagrad(_) => build::<AdagradRule>(groups_of!(Adagrad), run),
+        OptimizerOptions::Adadelta(_) => build::<AdadeltaRule>(groups_of!(Adadelta), run),
+        OptimizerOptions::Adafactor(_) => build::<AdafactorRule>(groups_of!(Adafactor), run),
+        OptimizerOptions::Adamax(_) => build::<AdamaxRule>(groups_of!(Adamax), run),
+        OptimizerOptions::Asgd(_) => build::<AsgdRule>(groups_of!(Asgd), run),
+        OptimizerOptions::NAdam(_) => build::<NAdamRule>(groups_of!(NAdam), run),
+        OptimizerOptions::RAdam(_) => build::<RAdamRule>(groups_of!(RAdam), run),
+        OptimizerOptions::Rprop(_) => build::<RpropRule>(groups_of!(Rprop), run),
+        OptimizerOptions::Muon(_) => build::<MuonRule>(groups_of!(Muon), run),
+        OptimizerOptions::SparseAdam(_) => build::<SparseAdamRule>(groups_of!(SparseAdam), run),
+        OptimizerOptions::Lbfgs(options) => Ok(Box::new(LbfgsStepper::new(*options, run.params)?)),
+    }
+}
+
+impl<R: Rule> Resumable for HandStepper<R>
+where
+    R::Options: crate::options::Options,
+{
+    fn checkpoint(&self) -> Result<Checkpoint> {
+        Checkpoint::of(&self.optimizer, self.scheduler.as_ref().map(|s| s as &dyn SchedulerState))
+    }
+    fn restore(&mut self, checkpoint: &Checkpoint, steps_done: usize) -> Result<()> {
+        checkpoint.restore(&mut self.optimizer, self.scheduler.as_mut().map(|s| s as &mut dyn SchedulerState))?;
+        self.steps = steps_done;
+        Ok(())
+    }
+}
+
+impl Resumable for LbfgsStepper {
+    fn checkpoint(&self) -> Result<Checkpoint> {
+        Checkpoint::of(&self.optimizer, None)
+    }
+    fn restore(&mut self, checkpoint: &Checkpoint, _: usize) -> Result<()> {
+        checkpoint.restore(&mut self.optimizer, None)
     }
 }
 

@@ -111,6 +111,22 @@ impl PyTorch {
         (python_only || maximize || scheduled) && (has_foreach || !self.foreach)
     }
 
+    /// Python's raw answer to a request of the worker protocol (scripts/pytorch_reference.py),
+    /// live whatever `live_optimizers` says: the resume checks' runs.
+    pub fn answer(&self, request: Value) -> Result<Value, String> {
+        let job = Job { key: request.to_string(), json: request, loss: None };
+        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        match state.answer(job)? {
+            Answer::Run(answer) => Ok(answer),
+            Answer::Loss(_) => unreachable!("a run job has a run answer"),
+        }
+    }
+
+    /// The worker request for an optimizer run (for-loop unless `foreach`).
+    pub fn run_request(run: &OptimizerRun, foreach: bool) -> Option<Value> {
+        run_json(run, foreach)
+    }
+
     /// Python's answer to a schedule or clip request, as outputs: live only.
     fn outputs_of(&self, request: Value) -> Evaluation {
         if !self.live_optimizers {
@@ -343,10 +359,10 @@ fn replay_of(run: &OptimizerRun, answer: &Value) -> crate::Result<Box<dyn Steppe
 }
 
 /// One series of Python's answer, owned: label, shape (steps first), values.
-type OwnedSeries = (String, Vec<i64>, Vec<f64>);
+pub type OwnedSeries = (String, Vec<i64>, Vec<f64>);
 
 /// The recorded series of a run's answer.
-fn parse_series(answer: &Value) -> Result<Vec<OwnedSeries>, String> {
+pub fn parse_series(answer: &Value) -> Result<Vec<OwnedSeries>, String> {
     let all = answer["series"].as_object().ok_or("Python's answer has no series")?;
     all.iter()
         .map(|(label, s)| {

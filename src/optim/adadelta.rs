@@ -2,6 +2,7 @@
 
 use super::{
     add_product_, add_scaled_, check_non_negative, direction, with_weight_decay, Hyperparameters, Optimizer, Rule,
+    SavedBuffers,
 };
 use crate::error::{invalid, Result};
 use tch::Tensor;
@@ -73,6 +74,14 @@ impl Rule for AdadeltaRule {
             ("acc_delta", s.acc_delta.shallow_clone()),
         ]
     }
+    fn restore(_: &Tensor, _: &AdadeltaOptions, saved: &mut SavedBuffers) -> Result<AdadeltaState> {
+        Ok(AdadeltaState {
+            step: saved.step()?,
+            square_avg: saved.like_param("square_avg")?,
+            acc_delta: saved.like_param("acc_delta")?,
+        })
+    }
+    const TORCH_NAME: &'static str = "Adadelta";
 }
 
 /// `torch.optim.Adadelta`.

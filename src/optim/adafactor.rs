@@ -2,7 +2,7 @@
 //! ICML 2018), as `torch.optim.Adafactor`: second moments factored into row and column
 //! statistics for parameters of two or more dimensions, kept whole for vectors, no first moment.
 
-use super::{add_scaled_, direction, Hyperparameters, Optimizer, Rule};
+use super::{add_scaled_, direction, Hyperparameters, Optimizer, Rule, SavedBuffers};
 use crate::error::{invalid, Result};
 use tch::{Kind, Tensor};
 
@@ -154,6 +154,17 @@ impl Rule for AdafactorRule {
         }
         out
     }
+    fn restore(param: &Tensor, o: &AdafactorOptions, saved: &mut SavedBuffers) -> Result<AdafactorState> {
+        // The shapes the first step makes: factored for matrices, whole for vectors.
+        let fresh = Self::init(param, o)?;
+        let mut take = |name: &str, like: &Option<Tensor>| -> Result<Option<Tensor>> {
+            like.as_ref().map(|t| saved.of_shape(name, &t.size())).transpose()
+        };
+        let (row_var, col_var) = (take("row_var", &fresh.row_var)?, take("col_var", &fresh.col_var)?);
+        let variance = take("variance", &fresh.variance)?;
+        Ok(AdafactorState { step: saved.step()?, row_var, col_var, variance })
+    }
+    const TORCH_NAME: &'static str = "Adafactor";
 }
 
 /// `torch.finfo(kind).eps`.

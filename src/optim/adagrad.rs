@@ -4,7 +4,7 @@
 
 use super::{
     add_product_, add_quotient_, check_non_negative, direction, step_tensor, with_weight_decay, Hyperparameters,
-    Optimizer, Rule,
+    Optimizer, Rule, SavedBuffers,
 };
 use crate::error::Result;
 use tch::Tensor;
@@ -69,6 +69,10 @@ impl Rule for AdagradRule {
     fn buffers(s: &AdagradState) -> Vec<(&'static str, Tensor)> {
         vec![("step", step_tensor(s.step)), ("sum", s.sum.shallow_clone())]
     }
+    fn restore(_: &Tensor, _: &AdagradOptions, saved: &mut SavedBuffers) -> Result<AdagradState> {
+        Ok(AdagradState { step: saved.step()?, sum: saved.like_param("sum")? })
+    }
+    const TORCH_NAME: &'static str = "Adagrad";
 }
 
 /// `torch.optim.Adagrad`.

@@ -2,7 +2,9 @@
 //! (Loshchilov & Hutter, *Decoupled Weight Decay Regularization*, ICLR 2019), with amsgrad
 //! (Reddi, Kale & Kumar, *On the Convergence of Adam and Beyond*, ICLR 2018) and maximize.
 
-use super::{add_product_, add_quotient_, add_scaled_, decay, direction, Hyperparameters, Optimizer, Rule};
+use super::{
+    add_product_, add_quotient_, add_scaled_, decay, direction, Hyperparameters, Optimizer, Rule, SavedBuffers,
+};
 use crate::error::Result;
 use crate::options::{unknown_option, wrong_type, OptionSpec, OptionType, OptionValue, Options};
 use tch::Tensor;
@@ -226,6 +228,10 @@ impl Rule for AdamRule {
     fn buffers(s: &AdamState) -> Vec<(&'static str, Tensor)> {
         adam_buffers(s)
     }
+    fn restore(_: &Tensor, o: &AdamOptions, saved: &mut SavedBuffers) -> Result<AdamState> {
+        restore_adam(saved, o.amsgrad)
+    }
+    const TORCH_NAME: &'static str = "Adam";
 }
 
 impl Rule for AdamWRule {
@@ -243,6 +249,19 @@ impl Rule for AdamWRule {
     fn buffers(s: &AdamState) -> Vec<(&'static str, Tensor)> {
         adam_buffers(s)
     }
+    fn restore(_: &Tensor, o: &AdamWOptions, saved: &mut SavedBuffers) -> Result<AdamState> {
+        restore_adam(saved, o.amsgrad)
+    }
+    const TORCH_NAME: &'static str = "AdamW";
+}
+
+fn restore_adam(saved: &mut SavedBuffers, amsgrad: bool) -> Result<AdamState> {
+    Ok(AdamState {
+        step: saved.step()?,
+        exp_avg: saved.like_param("exp_avg")?,
+        exp_avg_sq: saved.like_param("exp_avg_sq")?,
+        max_exp_avg_sq: saved.optional_like_param("max_exp_avg_sq", amsgrad)?,
+    })
 }
 
 fn adam_buffers(s: &AdamState) -> Vec<(&'static str, Tensor)> {

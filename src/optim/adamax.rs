@@ -1,7 +1,9 @@
 //! Adamax, Adam under the infinity norm (Kingma & Ba, *Adam*, ICLR 2015, §7.1), as
 //! `torch.optim.Adamax`.
 
-use super::{add_quotient_, check_adam_family, direction, with_weight_decay, Hyperparameters, Optimizer, Rule};
+use super::{
+    add_quotient_, check_adam_family, direction, with_weight_decay, Hyperparameters, Optimizer, Rule, SavedBuffers,
+};
 use crate::error::Result;
 use tch::Tensor;
 
@@ -68,6 +70,14 @@ impl Rule for AdamaxRule {
             ("exp_inf", s.exp_inf.shallow_clone()),
         ]
     }
+    fn restore(_: &Tensor, _: &AdamaxOptions, saved: &mut SavedBuffers) -> Result<AdamaxState> {
+        Ok(AdamaxState {
+            step: saved.step()?,
+            exp_avg: saved.like_param("exp_avg")?,
+            exp_inf: saved.like_param("exp_inf")?,
+        })
+    }
+    const TORCH_NAME: &'static str = "Adamax";
 }
 
 /// `torch.optim.Adamax`.

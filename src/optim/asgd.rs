@@ -1,7 +1,9 @@
 //! ASGD, averaged SGD (Polyak & Juditsky, *Acceleration of Stochastic Approximation by
 //! Averaging*, SIAM J. Control Optim. 1992), as `torch.optim.ASGD`.
 
-use super::{add_scaled_, check_non_negative, direction, with_weight_decay, Hyperparameters, Optimizer, Rule};
+use super::{
+    add_scaled_, check_non_negative, direction, with_weight_decay, Hyperparameters, Optimizer, Rule, SavedBuffers,
+};
 use crate::error::Result;
 use tch::Tensor;
 
@@ -85,6 +87,15 @@ impl Rule for AsgdRule {
             ("ax", s.ax.shallow_clone()),
         ]
     }
+    fn restore(_: &Tensor, _: &AsgdOptions, saved: &mut SavedBuffers) -> Result<AsgdState> {
+        Ok(AsgdState {
+            step: saved.step()?,
+            eta: saved.scalar("eta")? as f32,
+            mu: saved.scalar("mu")? as f32,
+            ax: saved.like_param("ax")?,
+        })
+    }
+    const TORCH_NAME: &'static str = "ASGD";
 }
 
 /// `torch.optim.ASGD`.

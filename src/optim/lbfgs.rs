@@ -107,6 +107,20 @@ impl Lbfgs {
         &self.state
     }
 
+    /// The parameters it optimizes, in order.
+    pub fn params(&self) -> &[Tensor] {
+        &self.params
+    }
+
+    /// Options, state and `initial_lr` at once, as a checkpoint restores them.
+    pub fn restore(&mut self, options: LbfgsOptions, state: LbfgsState, initial_lr: Option<f64>) -> Result<()> {
+        options.validate()?;
+        self.options = options;
+        self.state = state;
+        self.initial_lr = initial_lr;
+        Ok(())
+    }
+
     /// Every parameter's gradient, flattened into one vector (zeros for a parameter without one).
     fn flat_grad(&self) -> Result<Tensor> {
         let views = self

@@ -256,6 +256,101 @@ pub trait Rule {
     fn update(param: &mut Tensor, grad: &Tensor, state: &mut Self::State, options: &Self::Options) -> Result<()>;
     /// The state's buffers by name (`step` as a scalar), sharing storage with the state.
     fn buffers(state: &Self::State) -> Vec<(&'static str, Tensor)>;
+    /// The state again from the buffers `buffers` gave (torch.optim's state names), as a
+    /// checkpoint holds them: each checked against the parameter, none missing, none left over.
+    fn restore(param: &Tensor, options: &Self::Options, saved: &mut SavedBuffers) -> Result<Self::State>;
+    /// torch.optim's class ("Adam"), which a checkpoint names.
+    const TORCH_NAME: &'static str;
+    /// Whether torch.optim keeps `step` as a Python int (SparseAdam) rather than a float32
+    /// scalar tensor.
+    const STEP_IS_INT: bool = false;
+}
+
+/// One parameter's saved state buffers, by name, taken one by one as a rule rebuilds its state
+/// ([`Rule::restore`]). A buffer is checked against the parameter: its dtype, and its shape
+/// where it has the parameter's (Adafactor's factored statistics have their own).
+pub struct SavedBuffers {
+    /// Which parameter (in the optimizer's order), for messages.
+    pub index: usize,
+    kind: tch::Kind,
+    shape: Vec<i64>,
+    entries: Vec<(String, Tensor)>,
+}
+
+impl SavedBuffers {
+    pub fn new(index: usize, param: &Tensor, entries: Vec<(String, Tensor)>) -> SavedBuffers {
+        SavedBuffers { index, kind: param.kind(), shape: param.size(), entries }
+    }
+
+    fn take_raw(&mut self, name: &str) -> Option<Tensor> {
+        let at = self.entries.iter().position(|(n, _)| n == name)?;
+        Some(self.entries.remove(at).1)
+    }
+
+    /// A buffer shaped and typed like the parameter.
+    pub fn like_param(&mut self, name: &str) -> Result<Tensor> {
+        let shape = self.shape.clone();
+        self.of_shape(name, &shape)
+    }
+
+    /// A buffer of the parameter's dtype and this shape.
+    pub fn of_shape(&mut self, name: &str, shape: &[i64]) -> Result<Tensor> {
+        let i = self.index;
+        let Some(t) = self.take_raw(name) else { return invalid!("state {i} has no {name}") };
+        if t.kind() != self.kind {
+            return invalid!("state {i}'s {name} is {:?}, its parameter is {:?}", t.kind(), self.kind);
+        }
+        if t.size() != shape {
+            return invalid!("state {i}'s {name} has shape {:?}, expected {shape:?}", t.size());
+        }
+        Ok(t)
+    }
+
+    /// A buffer like the parameter, when the options make one.
+    pub fn optional_like_param(&mut self, name: &str, expected: bool) -> Result<Option<Tensor>> {
+        match (expected, self.entries.iter().any(|(n, _)| n == name)) {
+            (true, _) => self.like_param(name).map(Some),
+            (false, false) => Ok(None),
+            (false, true) => invalid!("state {} has a {name}, which these options do not make", self.index),
+        }
+    }
+
+    /// A buffer like the parameter, if the checkpoint has one (SGD's momentum buffer exists once
+    /// a step had momentum, whatever the momentum is now).
+    pub fn optional(&mut self, name: &str) -> Result<Option<Tensor>> {
+        if self.entries.iter().any(|(n, _)| n == name) {
+            self.like_param(name).map(Some)
+        } else {
+            Ok(None)
+        }
+    }
+
+    /// A scalar's value (any dtype).
+    pub fn scalar(&mut self, name: &str) -> Result<f64> {
+        let i = self.index;
+        let Some(t) = self.take_raw(name) else { return invalid!("state {i} has no {name}") };
+        if t.numel() != 1 {
+            return invalid!("state {i}'s {name} is not a scalar (shape {:?})", t.size());
+        }
+        Ok(t.f_double_value(&[])?)
+    }
+
+    /// The step count, a whole number however it was stored.
+    pub fn step(&mut self) -> Result<i64> {
+        let step = self.scalar("step")?;
+        if step.fract() != 0.0 || step < 0.0 {
+            return invalid!("state {}'s step is {step}, not a count", self.index);
+        }
+        Ok(step as i64)
+    }
+
+    /// Nothing may be left over: a buffer these options do not make is an error.
+    pub fn finish(self) -> Result<()> {
+        match self.entries.first() {
+            None => Ok(()),
+            Some((name, _)) => invalid!("state {} has an unexpected buffer {name}", self.index),
+        }
+    }
 }
 
 /// Parameters that share hyperparameters.
@@ -358,6 +453,34 @@ impl<R: Rule> Optimizer<R> {
                 let _ = grad.f_zero_();
             }
         }
+    }
+
+    /// Parameter `index` of `group`'s state, once it has stepped.
+    pub fn param_state(&self, group: usize, index: usize) -> Option<&R::State> {
+        self.state.get(group)?.get(index)?.as_ref()
+    }
+
+    /// Every group's options, every parameter's state and every `initial_lr` at once, as a
+    /// checkpoint restores them; the lengths must be the optimizer's own.
+    pub fn restore(
+        &mut self,
+        options: Vec<R::Options>,
+        state: Vec<Vec<Option<R::State>>>,
+        initial_lrs: Vec<Option<f64>>,
+    ) -> Result<()> {
+        let fits = options.len() == self.groups.len()
+            && initial_lrs.len() == self.groups.len()
+            && state.len() == self.groups.len()
+            && state.iter().zip(&self.groups).all(|(s, g)| s.len() == g.params.len());
+        if !fits {
+            return invalid!("the restored state does not have this optimizer's groups and parameters");
+        }
+        for (group, o) in self.groups.iter_mut().zip(options) {
+            group.options = o;
+        }
+        self.state = state;
+        self.initial_lrs = initial_lrs;
+        Ok(())
     }
 
     /// The named state buffers of parameter `index` of `group`; empty before its first step.

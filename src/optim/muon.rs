@@ -2,7 +2,7 @@
 //! layers in neural networks*, 2024; learning-rate matching from Liu et al., *Muon is Scalable
 //! for LLM Training*, 2025), as `torch.optim.Muon`. For 2-D parameters only.
 
-use super::{add_scaled_, Hyperparameters, Optimizer, Rule};
+use super::{add_scaled_, Hyperparameters, Optimizer, Rule, SavedBuffers};
 use crate::error::{invalid, Result};
 use crate::ffi;
 use tch::{Kind, Tensor};
@@ -127,6 +127,10 @@ impl Rule for MuonRule {
     fn buffers(s: &MuonState) -> Vec<(&'static str, Tensor)> {
         vec![("momentum_buffer", s.momentum_buffer.shallow_clone())]
     }
+    fn restore(_: &Tensor, _: &MuonOptions, saved: &mut SavedBuffers) -> Result<MuonState> {
+        Ok(MuonState { momentum_buffer: saved.like_param("momentum_buffer")? })
+    }
+    const TORCH_NAME: &'static str = "Muon";
 }
 
 /// `torch.optim.Muon`.

@@ -3,7 +3,7 @@
 
 use super::{
     add_product_, add_quotient_, check_adam_family, check_non_negative, decay, direction, Hyperparameters, Optimizer,
-    Rule,
+    Rule, SavedBuffers,
 };
 use crate::error::Result;
 use tch::{Kind, Tensor};
@@ -97,6 +97,16 @@ impl Rule for NAdamRule {
             ("exp_avg_sq", s.exp_avg_sq.shallow_clone()),
         ]
     }
+    fn restore(param: &Tensor, _: &NAdamOptions, saved: &mut SavedBuffers) -> Result<NAdamState> {
+        let mu_product = Tensor::f_from_slice(&[saved.scalar("mu_product")? as f32])?.f_reshape([])?;
+        Ok(NAdamState {
+            step: saved.step()?,
+            mu_product: mu_product.f_to_device(param.device())?,
+            exp_avg: saved.like_param("exp_avg")?,
+            exp_avg_sq: saved.like_param("exp_avg_sq")?,
+        })
+    }
+    const TORCH_NAME: &'static str = "NAdam";
 }
 
 /// `torch.optim.NAdam`.

@@ -1,7 +1,9 @@
 //! RAdam, rectified Adam (Liu et al., *On the Variance of the Adaptive Learning Rate and Beyond*,
 //! ICLR 2020), as `torch.optim.RAdam`.
 
-use super::{add_product_, add_scaled_, check_adam_family, decay, direction, Hyperparameters, Optimizer, Rule};
+use super::{
+    add_product_, add_scaled_, check_adam_family, decay, direction, Hyperparameters, Optimizer, Rule, SavedBuffers,
+};
 use crate::error::Result;
 use tch::Tensor;
 
@@ -92,6 +94,14 @@ impl Rule for RAdamRule {
             ("exp_avg_sq", s.exp_avg_sq.shallow_clone()),
         ]
     }
+    fn restore(_: &Tensor, _: &RAdamOptions, saved: &mut SavedBuffers) -> Result<RAdamState> {
+        Ok(RAdamState {
+            step: saved.step()?,
+            exp_avg: saved.like_param("exp_avg")?,
+            exp_avg_sq: saved.like_param("exp_avg_sq")?,
+        })
+    }
+    const TORCH_NAME: &'static str = "RAdam";
 }
 
 /// `torch.optim.RAdam`.

@@ -4,7 +4,7 @@
 
 use super::{
     add_product_, add_quotient_, add_scaled_, check_non_negative, direction, step_tensor, with_weight_decay,
-    Hyperparameters, Optimizer, Rule,
+    Hyperparameters, Optimizer, Rule, SavedBuffers,
 };
 use crate::error::Result;
 use tch::Tensor;
@@ -111,6 +111,15 @@ impl Rule for RmsPropRule {
         }
         out
     }
+    fn restore(_: &Tensor, o: &RmsPropOptions, saved: &mut SavedBuffers) -> Result<RmsPropState> {
+        Ok(RmsPropState {
+            step: saved.step()?,
+            square_avg: saved.like_param("square_avg")?,
+            momentum_buffer: saved.optional("momentum_buffer")?,
+            grad_avg: saved.optional_like_param("grad_avg", o.centered)?,
+        })
+    }
+    const TORCH_NAME: &'static str = "RMSprop";
 }
 
 /// `torch.optim.RMSprop`.

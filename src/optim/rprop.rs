@@ -1,7 +1,7 @@
 //! Rprop, resilient backpropagation (Riedmiller & Braun, *A Direct Adaptive Method for Faster
 //! Backpropagation Learning: The RPROP Algorithm*, ICNN 1993), as `torch.optim.Rprop`.
 
-use super::{add_product_, check_non_negative, direction, Hyperparameters, Optimizer, Rule};
+use super::{add_product_, check_non_negative, direction, Hyperparameters, Optimizer, Rule, SavedBuffers};
 use crate::error::{invalid, Result};
 use tch::Tensor;
 
@@ -83,6 +83,14 @@ impl Rule for RpropRule {
             ("step_size", s.step_size.shallow_clone()),
         ]
     }
+    fn restore(_: &Tensor, _: &RpropOptions, saved: &mut SavedBuffers) -> Result<RpropState> {
+        Ok(RpropState {
+            step: saved.step()?,
+            prev: saved.like_param("prev")?,
+            step_size: saved.like_param("step_size")?,
+        })
+    }
+    const TORCH_NAME: &'static str = "Rprop";
 }
 
 /// `torch.optim.Rprop`.

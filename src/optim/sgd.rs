@@ -1,7 +1,9 @@
 //! SGD with momentum, dampening, Nesterov momentum (Sutskever et al., *On the importance of
 //! initialization and momentum in deep learning*, ICML 2013), weight decay and maximize.
 
-use super::{add_scaled_, check_non_negative, direction, with_weight_decay, Hyperparameters, Optimizer, Rule};
+use super::{
+    add_scaled_, check_non_negative, direction, with_weight_decay, Hyperparameters, Optimizer, Rule, SavedBuffers,
+};
 use crate::error::{invalid, Result};
 use tch::Tensor;
 
@@ -89,6 +91,10 @@ impl Rule for SgdRule {
     fn buffers(state: &SgdState) -> Vec<(&'static str, Tensor)> {
         state.momentum_buffer.iter().map(|b| ("momentum_buffer", b.shallow_clone())).collect()
     }
+    fn restore(_: &Tensor, _: &SgdOptions, saved: &mut SavedBuffers) -> Result<SgdState> {
+        Ok(SgdState { momentum_buffer: saved.optional("momentum_buffer")? })
+    }
+    const TORCH_NAME: &'static str = "SGD";
 }
 
 /// `torch.optim.SGD`.

@@ -2,7 +2,7 @@
 //! updates), as `torch.optim.SparseAdam`: only the rows (or elements) present in the gradient
 //! move, and only their moments decay.
 
-use super::{add_scaled_, direction, Hyperparameters, Optimizer, Rule};
+use super::{add_scaled_, direction, Hyperparameters, Optimizer, Rule, SavedBuffers};
 use crate::error::{invalid, Result};
 use tch::Tensor;
 
@@ -114,6 +114,15 @@ impl Rule for SparseAdamRule {
             ("exp_avg_sq", s.exp_avg_sq.shallow_clone()),
         ]
     }
+    fn restore(_: &Tensor, _: &SparseAdamOptions, saved: &mut SavedBuffers) -> Result<SparseAdamState> {
+        Ok(SparseAdamState {
+            step: saved.step()?,
+            exp_avg: saved.like_param("exp_avg")?,
+            exp_avg_sq: saved.like_param("exp_avg_sq")?,
+        })
+    }
+    const STEP_IS_INT: bool = true;
+    const TORCH_NAME: &'static str = "SparseAdam";
 }
 
 /// `torch.optim.SparseAdam`.

@@ -1,8 +1,9 @@
 //! The rest of the training step around a loss and an optimizer: learning-rate schedulers
-//! ([`lr_scheduler`], torch.optim.lr_scheduler) and gradient clipping ([`clip_grad`],
-//! torch.nn.utils). Each works with every optimizer of [`crate::optim`] through
-//! [`ParamGroups`].
+//! ([`lr_scheduler`], torch.optim.lr_scheduler), gradient clipping ([`clip_grad`],
+//! torch.nn.utils) and checkpoints in PyTorch's `state_dict()` layout ([`checkpoint`]). Each
+//! works with every optimizer of [`crate::optim`] through [`ParamGroups`].
 
+pub mod checkpoint;
 pub mod clip_grad;
 pub mod lr_scheduler;
 

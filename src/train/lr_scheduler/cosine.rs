@@ -40,6 +40,7 @@ impl CosineAnnealingLR {
 }
 
 impl Chainable for CosineAnnealingLR {
+    const TORCH_NAME: &'static str = "CosineAnnealingLR";
     fn state(&self) -> &SchedulerState {
         &self.state
     }
@@ -201,5 +202,22 @@ impl LrScheduler for CosineAnnealingWarmRestarts {
     }
     fn undo_epoch(&mut self) {
         self.state.last_epoch -= 1;
+    }
+    fn torch_name(&self) -> &'static str {
+        "CosineAnnealingWarmRestarts"
+    }
+    fn state_dict(&self) -> serde_json::Value {
+        let mut m = self.state.to_json();
+        m.insert("T_cur".into(), super::number_json(self.t_cur));
+        m.insert("T_i".into(), super::number_json(self.t_i));
+        serde_json::Value::Object(m)
+    }
+    fn load_state_dict(&mut self, state: &serde_json::Value) -> Result<()> {
+        let mut restored = self.state.clone();
+        restored.load(state)?;
+        let (t_cur, t_i) = (super::float_field(state, "T_cur")?, super::float_field(state, "T_i")?);
+        self.state = restored;
+        (self.t_cur, self.t_i) = (t_cur, t_i);
+        Ok(())
     }
 }

@@ -186,6 +186,13 @@ impl CyclicLR {
 }
 
 impl Chainable for CyclicLR {
+    const TORCH_NAME: &'static str = "CyclicLR";
+    /// torch's `load_state_dict` expects the (absent) custom scale function.
+    fn extra_state(&self) -> serde_json::Map<String, serde_json::Value> {
+        let mut m = serde_json::Map::new();
+        m.insert("_scale_fn_custom".into(), serde_json::Value::Null);
+        m
+    }
     fn state(&self) -> &SchedulerState {
         &self.state
     }
@@ -385,6 +392,7 @@ impl OneCycleLR {
 }
 
 impl Chainable for OneCycleLR {
+    const TORCH_NAME: &'static str = "OneCycleLR";
     fn state(&self) -> &SchedulerState {
         &self.state
     }

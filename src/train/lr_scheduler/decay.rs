@@ -53,6 +53,13 @@ impl LambdaLR {
 }
 
 impl Chainable for LambdaLR {
+    const TORCH_NAME: &'static str = "LambdaLR";
+    /// torch saves no function; its `load_state_dict` expects one entry per group.
+    fn extra_state(&self) -> serde_json::Map<String, serde_json::Value> {
+        let mut m = serde_json::Map::new();
+        m.insert("lr_lambdas".into(), serde_json::Value::Array(vec![serde_json::Value::Null; self.lambdas.len()]));
+        m
+    }
     fn state(&self) -> &SchedulerState {
         &self.state
     }
@@ -81,6 +88,13 @@ impl MultiplicativeLR {
 }
 
 impl Chainable for MultiplicativeLR {
+    const TORCH_NAME: &'static str = "MultiplicativeLR";
+    /// torch saves no function; its `load_state_dict` expects one entry per group.
+    fn extra_state(&self) -> serde_json::Map<String, serde_json::Value> {
+        let mut m = serde_json::Map::new();
+        m.insert("lr_lambdas".into(), serde_json::Value::Array(vec![serde_json::Value::Null; self.lambdas.len()]));
+        m
+    }
     fn state(&self) -> &SchedulerState {
         &self.state
     }
@@ -130,6 +144,7 @@ impl StepLR {
 }
 
 impl Chainable for StepLR {
+    const TORCH_NAME: &'static str = "StepLR";
     fn state(&self) -> &SchedulerState {
         &self.state
     }
@@ -176,6 +191,7 @@ impl MultiStepLR {
 }
 
 impl Chainable for MultiStepLR {
+    const TORCH_NAME: &'static str = "MultiStepLR";
     fn state(&self) -> &SchedulerState {
         &self.state
     }
@@ -231,6 +247,7 @@ impl ConstantLR {
 }
 
 impl Chainable for ConstantLR {
+    const TORCH_NAME: &'static str = "ConstantLR";
     fn state(&self) -> &SchedulerState {
         &self.state
     }
@@ -298,6 +315,7 @@ impl LinearLR {
 }
 
 impl Chainable for LinearLR {
+    const TORCH_NAME: &'static str = "LinearLR";
     fn state(&self) -> &SchedulerState {
         &self.state
     }
@@ -349,6 +367,7 @@ impl ExponentialLR {
 }
 
 impl Chainable for ExponentialLR {
+    const TORCH_NAME: &'static str = "ExponentialLR";
     fn state(&self) -> &SchedulerState {
         &self.state
     }
@@ -396,6 +415,7 @@ impl PolynomialLR {
 }
 
 impl Chainable for PolynomialLR {
+    const TORCH_NAME: &'static str = "PolynomialLR";
     fn state(&self) -> &SchedulerState {
         &self.state
     }

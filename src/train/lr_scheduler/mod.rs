@@ -47,6 +47,7 @@ pub use plateau::{PlateauMode, ReduceLROnPlateau, ReduceLROnPlateauOptions, Thre
 
 use super::ParamGroups;
 use crate::error::{invalid, Result};
+use serde_json::{json, Map, Value};
 
 /// A scheduler stepped once per epoch (or batch): every scheduler but [`ReduceLROnPlateau`],
 /// which is stepped with a metric.
@@ -70,6 +71,76 @@ pub trait LrScheduler: Send {
     /// `last_epoch -= 1`, through any nested schedulers (SequentialLR's `recursive_undo`).
     #[doc(hidden)]
     fn undo_epoch(&mut self);
+    /// torch's class name ("StepLR").
+    fn torch_name(&self) -> &'static str;
+    /// torch's `state_dict()`, under its attribute names: what changes as it steps (a
+    /// checkpoint holds it; `crate::train::checkpoint`).
+    fn state_dict(&self) -> Value;
+    /// Restores what [`state_dict`](LrScheduler::state_dict) gave, or a PyTorch scheduler's
+    /// `state_dict()` (whose other attributes, the options, stay as built).
+    fn load_state_dict(&mut self, state: &Value) -> Result<()>;
+}
+
+/// A field of a scheduler's state dict.
+fn field<'v>(state: &'v Value, key: &str) -> Result<&'v Value> {
+    state.get(key).ok_or_else(|| crate::Error::InvalidArgument(format!("the scheduler state has no {key}")))
+}
+
+fn int_field(state: &Value, key: &str) -> Result<i64> {
+    let v = field(state, key)?;
+    match v.as_i64().or_else(|| v.as_f64().filter(|x| x.fract() == 0.0).map(|x| x as i64)) {
+        Some(n) => Ok(n),
+        None => invalid!("the scheduler state's {key} is {v}, not a whole number"),
+    }
+}
+
+fn float_field(state: &Value, key: &str) -> Result<f64> {
+    crate::train::checkpoint::float_of(field(state, key)?)
+}
+
+fn floats_field(state: &Value, key: &str) -> Result<Vec<f64>> {
+    match field(state, key)? {
+        Value::Array(items) => items.iter().map(crate::train::checkpoint::float_of).collect(),
+        other => invalid!("the scheduler state's {key} is {other}, not a list"),
+    }
+}
+
+/// A number as torch keeps it: an int when whole (`T_cur`, `T_i` are ints until a fractional
+/// epoch), else a float.
+fn number_json(x: f64) -> Value {
+    if x.fract() == 0.0 && x.abs() < 9.0e15 {
+        json!(x as i64)
+    } else {
+        crate::train::checkpoint::float_json(x)
+    }
+}
+
+impl SchedulerState {
+    fn to_json(&self) -> Map<String, Value> {
+        let mut m = Map::new();
+        m.insert("base_lrs".into(), json!(self.base_lrs));
+        m.insert("last_epoch".into(), json!(self.last_epoch));
+        m.insert("_step_count".into(), json!(self.step_count));
+        m.insert("_last_lr".into(), json!(self.last_lr));
+        m.insert("_is_initial".into(), json!(false));
+        m.insert("_get_lr_called_within_step".into(), json!(false));
+        m
+    }
+
+    fn load(&mut self, state: &Value) -> Result<()> {
+        let base_lrs = floats_field(state, "base_lrs")?;
+        if base_lrs.len() != self.base_lrs.len() {
+            return invalid!(
+                "the scheduler state has {} groups, this scheduler {}",
+                base_lrs.len(),
+                self.base_lrs.len()
+            );
+        }
+        let (last_epoch, step_count) = (int_field(state, "last_epoch")?, int_field(state, "_step_count")?);
+        let last_lr = floats_field(state, "_last_lr")?;
+        *self = SchedulerState { base_lrs, last_epoch, step_count, last_lr };
+        Ok(())
+    }
 }
 
 /// What every scheduler built on torch's `LRScheduler` keeps.
@@ -100,6 +171,16 @@ impl SchedulerState {
 
 /// A scheduler defined by torch's `get_lr()` (chainable) and, for most, `_get_closed_form_lr()`.
 trait Chainable: Send {
+    /// torch's class name.
+    const TORCH_NAME: &'static str;
+    /// What torch keeps besides `LRScheduler`'s own attributes and needs back to step on.
+    fn extra_state(&self) -> Map<String, Value> {
+        Map::new()
+    }
+    fn load_extra(&mut self, state: &Value) -> Result<()> {
+        let _ = state;
+        Ok(())
+    }
     fn state(&self) -> &SchedulerState;
     fn state_mut(&mut self) -> &mut SchedulerState;
     /// The rates at `state().last_epoch`; `initial` during the step construction takes.
@@ -198,6 +279,21 @@ macro_rules! chainable {
             fn undo_epoch(&mut self) {
                 Chainable::state_mut(self).last_epoch -= 1;
             }
+            fn torch_name(&self) -> &'static str {
+                <Self as Chainable>::TORCH_NAME
+            }
+            fn state_dict(&self) -> serde_json::Value {
+                let mut m = Chainable::state(self).to_json();
+                m.extend(self.extra_state());
+                serde_json::Value::Object(m)
+            }
+            fn load_state_dict(&mut self, state: &serde_json::Value) -> $crate::error::Result<()> {
+                let mut restored = Chainable::state(self).clone();
+                restored.load(state)?;
+                self.load_extra(state)?;
+                *Chainable::state_mut(self) = restored;
+                Ok(())
+            }
         }
     )*};
 }
@@ -287,6 +383,33 @@ impl LrScheduler for SequentialLR {
     fn undo_epoch(&mut self) {
         self.schedulers.iter_mut().for_each(|s| s.undo_epoch());
     }
+    fn torch_name(&self) -> &'static str {
+        "SequentialLR"
+    }
+    fn state_dict(&self) -> Value {
+        json!({
+            "_milestones": self.milestones, "last_epoch": self.last_epoch, "_last_lr": self.last_lr,
+            "_schedulers": self.schedulers.iter().map(|s| s.state_dict()).collect::<Vec<_>>(),
+        })
+    }
+    fn load_state_dict(&mut self, state: &Value) -> Result<()> {
+        load_children(&mut self.schedulers, state)?;
+        self.last_epoch = int_field(state, "last_epoch")?;
+        self.last_lr = floats_field(state, "_last_lr")?;
+        Ok(())
+    }
+}
+
+/// Each held scheduler's state from `_schedulers`, all checked before any is restored.
+fn load_children(schedulers: &mut [Box<dyn LrScheduler>], state: &Value) -> Result<()> {
+    let children = field(state, "_schedulers")?.as_array().map_or(&[][..], Vec::as_slice);
+    if children.len() != schedulers.len() {
+        return invalid!("the scheduler state holds {} schedulers, this one {}", children.len(), schedulers.len());
+    }
+    for (s, child) in schedulers.iter_mut().zip(children) {
+        s.load_state_dict(child)?;
+    }
+    Ok(())
 }
 
 /// `torch.optim.lr_scheduler.ChainedScheduler`: every scheduler steps, in order, each scaling
@@ -331,6 +454,20 @@ impl LrScheduler for ChainedScheduler {
     }
     fn undo_epoch(&mut self) {
         self.schedulers.iter_mut().for_each(|s| s.undo_epoch());
+    }
+    fn torch_name(&self) -> &'static str {
+        "ChainedScheduler"
+    }
+    fn state_dict(&self) -> Value {
+        json!({
+            "_last_lr": self.last_lr,
+            "_schedulers": self.schedulers.iter().map(|s| s.state_dict()).collect::<Vec<_>>(),
+        })
+    }
+    fn load_state_dict(&mut self, state: &Value) -> Result<()> {
+        load_children(&mut self.schedulers, state)?;
+        self.last_lr = floats_field(state, "_last_lr")?;
+        Ok(())
     }
 }
 

@@ -172,4 +172,33 @@ impl ReduceLROnPlateau {
     pub fn last_lr(&self) -> &[f64] {
         &self.last_lr
     }
+
+    /// torch's `state_dict()`: the counters, the best metric and the floors, under its names.
+    pub fn state_dict(&self) -> serde_json::Value {
+        use crate::train::checkpoint::float_json;
+        serde_json::json!({
+            "best": float_json(self.best), "num_bad_epochs": self.num_bad_epochs,
+            "cooldown_counter": self.cooldown_counter, "last_epoch": self.last_epoch, "_last_lr": self.last_lr,
+            "min_lrs": self.min_lrs,
+        })
+    }
+
+    /// Restores what [`state_dict`](Self::state_dict) gave, or PyTorch's.
+    pub fn load_state_dict(&mut self, state: &serde_json::Value) -> Result<()> {
+        let best = super::float_field(state, "best")?;
+        let (bad, cooldown) =
+            (super::int_field(state, "num_bad_epochs")?, super::int_field(state, "cooldown_counter")?);
+        let (last_epoch, last_lr) = (super::int_field(state, "last_epoch")?, super::floats_field(state, "_last_lr")?);
+        let min_lrs = super::floats_field(state, "min_lrs")?;
+        if min_lrs.len() != self.min_lrs.len() {
+            return invalid!(
+                "the scheduler state has {} min_lrs, this scheduler {}",
+                min_lrs.len(),
+                self.min_lrs.len()
+            );
+        }
+        (self.best, self.num_bad_epochs, self.cooldown_counter) = (best, bad, cooldown);
+        (self.last_epoch, self.last_lr, self.min_lrs) = (last_epoch, last_lr, min_lrs);
+        Ok(())
+    }
 }
