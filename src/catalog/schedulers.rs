@@ -295,7 +295,10 @@ pub static SCHEDULERS: &[SchedulerSpec] = &[
         stepping: Stepping::Epoch,
         cycles_momentum: false,
         defaults: || json!({"step_size": null, "gamma": 0.1}),
-        sample: |rng, _, steps| json!({"step_size": int(rng, 1, (steps as i64 / 3).max(1)), "gamma": pick_f(rng, &[0.1, 0.5, 0.9, 0.3])}),
+        sample: |rng, _, steps| {
+            let step_size = int(rng, 1, (steps as i64 / 3).max(1));
+            json!({"step_size": step_size, "gamma": pick_f(rng, &[0.1, 0.5, 0.9, 0.3])})
+        },
         invalid_configs: &[],
     },
     SchedulerSpec {
@@ -321,7 +324,10 @@ pub static SCHEDULERS: &[SchedulerSpec] = &[
         stepping: Stepping::Epoch,
         cycles_momentum: false,
         defaults: || json!({"factor": 1.0 / 3.0, "total_iters": 5}),
-        sample: |rng, _, steps| json!({"factor": pick_f(rng, &[1.0 / 3.0, 0.5, 0.1, 1.0, 0.0]), "total_iters": int(rng, 0, steps as i64)}),
+        sample: |rng, _, steps| {
+            let factor = pick_f(rng, &[1.0 / 3.0, 0.5, 0.1, 1.0, 0.0]);
+            json!({"factor": factor, "total_iters": int(rng, 0, steps as i64)})
+        },
         invalid_configs: &[InvalidSchedule {
             name: "factor-above-one",
             options: r#"{"factor": 1.5}"#,
@@ -375,7 +381,10 @@ pub static SCHEDULERS: &[SchedulerSpec] = &[
         stepping: Stepping::Epoch,
         cycles_momentum: false,
         defaults: || json!({"total_iters": 5, "power": 1.0}),
-        sample: |rng, _, steps| json!({"total_iters": int(rng, 1, steps as i64), "power": pick_f(rng, &[1.0, 2.0, 0.5, 0.9])}),
+        sample: |rng, _, steps| {
+            let total_iters = int(rng, 1, steps as i64);
+            json!({"total_iters": total_iters, "power": pick_f(rng, &[1.0, 2.0, 0.5, 0.9])})
+        },
         invalid_configs: &[],
     },
     SchedulerSpec {
@@ -386,7 +395,10 @@ pub static SCHEDULERS: &[SchedulerSpec] = &[
         stepping: Stepping::Epoch,
         cycles_momentum: false,
         defaults: || json!({"T_max": null, "eta_min": 0.0}),
-        sample: |rng, _, steps| json!({"T_max": int(rng, 1, steps as i64), "eta_min": pick_f(rng, &[0.0, 1e-4, 0.001])}),
+        sample: |rng, _, steps| {
+            let t_max = int(rng, 1, steps as i64);
+            json!({"T_max": t_max, "eta_min": pick_f(rng, &[0.0, 1e-4, 0.001])})
+        },
         invalid_configs: &[],
     },
     SchedulerSpec {

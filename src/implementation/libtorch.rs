@@ -60,7 +60,9 @@ impl Implementation for Libtorch {
         };
         if call.spec.id == "clip_grad_norm_" && call.float("norm_type") == 0.0 && call.grads.iter().any(all_zero) {
             return Evaluation::Unavailable(
-                "libtorch's C++ clip_grad_norm_ counts every parameter with a gradient for order 0, PyTorch only those not all zeros".into(),
+                "libtorch's C++ clip_grad_norm_ counts every parameter with a gradient for order 0, PyTorch only \
+                 those not all zeros"
+                    .into(),
             );
         }
         if call.spec.id == "clip_grad_value_" && call.grads.iter().all(Option::is_none) {

@@ -711,6 +711,18 @@ pub trait SchedulerState {
     fn load_state_dict(&mut self, state: &Value) -> Result<()>;
 }
 
+impl<S: LrScheduler> SchedulerState for S {
+    fn class(&self) -> &'static str {
+        self.torch_name()
+    }
+    fn state_dict(&self) -> SchedulerStateDict {
+        SchedulerStateDict { class: self.class().to_owned(), state: LrScheduler::state_dict(self) }
+    }
+    fn load_state_dict(&mut self, state: &Value) -> Result<()> {
+        LrScheduler::load_state_dict(self, state)
+    }
+}
+
 impl SchedulerState for Box<dyn LrScheduler> {
     fn class(&self) -> &'static str {
         self.as_ref().torch_name()

@@ -255,11 +255,11 @@ fn whole_epoch(epoch: f64) -> Result<i64> {
 macro_rules! chainable {
     ($($name:ty),* $(,)?) => {$(
         impl $crate::train::lr_scheduler::LrScheduler for $name {
-            fn step(&mut self, groups: &mut dyn $crate::train::ParamGroups) -> $crate::error::Result<()> {
+            fn step(&mut self, groups: &mut dyn super::ParamGroups) -> super::Result<()> {
                 Chainable::state_mut(self).step_count += 1;
                 super::update_lr(self, groups, None, false)
             }
-            fn step_to(&mut self, groups: &mut dyn $crate::train::ParamGroups, epoch: f64) -> $crate::error::Result<()> {
+            fn step_to(&mut self, groups: &mut dyn super::ParamGroups, epoch: f64) -> super::Result<()> {
                 let epoch = super::whole_epoch(epoch)?;
                 Chainable::state_mut(self).step_count += 1;
                 super::update_lr(self, groups, Some(epoch), false)
@@ -270,10 +270,10 @@ macro_rules! chainable {
             fn last_epoch(&self) -> i64 {
                 Chainable::state(self).last_epoch
             }
-            fn initial_step(&mut self, groups: &mut dyn $crate::train::ParamGroups) -> $crate::error::Result<()> {
+            fn initial_step(&mut self, groups: &mut dyn super::ParamGroups) -> super::Result<()> {
                 super::initial_step(self, groups)
             }
-            fn update_lr_at(&mut self, groups: &mut dyn $crate::train::ParamGroups, epoch: i64) -> $crate::error::Result<()> {
+            fn update_lr_at(&mut self, groups: &mut dyn super::ParamGroups, epoch: i64) -> super::Result<()> {
                 super::update_lr(self, groups, Some(epoch), false)
             }
             fn undo_epoch(&mut self) {
@@ -287,7 +287,7 @@ macro_rules! chainable {
                 m.extend(self.extra_state());
                 serde_json::Value::Object(m)
             }
-            fn load_state_dict(&mut self, state: &serde_json::Value) -> $crate::error::Result<()> {
+            fn load_state_dict(&mut self, state: &serde_json::Value) -> super::Result<()> {
                 let mut restored = Chainable::state(self).clone();
                 restored.load(state)?;
                 self.load_extra(state)?;
@@ -306,7 +306,8 @@ pub fn per_group(name: &str, values: &[f64], groups: usize) -> Result<Vec<f64>> 
         1 => Ok(vec![values[0]; groups]),
         n if n == groups => Ok(values.to_vec()),
         n => invalid!(
-            "{name} must have the same length as optimizer.param_groups. {name} has {n} values, param_groups has {groups}."
+            "{name} must have the same length as optimizer.param_groups. {name} has {n} values, param_groups \
+             has {groups}."
         ),
     }
 }
