@@ -362,6 +362,46 @@ def run_clip(request):
     return {"series": series}
 
 
+def run_grad_scaler(request):
+    """torch.amp.GradScaler over SGD (lr 0.1) for a sequence of steps: at step k each parameter's
+    gradient is scaler.scale(GRADS[k][i]) (what backward of the scaled loss gives for a
+    power-of-two scale), "inject": [[K, VALUE], ...] writing VALUE over the first element of the
+    first parameter's gradient at step K; then scaler.step, update.
+    Records after every step each gradient (unscaled), each parameter, found_inf and the scale."""
+    dtype = DTYPES[request["dtype"]] if request["dtype"] in DTYPES else getattr(torch, request["dtype"])
+    params = [tensor_of(p, torch.float64).to(dtype).detach().requires_grad_(True) for p in request["params"]]
+    optimizer = torch.optim.SGD(params, lr=0.1)
+    series = {}
+
+    def put(label, values):
+        series.setdefault(label, []).append(values)
+
+    try:
+        scaler = torch.amp.GradScaler("cpu", **request["options"])
+        for step, grads in enumerate(request["grads"], start=1):
+            for i, (p, g) in enumerate(zip(params, grads)):
+                p.grad = scaler.scale(tensor_of(g, torch.float64).to(dtype)).detach()
+                for k, value in request.get("inject", []):
+                    if k == step and i == 0:
+                        p.grad.view(-1)[0] = decode(value)
+            scaler.step(optimizer)
+            state = scaler._per_optimizer_states[id(optimizer)]
+            put("found_inf", [float(sum(v.item() for v in state["found_inf_per_device"].values()))])
+            scaler.update()
+            put("scale", [scaler.get_scale()])
+            for i, p in enumerate(params):
+                put(f"grad.{i}", p.grad.double().flatten().tolist())
+                put(f"param.{i}", p.detach().double().flatten().tolist())
+    except Exception as error:
+        return {"error": f"{type(error).__name__}: {error}"}
+    return {
+        "series": {
+            label: {"shape": [len(steps), len(steps[0])], "data": [encode(x) for v in steps for x in v]}
+            for label, steps in series.items()
+        }
+    }
+
+
 def run_optimizer(request):
     """A torch.optim run; with "checkpoint": {"save_at": K, "path": P} it also saves its state
     after step K (scripts/torch_checkpoint.py), with {"load_at": K, "path": P} it loads one and
@@ -456,7 +496,7 @@ def main():
         unknown += sorted({r["optimizer"] for r in requests if r.get("kind") == "optimizer"} - OPTIMIZERS.keys())
         if unknown:
             sys.exit(f"pytorch_reference.py: unknown function(s): {', '.join(unknown)}")
-        runs = {"optimizer": run_optimizer, "schedule": run_schedule, "clip": run_clip}
+        runs = {"optimizer": run_optimizer, "schedule": run_schedule, "clip": run_clip, "grad_scaler": run_grad_scaler}
         results = [
             {"versions": versions, **runs[r["kind"]](r)}
             if r.get("kind") in runs

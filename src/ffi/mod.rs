@@ -90,6 +90,12 @@ extern "C" {
         total: *mut f64,
     ) -> *mut c_char;
     fn tp_clip_grad_value(params: *const CTensor, n: c_int, clip_value: f64) -> *mut c_char;
+    fn tp_amp_non_finite_check_and_unscale(
+        grads: *const CTensor,
+        n: c_int,
+        found_inf: CTensor,
+        inv_scale: CTensor,
+    ) -> *mut c_char;
     fn tp_free_string(s: *mut c_char);
     fn tp_skip_cpp_backtraces();
     fn tp_optimizer_new(
@@ -627,4 +633,20 @@ pub fn clip_grad_value(params: &[Tensor], clip_value: f64) -> Result<()> {
     let ptrs: Vec<CTensor> = params.iter().map(|p| p.as_ptr() as CTensor).collect();
     // SAFETY: the pointers are live tensors for the duration of the call.
     check(unsafe { tp_clip_grad_value(ptrs.as_ptr(), ptrs.len() as c_int, clip_value) })
+}
+
+/// libtorch's `_amp_foreach_non_finite_check_and_unscale_`: `grads` (one dtype) times the
+/// float32 scalar `inv_scale` in place; `found_inf` (a float32 scalar) set to 1 if any element
+/// was inf or NaN.
+pub fn amp_non_finite_check_and_unscale(grads: &[Tensor], found_inf: &Tensor, inv_scale: &Tensor) -> Result<()> {
+    let ptrs: Vec<CTensor> = grads.iter().map(|g| g.as_ptr() as CTensor).collect();
+    // SAFETY: the pointers are live tensors for the duration of the call.
+    check(unsafe {
+        tp_amp_non_finite_check_and_unscale(
+            ptrs.as_ptr(),
+            ptrs.len() as c_int,
+            found_inf.as_ptr() as CTensor,
+            inv_scale.as_ptr() as CTensor,
+        )
+    })
 }

@@ -375,4 +375,10 @@ char *tp_clip_grad_value(at::Tensor **params, int n, double clip_value) {
   TP_GUARD(torch::nn::utils::clip_grad_value_(tp_list(params, n), clip_value))
 }
 
+// at::_amp_foreach_non_finite_check_and_unscale_ (which tch does not expose): every gradient
+// times inv_scale in place, found_inf set to 1 if any element is inf or NaN.
+char *tp_amp_non_finite_check_and_unscale(at::Tensor **grads, int n, at::Tensor *found_inf, at::Tensor *inv_scale) {
+  TP_GUARD(at::_amp_foreach_non_finite_check_and_unscale_(tp_list(grads, n), *found_inf, *inv_scale))
+}
+
 }  // extern "C"

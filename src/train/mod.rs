@@ -5,6 +5,7 @@
 
 pub mod checkpoint;
 pub mod clip_grad;
+pub mod grad_scaler;
 pub mod lr_scheduler;
 
 use crate::error::{invalid, Result};
