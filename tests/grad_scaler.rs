@@ -169,3 +169,50 @@ fn float16_gradients_and_bad_factors_are_refused_as_torch_does() {
         assert!(error.to_string().contains(message), "{error}");
     }
 }
+
+/// Seeded random runs against libtorch's kernels: random options (growth interval 1–4, factors,
+/// an initial scale up to 2¹²⁰ so that growth meets float32's limit), random gradients in every
+/// dtype the unscale kernel takes, inf and NaN injected at random steps.
+#[test]
+fn random_runs_match_libtorchs_kernels() {
+    use tch_parity::catalog::rng::Rng;
+    for seed in 0..200u64 {
+        let mut rng = Rng::new(seed);
+        let kind = rng.pick(&[Kind::Float, Kind::Double, Kind::BFloat16]);
+        let growth_interval = 1 + rng.below(4) as i64;
+        let (growth_factor, backoff_factor) = (rng.pick(&[2.0, 1.5, 4.0]), rng.pick(&[0.5, 0.25, 0.9]));
+        let init_scale = rng.pick(&[1.0, 1024.0, 65536.0, 2f64.powi(120)]);
+        let options = GradScalerOptions { init_scale, growth_factor, backoff_factor, growth_interval, enabled: true };
+        let mut scaler = GradScaler::new(options).unwrap();
+        let scale = Tensor::from_slice(&[init_scale as f32]).reshape([]);
+        let tracker = Tensor::from_slice(&[0i32]).reshape([]);
+        for step in 1..=12 {
+            let values: Vec<f64> = (0..6).map(|_| rng.uniform(-4.0, 4.0)).collect();
+            let grads = Tensor::from_slice(&values).to_kind(kind);
+            if rng.chance(0.2) {
+                let _ = grads.get(rng.below(6) as i64).fill_(rng.pick(&[f64::INFINITY, f64::NAN, f64::NEG_INFINITY]));
+            }
+            let param = Tensor::zeros([6], (kind, tch::Device::Cpu)).set_requires_grad(true);
+            // A copy: the kernel below unscales `grads` itself.
+            ffi::set_grad(&param, &grads.copy()).unwrap();
+            scaler.step(std::slice::from_ref(&param), || Ok(())).unwrap();
+            let found = scaler.found_inf();
+            scaler.update().unwrap();
+            let found_inf = Tensor::zeros([], (Kind::Float, tch::Device::Cpu));
+            let inv_scale = Tensor::from_slice(&[(1.0 / scale.double_value(&[])) as f32]).reshape([]);
+            ffi::amp_non_finite_check_and_unscale(std::slice::from_ref(&grads), &found_inf, &inv_scale).unwrap();
+            let _ = scale.shallow_clone().internal_amp_update_scale_(
+                &tracker,
+                &found_inf,
+                growth_factor,
+                backoff_factor,
+                growth_interval,
+            );
+            let at = format!("seed {seed} {kind:?} step {step}");
+            assert_eq!(found, found_inf.double_value(&[]) == 1.0, "{at}: found_inf");
+            assert_eq!(f64::from(scaler.get_scale()), scale.double_value(&[]), "{at}: scale");
+            assert_eq!(i64::from(scaler.growth_tracker()), tracker.int64_value(&[]), "{at}: growth tracker");
+            assert!(same(&to_vec(&param.grad()), &to_vec(&grads)), "{at}: unscaled gradient");
+        }
+    }
+}
