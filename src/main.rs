@@ -73,6 +73,10 @@ enum Command {
         /// trajectories the fixtures recorded from it (slower; shows drift in the recordings).
         #[arg(long)]
         live: bool,
+        /// Also audit accuracy: each loss row below float64 against the reference's float64
+        /// result, both sides' error in ulps (a table, and "accuracy" in the JSON report).
+        #[arg(long)]
+        accuracy: bool,
     },
     /// Record the fixtures' expected values again from the live references.
     Regen {
@@ -150,7 +154,9 @@ fn main() -> ExitCode {
     // bit for bit either way).
     tch::set_num_threads(1);
     match cli.command {
-        Command::Check { filter, format, output, rows, live } => check(&filter, format, output, rows, live),
+        Command::Check { filter, format, output, rows, live, accuracy } => {
+            check(&filter, format, output, rows, live, accuracy)
+        }
         Command::Regen { filter, check, exact } => regen(&filter, check, exact),
         Command::List { fixtures } => list(&fixtures),
         Command::Explain { case, dtypes, fixtures } => explain(&case, &dtypes, &fixtures),
@@ -165,14 +171,17 @@ fn load(path: &std::path::Path) -> Result<Vec<FixtureFile>, ExitCode> {
     })
 }
 
-fn check(filter: &Filter, format: Format, output: Option<PathBuf>, rows: bool, live: bool) -> ExitCode {
+fn check(filter: &Filter, format: Format, output: Option<PathBuf>, rows: bool, live: bool, accuracy: bool) -> ExitCode {
     let files = match load(&filter.fixtures) {
         Ok(files) => files,
         Err(code) => return code,
     };
     let selection = filter.selection();
     let registry = if live { Registry::live() } else { Registry::standard() };
-    let report = check::check(&registry, &files, &selection);
+    let mut report = check::check(&registry, &files, &selection);
+    if accuracy {
+        report.accuracy = check::accuracy::audit(&registry, &files, &selection);
+    }
     if report.rows.is_empty() {
         eprintln!("tch-parity: no case matches {:?} in {}", filter.filters, filter.fixtures.display());
         return ExitCode::from(EXIT_USAGE);

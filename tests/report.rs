@@ -28,7 +28,7 @@ fn the_markdown_summary_of_ten_times_todays_rows_stays_far_below_the_limit() {
         }
         rows.push(row);
     }
-    let synthetic = Report { libtorch: real.libtorch.clone(), rows };
+    let synthetic = Report { libtorch: real.libtorch.clone(), rows, accuracy: Vec::new() };
     let markdown = synthetic.render(Format::Markdown);
     eprintln!(
         "markdown: {} bytes for {target} rows; today's catalogue of binary losses: {} bytes",

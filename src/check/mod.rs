@@ -3,6 +3,7 @@
 //! and the recorded values ([`run`], [`optim_run`]), compared with `torch.testing.assert_close`'s
 //! rule ([`compare`]); the result as a report ([`report`]).
 
+pub mod accuracy;
 pub mod compare;
 pub mod explain;
 pub mod html;

@@ -32,6 +32,8 @@ impl std::str::FromStr for Format {
 pub struct Report {
     pub libtorch: String,
     pub rows: Vec<Row>,
+    /// The accuracy audit (`check --accuracy`): each side's error against float64.
+    pub accuracy: Vec<super::accuracy::AccuracyRow>,
 }
 
 /// How the table is shown.
@@ -169,8 +171,16 @@ impl Report {
             summary: Summary,
             libtorch: &'a str,
             rows: &'a [Row],
+            #[serde(skip_serializing_if = "<[_]>::is_empty")]
+            accuracy: &'a [super::accuracy::AccuracyRow],
         }
-        let doc = Doc { passed: self.passed(), summary: self.summary(), libtorch: &self.libtorch, rows: &self.rows };
+        let doc = Doc {
+            passed: self.passed(),
+            summary: self.summary(),
+            libtorch: &self.libtorch,
+            rows: &self.rows,
+            accuracy: &self.accuracy,
+        };
         // Infinite differences become null in JSON; the row's checks still say passed: false.
         serde_json::to_string_pretty(&doc).expect("report serializes") + "\n"
     }
@@ -182,6 +192,9 @@ impl Report {
         if !details.is_empty() {
             out.push_str(&paint("\nDisagreements:\n", RED, style));
             out.push_str(&details);
+        }
+        if !self.accuracy.is_empty() {
+            out.push_str(&super::accuracy::table(&self.accuracy));
         }
         let line = self.summary_line();
         out.push_str(&paint(&line, if self.passed() { GREEN } else { RED }, style));

@@ -413,5 +413,9 @@ pub fn check(registry: &Registry, files: &[FixtureFile], selection: &Selection) 
         }
     });
     let rows = done.into_inner().unwrap_or_else(|e| e.into_inner());
-    Report { libtorch: crate::reference::LIBTORCH_VERSION.to_owned(), rows: rows.into_iter().flatten().collect() }
+    Report {
+        libtorch: crate::reference::LIBTORCH_VERSION.to_owned(),
+        rows: rows.into_iter().flatten().collect(),
+        accuracy: Vec::new(),
+    }
 }
