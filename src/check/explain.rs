@@ -248,6 +248,10 @@ fn explain_optimizer(
             t.lr_schedule,
             t.groups.len()
         );
+        if let Some(scheduler) = &t.scheduler {
+            let metrics = if t.metrics.is_empty() { String::new() } else { format!(", {} metrics", t.metrics.len()) };
+            let _ = writeln!(out, "scheduler {scheduler}{metrics}, stepped after every step");
+        }
     }
     for &dtype in dtypes {
         let _ = writeln!(out, "\n== {dtype}");
