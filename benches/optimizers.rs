@@ -66,6 +66,8 @@ fn optimizers(c: &mut Criterion) {
             no_grad: &[],
             scheduler: None,
             metrics: &[],
+            grad_scaler: None,
+            inject: &[],
         };
         for implementation in registry.subjects.iter().chain(&registry.references) {
             // PyTorch in Python is timed in Python, by scripts/bench_torch_optim.py.

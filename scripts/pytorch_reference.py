@@ -430,6 +430,7 @@ def run_optimizer(request):
         metrics = request.get("metrics", [])
         data = [tensor_of(spec, dtype) for spec in request.get("data", [])]
         checkpoint = request.get("checkpoint") or {}
+        scaler = torch.amp.GradScaler("cpu", **request["grad_scaler"]) if request.get("grad_scaler") else None
         first = 1
         if "load_at" in checkpoint:
             torch_checkpoint.load(checkpoint["path"], optimizer, scheduler)
@@ -446,6 +447,12 @@ def run_optimizer(request):
             skipped = {i for i, steps in request.get("no_grad", []) if step in steps}
             for i, (p, g) in enumerate(zip(params, grads)):
                 p.grad = None if i in skipped else g.detach().clone()
+                if scaler is not None and p.grad is not None:
+                    # What backward of scaler.scale(loss) gives for a power-of-two scale.
+                    p.grad = scaler.scale(p.grad)
+                    for k, j, value in request.get("inject", []):
+                        if k == step and j == i:
+                            p.grad.view(-1)[0] = decode(value)
             if kind == "lbfgs":
 
                 def closure():
@@ -456,6 +463,9 @@ def run_optimizer(request):
                     return loss
 
                 optimizer.step(closure)
+            elif scaler is not None:
+                scaler.step(optimizer)
+                scaler.update()
             else:
                 optimizer.step()
             for name, p, g in zip(names, params, grads):

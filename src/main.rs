@@ -428,6 +428,8 @@ fn list(fixtures: &std::path::Path) -> ExitCode {
                 no_grad: &[],
                 scheduler: None,
                 metrics: &[],
+                grad_scaler: None,
+                inject: &[],
             };
             let names: Vec<&str> =
                 registry.references.iter().filter(|r| r.has_optimizer(&run)).map(|r| r.name()).collect();

@@ -77,6 +77,8 @@ fn every_invalid_optimizer_configuration_is_refused_by_both_sides_with_torch_opt
                 no_grad: &[],
                 scheduler: None,
                 metrics: &[],
+                grad_scaler: None,
+                inject: &[],
             };
             let build = |i: &dyn Implementation| match i.optimizer(&run) {
                 Some(Err(e)) => e.to_string(),
@@ -130,6 +132,8 @@ fn lbfgs_stepped_without_a_closure_is_an_error_on_both_sides() {
         no_grad: &[],
         scheduler: None,
         metrics: &[],
+        grad_scaler: None,
+        inject: &[],
     };
     let grads = [Tensor::from_slice(&[0.5f64, -0.5])];
     let cpp = registry.references.iter().find(|r| r.name() == "cpp").unwrap();

@@ -7,6 +7,7 @@
 pub mod call;
 pub mod clipping;
 pub mod errors;
+pub mod grad_scaler;
 pub mod losses;
 pub mod objectives;
 pub mod optimizers;

@@ -143,6 +143,10 @@ pub struct Setup<'c> {
     pub dtype: DType,
     /// The scheduler stepped after every optimizer step.
     pub scheduler: Option<crate::catalog::SchedulerConfig>,
+    /// The loss scaling around every step.
+    pub grad_scaler: Option<crate::train::grad_scaler::GradScalerOptions>,
+    /// `(k, i, value)`: the injected gradient values, by parameter index.
+    pub inject: Vec<(usize, usize, f64)>,
 }
 
 /// A stepper, or why it could not be built.
@@ -183,6 +187,8 @@ impl Setup<'_> {
             no_grad: &self.no_grad,
             scheduler: self.scheduler.as_ref(),
             metrics: &self.trajectory.metrics,
+            grad_scaler: self.grad_scaler.as_ref(),
+            inject: &self.inject,
         }
     }
 
@@ -257,6 +263,13 @@ pub fn setup<'c>(case: &'c Case, spec: &'static OptimizerSpec, dtype: DType) -> 
         .filter_map(|(name, steps)| Some((objective.params.iter().position(|p| p == name)?, steps.clone())))
         .collect();
     let scheduler = trajectory.scheduler.as_ref().map(crate::catalog::schedulers::parse).transpose()?;
+    let grad_scaler = trajectory.grad_scaler.as_ref().map(crate::catalog::grad_scaler::configure).transpose()?;
+    let mut inject = Vec::new();
+    for (k, name, value) in &trajectory.inject {
+        let i =
+            objective.params.iter().position(|p| p == name).ok_or_else(|| format!("inject: no parameter {name}"))?;
+        inject.push((*k, i, *value));
+    }
     Ok(Setup {
         spec,
         objective,
@@ -270,6 +283,8 @@ pub fn setup<'c>(case: &'c Case, spec: &'static OptimizerSpec, dtype: DType) -> 
         recorded,
         dtype,
         scheduler,
+        grad_scaler,
+        inject,
     })
 }
 

@@ -165,6 +165,9 @@ pub struct OptimizerDraw {
     params: Vec<Tensor>,
     group_of: Vec<usize>,
     grads: Vec<Vec<Tensor>>,
+    /// Now and then the run goes through a GradScaler, with infs and NaNs injected.
+    grad_scaler: Option<crate::train::grad_scaler::GradScalerOptions>,
+    inject: Vec<(usize, usize, f64)>,
 }
 
 impl OptimizerDraw {
@@ -202,7 +205,25 @@ impl OptimizerDraw {
             })
             .collect();
         let group_of = vec![0; params.len()];
-        Ok(OptimizerDraw { k, spec, dtype, drawn, groups, params, group_of, grads })
+        // A GradScaler for the optimizers stepped with dense gradients, as torch.amp allows.
+        let mut scaler_rng = Rng::new(seed ^ 0xa3f);
+        let (mut grad_scaler, mut inject) = (None, Vec::new());
+        if !spec.closure && !spec.sparse_gradients && scaler_rng.chance(0.25) {
+            grad_scaler = Some(crate::train::grad_scaler::GradScalerOptions {
+                init_scale: scaler_rng.pick(&[1.0, 256.0, 65536.0, 2f64.powi(100)]),
+                growth_factor: scaler_rng.pick(&[2.0, 4.0]),
+                backoff_factor: scaler_rng.pick(&[0.5, 0.25]),
+                growth_interval: 1 + scaler_rng.below(4) as i64,
+                enabled: true,
+            });
+            for k in 1..=steps {
+                if scaler_rng.chance(0.15) {
+                    let i = scaler_rng.below(params.len() as u64) as usize;
+                    inject.push((k, i, scaler_rng.pick(&[f64::INFINITY, f64::NAN, f64::NEG_INFINITY])));
+                }
+            }
+        }
+        Ok(OptimizerDraw { k, spec, dtype, drawn, groups, params, group_of, grads, grad_scaler, inject })
     }
 
     pub fn run(&self) -> OptimizerRun<'_> {
@@ -218,11 +239,17 @@ impl OptimizerDraw {
             no_grad: &[],
             scheduler: None,
             metrics: &[],
+            grad_scaler: self.grad_scaler.as_ref(),
+            inject: &self.inject,
         }
     }
 
     fn describe(&self) -> String {
-        format!("options {:?}", self.drawn.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>())
+        let options = self.drawn.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>();
+        match &self.grad_scaler {
+            Some(s) => format!("options {options:?}, grad scaler {s:?}, injected {:?}", self.inject),
+            None => format!("options {options:?}"),
+        }
     }
 }
 

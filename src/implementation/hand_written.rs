@@ -13,6 +13,7 @@ use crate::optim::{
     OptimizerOptions, ParamGroup, Rule, StepClosure, Stepper,
 };
 use crate::train::checkpoint::{Checkpoint, SchedulerState, SchedulerStateDict};
+use crate::train::grad_scaler::GradScaler;
 use crate::train::lr_scheduler::{self as sched, LrLambda, LrScheduler, ReduceLROnPlateau};
 use crate::train::{clip_grad, ParamGroups, Rates};
 use tch::Tensor;
@@ -281,6 +282,17 @@ impl Implementation for HandWritten {
             }
             Ok(Box::new(stepper))
         }
+        let scaled = |stepper: Result<Box<dyn Stepper>>| -> Result<Box<dyn Stepper>> {
+            match run.grad_scaler {
+                None => stepper,
+                Some(options) => Ok(Box::new(Scaled {
+                    inner: stepper?,
+                    scaler: GradScaler::new(*options)?,
+                    inject: run.inject.to_vec(),
+                    steps: 0,
+                })),
+            }
+        };
         // Every group's options, which must all be of the first group's optimizer.
         macro_rules! groups_of {
             ($variant:ident) => {
@@ -293,7 +305,7 @@ impl Implementation for HandWritten {
                     .collect()
             };
         }
-        Some(match groups.first()? {
+        Some(scaled(match groups.first()? {
             OptimizerOptions::Sgd(_) => build::<SgdRule>(groups_of!(Sgd), params, group_of, (scheduler, metrics)),
             OptimizerOptions::Adam(_) => build::<AdamRule>(groups_of!(Adam), params, group_of, (scheduler, metrics)),
             OptimizerOptions::AdamW(_) => build::<AdamWRule>(groups_of!(AdamW), params, group_of, (scheduler, metrics)),
@@ -328,7 +340,64 @@ impl Implementation for HandWritten {
             OptimizerOptions::SparseAdam(_) => {
                 build::<SparseAdamRule>(groups_of!(SparseAdam), params, group_of, (scheduler, metrics))
             }
-        })
+        }))
+    }
+}
+
+/// An optimizer stepped through a GradScaler: each step's gradients scaled (and the run's
+/// injected values written over them), then unscaled, checked, and the step skipped where one
+/// is inf or NaN, as `scaler.scale(loss).backward(); scaler.step(opt); scaler.update()` does.
+struct Scaled {
+    inner: Box<dyn Stepper>,
+    scaler: GradScaler,
+    inject: Vec<(usize, usize, f64)>,
+    steps: usize,
+}
+
+impl Stepper for Scaled {
+    fn step(&mut self, grads: &[Tensor]) -> Result<()> {
+        self.steps += 1;
+        let mut scaled = Vec::with_capacity(grads.len());
+        for (i, g) in grads.iter().enumerate() {
+            if !g.defined() {
+                scaled.push(Tensor::new());
+                continue;
+            }
+            let s = self.scaler.scale(g)?;
+            for &(_, _, value) in self.inject.iter().filter(|(k, p, _)| *k == self.steps && *p == i) {
+                let _ = s.f_reshape([-1])?.f_get(0)?.f_fill_(value)?;
+            }
+            scaled.push(s);
+        }
+        // The scaler unscales gradients held by parameters; the inner optimizer then steps on
+        // what it leaves.
+        let holders: Vec<Tensor> = scaled
+            .iter()
+            .map(|g| -> Result<Tensor> {
+                if !g.defined() {
+                    // A parameter without a gradient this step: nothing to unscale.
+                    return Ok(Tensor::zeros([1], tch::kind::FLOAT_CPU));
+                }
+                let holder = g.f_zeros_like()?.set_requires_grad(true);
+                ffi::set_grad(&holder, g)?;
+                Ok(holder)
+            })
+            .collect::<Result<_>>()?;
+        let inner = &mut self.inner;
+        self.scaler.step(&holders, || {
+            let unscaled: Vec<Tensor> = holders.iter().map(Tensor::grad).collect();
+            inner.step(&unscaled)
+        })?;
+        self.scaler.update()
+    }
+    fn set_lr(&mut self, lr: f64) -> Result<()> {
+        self.inner.set_lr(lr)
+    }
+    fn params(&self) -> Vec<Tensor> {
+        self.inner.params()
+    }
+    fn buffers(&self, index: usize) -> Result<Vec<(String, Tensor)>> {
+        self.inner.buffers(index)
     }
 }
 

@@ -193,8 +193,9 @@ impl Implementation for OptimizerPath {
     }
 
     fn optimizer(&self, run: &OptimizerRun) -> Option<Result<Box<dyn Stepper>>> {
-        // A scheduled run is checked against torch.optim with torch.optim.lr_scheduler.
-        let scheduled = run.scheduler.is_some();
+        // A scheduled or loss-scaled run is checked against torch.optim with
+        // torch.optim.lr_scheduler and torch.amp.GradScaler.
+        let scheduled = run.scheduler.is_some() || run.grad_scaler.is_some();
         ((self.supports)(run.groups) && !scheduled).then(|| (self.build)(run.groups, run.params, run.group_of))
     }
 }

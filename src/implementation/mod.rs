@@ -340,6 +340,11 @@ pub struct OptimizerRun<'a> {
     pub scheduler: Option<&'a SchedulerConfig>,
     /// The metric ReduceLROnPlateau is given after each step.
     pub metrics: &'a [f64],
+    /// Loss scaling around every step (`torch.amp.GradScaler`).
+    pub grad_scaler: Option<&'a crate::train::grad_scaler::GradScalerOptions>,
+    /// `(k, i, value)`: at step k `value` is written over the first element of parameter i's
+    /// scaled gradient.
+    pub inject: &'a [(usize, usize, f64)],
 }
 
 impl OptimizerRun<'_> {

@@ -107,7 +107,7 @@ impl PyTorch {
         let has_foreach = crate::catalog::optimizers::find(run.optimizer).is_some_and(|o| o.foreach);
         // torch.optim.lr_scheduler is the reference of a scheduled run (LBFGS excepted: its
         // reference is libtorch's C++ LBFGS, which has no scheduler).
-        let scheduled = run.scheduler.is_some() && run.optimizer != "lbfgs";
+        let scheduled = (run.scheduler.is_some() || run.grad_scaler.is_some()) && run.optimizer != "lbfgs";
         (python_only || maximize || scheduled) && (has_foreach || !self.foreach)
     }
 
@@ -402,6 +402,14 @@ fn run_json(run: &OptimizerRun, foreach: bool) -> Option<Value> {
     if let Some(scheduler) = run.scheduler {
         request["scheduler"] = scheduler.json.clone();
         request["metrics"] = json!(run.metrics);
+    }
+    if let Some(o) = run.grad_scaler {
+        request["grad_scaler"] = json!({
+            "init_scale": o.init_scale, "growth_factor": o.growth_factor, "backoff_factor": o.backoff_factor,
+            "growth_interval": o.growth_interval, "enabled": o.enabled,
+        });
+        let inject: Vec<Value> = run.inject.iter().map(|&(k, i, v)| json!([k, i, float_json(v)])).collect();
+        request["inject"] = Value::Array(inject);
     }
     match run.gradients {
         RunGradients::Objective { id, data } => {

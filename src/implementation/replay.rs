@@ -30,17 +30,20 @@ pub struct Replay {
 
 impl Replay {
     /// The replay of `series` over `steps` steps from `initial` (one per name in `names`),
-    /// each tensor of `kind`. Every `param.<name>` must be recorded; `<buffer>.<name>` and
-    /// `grad.<name>` series are taken where present.
+    /// each tensor of `kind`. Every `param.<name>` must be recorded at every step;
+    /// `<buffer>.<name>` and `grad.<name>` series are taken where present. A buffer recorded for
+    /// fewer steps is one whose state began later (the first steps skipped by a GradScaler):
+    /// its values are the last steps'.
     pub fn new(names: &[&str], initial: &[Tensor], series: &[Series], steps: usize, kind: Kind) -> Result<Replay> {
-        // Each series becomes one tensor, then a view per step.
-        let per_step = |s: &Series| -> Result<Vec<Tensor>> {
+        // Each series becomes one tensor, then a view per step, the last `recorded` steps.
+        let per_step = |s: &Series, whole: bool| -> Result<Vec<(usize, Tensor)>> {
             let recorded = s.shape.first().copied().unwrap_or(0).max(0) as usize;
-            if recorded < steps {
+            if recorded < steps && (whole || recorded == 0) {
                 return invalid!("the recording of {} has {recorded} steps, not {steps}", s.label);
             }
+            let kept = recorded.min(steps);
             let all = Tensor::from_slice(s.values).f_reshape(s.shape)?.f_to_kind(kind)?;
-            (0..steps as i64).map(|k| Ok(all.f_select(0, k)?)).collect()
+            (0..kept).map(|k| Ok((steps - kept + k, all.f_select(0, k as i64)?))).collect()
         };
         let mut params = vec![initial.iter().map(Tensor::detach).collect::<Vec<_>>()];
         params.extend((0..steps).map(|_| Vec::new()));
@@ -51,7 +54,7 @@ impl Replay {
             let Some(p) = series.iter().find(|s| s.label == format!("param.{name}")) else {
                 return invalid!("the recording has no param.{name}");
             };
-            for (k, t) in per_step(p)?.into_iter().enumerate() {
+            for (k, t) in per_step(p, true)? {
                 params[k + 1].push(t);
             }
         }
@@ -61,12 +64,12 @@ impl Replay {
             match buffer {
                 "param" => {}
                 "grad" => {
-                    for (k, t) in per_step(s)?.into_iter().enumerate() {
+                    for (k, t) in per_step(s, true)? {
                         grads[k + 1].push(t);
                     }
                 }
                 _ => {
-                    for (k, t) in per_step(s)?.into_iter().enumerate() {
+                    for (k, t) in per_step(s, false)? {
                         buffers[k + 1][i].push((buffer.to_owned(), t));
                     }
                 }
