@@ -96,16 +96,39 @@ pub fn run_steps(
                 }),
                 Gradients::FreeRunning(_) | Gradients::Closure(_) => None,
             };
-            for (name, side) in sides.iter_mut() {
+            // Free-running, each side's gradient at its own parameters, computed once per
+            // distinct set of parameters (the objective is a function of them alone, and sides
+            // that agree bit for bit share a trajectory); a replay needs none.
+            let mut own: Vec<Option<Vec<Tensor>>> = (0..sides.len()).map(|_| None).collect();
+            if let Gradients::FreeRunning(f) = &gradients {
+                let mut computed: Vec<(Vec<u64>, Vec<Tensor>)> = Vec::new();
+                for (k, (_, side)) in sides.iter().enumerate() {
+                    if side.replays_a_recording() {
+                        continue;
+                    }
+                    let params = side.params();
+                    let key = bits(&params)?;
+                    let grads = match computed.iter().find(|(b, _)| *b == key) {
+                        Some((_, g)) => g.iter().map(Tensor::shallow_clone).collect(),
+                        None => {
+                            let g = f(&params).map_err(|e| e.to_string())?;
+                            computed.push((key, g.iter().map(Tensor::shallow_clone).collect()));
+                            g
+                        }
+                    };
+                    own[k] = Some(grads);
+                }
+            }
+            for ((name, side), own) in sides.iter_mut().zip(own) {
                 if let Gradients::Closure(f) = &gradients {
                     let mut closure = |params: &[Tensor]| f(params);
                     side.step_with_closure(&mut closure).map_err(|e| format!("{name}, step {step}: {e}"))?;
                     continue;
                 }
-                let grads = match (&shared, &gradients) {
+                let grads = match (&shared, own) {
                     (Some(g), _) => g.iter().map(Tensor::shallow_clone).collect(),
-                    (None, Gradients::FreeRunning(f)) => f(&side.params()).map_err(|e| e.to_string())?,
-                    (None, _) => unreachable!("lockstep gradients are shared; a closure is handled above"),
+                    (None, Some(g)) => g,
+                    (None, None) => Vec::new(),
                 };
                 let grads = run.mask(step, grads);
                 side.step(&grads).map_err(|e| format!("{name}, step {step}: {e}"))?;
@@ -122,6 +145,19 @@ pub fn run_steps(
         Ok(())
     })
     .and_then(|r| r)
+}
+
+/// Every parameter's values as bits (float32 widened exactly): a key that two sides share only
+/// when they hold the same parameters bit for bit.
+fn bits(params: &[Tensor]) -> Result<Vec<u64>, String> {
+    let mut out = Vec::new();
+    for p in params {
+        let flat = p.f_detach().and_then(|t| t.f_to_kind(tch::Kind::Double)).and_then(|t| t.f_reshape([-1]));
+        let values = flat.and_then(|t| Vec::<f64>::try_from(&t)).map_err(|e| e.to_string())?;
+        out.push(values.len() as u64);
+        out.extend(values.into_iter().map(f64::to_bits));
+    }
+    Ok(out)
 }
 
 /// Everything a case needs to build its optimizers.
@@ -315,19 +351,20 @@ pub(crate) struct Recording {
 
 impl Recording {
     pub(crate) fn record(&mut self, side: &dyn Stepper, names: &[&str]) -> Result<(), String> {
+        // A replay's tensors never change; any other side's are updated in place by its next step.
+        let copy = !side.replays_a_recording();
         for (i, (param, name)) in side.params().iter().zip(names).enumerate() {
-            self.push(format!("param.{name}"), param)?;
+            self.push(format!("param.{name}"), param, copy)?;
             for (buffer, t) in side.buffers(i).map_err(|e| e.to_string())? {
-                self.push(format!("{buffer}.{name}"), &t)?;
+                self.push(format!("{buffer}.{name}"), &t, copy)?;
             }
         }
         Ok(())
     }
 
-    fn push(&mut self, label: String, t: &Tensor) -> Result<(), String> {
-        // A copy: parameters and most buffers are updated in place by the next step.
-        let copy = t.f_detach_copy().map_err(|e| e.to_string())?;
-        self.series.entry(label).or_default().push(copy);
+    fn push(&mut self, label: String, t: &Tensor, copy: bool) -> Result<(), String> {
+        let kept = if copy { t.f_detach_copy().map_err(|e| e.to_string())? } else { t.shallow_clone() };
+        self.series.entry(label).or_default().push(kept);
         Ok(())
     }
 

@@ -110,6 +110,10 @@ impl Stepper for Replay {
             .unwrap_or_default())
     }
 
+    fn replays_a_recording(&self) -> bool {
+        true
+    }
+
     fn recorded_gradients(&self, step: usize) -> Option<Vec<Tensor>> {
         self.grads.get(step)?.as_ref().map(|g| g.iter().map(Tensor::shallow_clone).collect())
     }

@@ -174,6 +174,11 @@ pub trait Stepper {
         let _ = step;
         None
     }
+    /// Whether it replays a recorded run: it ignores the gradients it is given (a free-running
+    /// driver need not compute them for it) and its tensors never change.
+    fn replays_a_recording(&self) -> bool {
+        false
+    }
 }
 
 /// The objective at the parameters handed to it: the loss and a gradient per parameter.
