@@ -174,8 +174,8 @@ pub trait Stepper {
         let _ = step;
         None
     }
-    /// Whether it replays a recorded run: it ignores the gradients it is given (a free-running
-    /// driver need not compute them for it) and its tensors never change.
+    /// Whether it replays a recorded run: it ignores the gradients it is given, so that a
+    /// free-running driver need not compute them for it.
     fn replays_a_recording(&self) -> bool {
         false
     }
