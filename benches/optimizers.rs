@@ -54,21 +54,7 @@ fn optimizers(c: &mut Criterion) {
         let group_of = vec![0; params.len()];
         let mut group = c.benchmark_group(format!("optimizer/{}", spec.id));
         group.sample_size(10).warm_up_time(Duration::from_millis(500)).measurement_time(Duration::from_secs(3));
-        let run = OptimizerRun {
-            optimizer: spec.id,
-            groups: &groups,
-            params: &params,
-            names: &[],
-            group_of: &group_of,
-            steps: 0,
-            lr_schedule: &[],
-            gradients: RunGradients::Given(&[]),
-            no_grad: &[],
-            scheduler: None,
-            metrics: &[],
-            grad_scaler: None,
-            inject: &[],
-        };
+        let run = OptimizerRun::new(spec.id, &groups, &params, &[], &group_of, 0, RunGradients::Given(&[]));
         for implementation in registry.subjects.iter().chain(&registry.references) {
             // PyTorch in Python is timed in Python, by scripts/bench_torch_optim.py.
             if implementation.recorded_in_full() {

@@ -416,21 +416,8 @@ fn list(fixtures: &std::path::Path) -> ExitCode {
         let maximizing = (spec.configure)(&[("maximize".into(), tch_parity::options::OptionValue::Bool(true))]).ok();
         let params = [tch::Tensor::zeros([1, 1], tch::kind::FLOAT_CPU)];
         let paths = |groups: &[tch_parity::optim::OptimizerOptions]| {
-            let run = tch_parity::implementation::OptimizerRun {
-                optimizer: spec.id,
-                groups,
-                params: &params,
-                names: &["x"],
-                group_of: &[0],
-                steps: 0,
-                lr_schedule: &[],
-                gradients: tch_parity::implementation::RunGradients::Given(&[]),
-                no_grad: &[],
-                scheduler: None,
-                metrics: &[],
-                grad_scaler: None,
-                inject: &[],
-            };
+            let given = tch_parity::implementation::RunGradients::Given(&[]);
+            let run = tch_parity::implementation::OptimizerRun::new(spec.id, groups, &params, &["x"], &[0], 0, given);
             let names: Vec<&str> =
                 registry.references.iter().filter(|r| r.has_optimizer(&run)).map(|r| r.name()).collect();
             if names.is_empty() {

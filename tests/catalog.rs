@@ -65,21 +65,7 @@ fn every_invalid_optimizer_configuration_is_refused_by_both_sides_with_torch_opt
             let given: Vec<(String, OptionValue)> =
                 invalid.options.iter().map(|(n, v)| ((*n).to_owned(), *v)).collect();
             let groups = [(spec.configure)(&given).unwrap()];
-            let run = OptimizerRun {
-                optimizer: spec.id,
-                groups: &groups,
-                params: &params,
-                names: &["x"],
-                group_of: &[0],
-                steps: 1,
-                lr_schedule: &[],
-                gradients: RunGradients::Given(&grads),
-                no_grad: &[],
-                scheduler: None,
-                metrics: &[],
-                grad_scaler: None,
-                inject: &[],
-            };
+            let run = OptimizerRun::new(spec.id, &groups, &params, &["x"], &[0], 1, RunGradients::Given(&grads));
             let build = |i: &dyn Implementation| match i.optimizer(&run) {
                 Some(Err(e)) => e.to_string(),
                 Some(Ok(_)) => panic!("{}/{}: {} accepted it", spec.id, invalid.name, i.name()),
@@ -120,21 +106,7 @@ fn lbfgs_stepped_without_a_closure_is_an_error_on_both_sides() {
     let registry = Registry::standard();
     let params = [Tensor::from_slice(&[1.0f64, 2.0])];
     let groups = [tch_parity::optim::OptimizerOptions::Lbfgs(Default::default())];
-    let run = OptimizerRun {
-        optimizer: "lbfgs",
-        groups: &groups,
-        params: &params,
-        names: &["x"],
-        group_of: &[0],
-        steps: 1,
-        lr_schedule: &[],
-        gradients: RunGradients::Given(&[]),
-        no_grad: &[],
-        scheduler: None,
-        metrics: &[],
-        grad_scaler: None,
-        inject: &[],
-    };
+    let run = OptimizerRun::new("lbfgs", &groups, &params, &["x"], &[0], 1, RunGradients::Given(&[]));
     let grads = [Tensor::from_slice(&[0.5f64, -0.5])];
     let cpp = registry.references.iter().find(|r| r.name() == "cpp").unwrap();
     for side in [registry.subjects[0].as_ref(), cpp.as_ref()] {

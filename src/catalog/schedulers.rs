@@ -100,21 +100,8 @@ impl NamedLambda {
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LambdaOptions {
-    #[serde(deserialize_with = "one_or_many_lambdas")]
+    #[serde(deserialize_with = "crate::train::lr_scheduler::one_or_many")]
     pub lr_lambda: Vec<NamedLambda>,
-}
-
-fn one_or_many_lambdas<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<NamedLambda>, D::Error> {
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    enum OneOrMany {
-        One(NamedLambda),
-        Many(Vec<NamedLambda>),
-    }
-    Ok(match OneOrMany::deserialize(d)? {
-        OneOrMany::One(f) => vec![f],
-        OneOrMany::Many(fs) => fs,
-    })
 }
 
 /// `SequentialLR`'s options.

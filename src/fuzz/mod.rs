@@ -228,19 +228,17 @@ impl OptimizerDraw {
 
     pub fn run(&self) -> OptimizerRun<'_> {
         OptimizerRun {
-            optimizer: self.spec.id,
-            groups: &self.groups,
-            params: &self.params,
-            names: &PARAM_NAMES[..self.params.len()],
-            group_of: &self.group_of,
-            steps: self.grads.len(),
-            lr_schedule: &[],
-            gradients: RunGradients::Given(&self.grads),
-            no_grad: &[],
-            scheduler: None,
-            metrics: &[],
             grad_scaler: self.grad_scaler.as_ref(),
             inject: &self.inject,
+            ..OptimizerRun::new(
+                self.spec.id,
+                &self.groups,
+                &self.params,
+                &PARAM_NAMES[..self.params.len()],
+                &self.group_of,
+                self.grads.len(),
+                RunGradients::Given(&self.grads),
+            )
         }
     }
 

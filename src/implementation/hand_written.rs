@@ -149,6 +149,9 @@ pub fn resumable(run: &OptimizerRun) -> Result<Box<dyn Resumable>> {
         OptimizerOptions::Rprop(_) => build::<RpropRule>(groups_of!(Rprop), run),
         OptimizerOptions::Muon(_) => build::<MuonRule>(groups_of!(Muon), run),
         OptimizerOptions::SparseAdam(_) => build::<SparseAdamRule>(groups_of!(SparseAdam), run),
+        OptimizerOptions::Lbfgs(_) if groups.len() > 1 => {
+            crate::error::invalid!("LBFGS doesn't support per-parameter options (parameter groups)")
+        }
         OptimizerOptions::Lbfgs(options) => Ok(Box::new(LbfgsStepper::new(*options, run.params)?)),
     }
 }
@@ -267,80 +270,15 @@ impl Implementation for HandWritten {
     }
 
     fn optimizer(&self, run: &OptimizerRun) -> Option<Result<Box<dyn Stepper>>> {
-        let (groups, params, group_of) = (run.groups, run.params, run.group_of);
-        let (scheduler, metrics) = (run.scheduler, run.metrics);
-        fn build<R: Rule + 'static>(
-            groups: Result<Vec<R::Options>>,
-            params: &[Tensor],
-            group_of: &[usize],
-            scheduled: (Option<&SchedulerConfig>, &[f64]),
-        ) -> Result<Box<dyn Stepper>> {
-            let mut stepper = HandStepper::<R>::new(groups?, params, group_of)?;
-            if let Some(config) = scheduled.0 {
-                stepper.scheduler = Some(Scheduler::build(config, &mut stepper.optimizer)?);
-                stepper.metrics = scheduled.1.to_vec();
-            }
-            Ok(Box::new(stepper))
-        }
-        let scaled = |stepper: Result<Box<dyn Stepper>>| -> Result<Box<dyn Stepper>> {
-            match run.grad_scaler {
-                None => stepper,
-                Some(options) => Ok(Box::new(Scaled {
-                    inner: stepper?,
-                    scaler: GradScaler::new(*options)?,
-                    inject: run.inject.to_vec(),
-                    steps: 0,
-                })),
-            }
-        };
-        // Every group's options, which must all be of the first group's optimizer.
-        macro_rules! groups_of {
-            ($variant:ident) => {
-                groups
-                    .iter()
-                    .map(|g| match g {
-                        OptimizerOptions::$variant(o) => Ok(*o),
-                        _ => Err(crate::Error::InvalidArgument("parameter groups of different optimizers".into())),
-                    })
-                    .collect()
-            };
-        }
-        Some(scaled(match groups.first()? {
-            OptimizerOptions::Sgd(_) => build::<SgdRule>(groups_of!(Sgd), params, group_of, (scheduler, metrics)),
-            OptimizerOptions::Adam(_) => build::<AdamRule>(groups_of!(Adam), params, group_of, (scheduler, metrics)),
-            OptimizerOptions::AdamW(_) => build::<AdamWRule>(groups_of!(AdamW), params, group_of, (scheduler, metrics)),
-            OptimizerOptions::RmsProp(_) => {
-                build::<RmsPropRule>(groups_of!(RmsProp), params, group_of, (scheduler, metrics))
-            }
-            OptimizerOptions::Adagrad(_) => {
-                build::<AdagradRule>(groups_of!(Adagrad), params, group_of, (scheduler, metrics))
-            }
-            OptimizerOptions::Adadelta(_) => {
-                build::<AdadeltaRule>(groups_of!(Adadelta), params, group_of, (scheduler, metrics))
-            }
-            OptimizerOptions::Adafactor(_) => {
-                build::<AdafactorRule>(groups_of!(Adafactor), params, group_of, (scheduler, metrics))
-            }
-            OptimizerOptions::Adamax(_) => {
-                build::<AdamaxRule>(groups_of!(Adamax), params, group_of, (scheduler, metrics))
-            }
-            OptimizerOptions::Asgd(_) => build::<AsgdRule>(groups_of!(Asgd), params, group_of, (scheduler, metrics)),
-            OptimizerOptions::NAdam(_) => build::<NAdamRule>(groups_of!(NAdam), params, group_of, (scheduler, metrics)),
-            OptimizerOptions::RAdam(_) => build::<RAdamRule>(groups_of!(RAdam), params, group_of, (scheduler, metrics)),
-            OptimizerOptions::Rprop(_) => build::<RpropRule>(groups_of!(Rprop), params, group_of, (scheduler, metrics)),
-            OptimizerOptions::Muon(_) => build::<MuonRule>(groups_of!(Muon), params, group_of, (scheduler, metrics)),
-            OptimizerOptions::Lbfgs(options) => {
-                if groups.len() > 1 {
-                    return Some(Err(crate::Error::InvalidArgument(
-                        "LBFGS doesn't support per-parameter options (parameter groups)".into(),
-                    )));
-                }
-                LbfgsStepper::new(*options, params).map(|s| Box::new(s) as Box<dyn Stepper>)
-            }
-            OptimizerOptions::SparseAdam(_) => {
-                build::<SparseAdamRule>(groups_of!(SparseAdam), params, group_of, (scheduler, metrics))
-            }
-        }))
+        run.groups.first()?;
+        let stepper = resumable(run).map(|s| s as Box<dyn Stepper>);
+        Some(match run.grad_scaler {
+            None => stepper,
+            Some(options) => stepper.and_then(|inner| {
+                let scaler = GradScaler::new(*options)?;
+                Ok(Box::new(Scaled { inner, scaler, inject: run.inject.to_vec(), steps: 0 }) as Box<dyn Stepper>)
+            }),
+        })
     }
 }
 
@@ -369,25 +307,9 @@ impl Stepper for Scaled {
             }
             scaled.push(s);
         }
-        // The scaler unscales gradients held by parameters; the inner optimizer then steps on
-        // what it leaves.
-        let holders: Vec<Tensor> = scaled
-            .iter()
-            .map(|g| -> Result<Tensor> {
-                if !g.defined() {
-                    // A parameter without a gradient this step: nothing to unscale.
-                    return Ok(Tensor::zeros([1], tch::kind::FLOAT_CPU));
-                }
-                let holder = g.f_zeros_like()?.set_requires_grad(true);
-                ffi::set_grad(&holder, g)?;
-                Ok(holder)
-            })
-            .collect::<Result<_>>()?;
+        self.scaler.unscale_grads_(&scaled)?;
         let inner = &mut self.inner;
-        self.scaler.step(&holders, || {
-            let unscaled: Vec<Tensor> = holders.iter().map(Tensor::grad).collect();
-            inner.step(&unscaled)
-        })?;
+        self.scaler.step(&[], || inner.step(&scaled))?;
         self.scaler.update()
     }
     fn set_lr(&mut self, lr: f64) -> Result<()> {

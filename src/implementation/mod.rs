@@ -347,7 +347,35 @@ pub struct OptimizerRun<'a> {
     pub inject: &'a [(usize, usize, f64)],
 }
 
-impl OptimizerRun<'_> {
+impl<'a> OptimizerRun<'a> {
+    /// A run of `steps` steps with nothing more: no learning-rate changes, no parameter without
+    /// a gradient, no scheduler, no loss scaling (set those fields on it).
+    pub fn new(
+        optimizer: &'static str,
+        groups: &'a [OptimizerOptions],
+        params: &'a [Tensor],
+        names: &'a [&'a str],
+        group_of: &'a [usize],
+        steps: usize,
+        gradients: RunGradients<'a>,
+    ) -> Self {
+        OptimizerRun {
+            optimizer,
+            groups,
+            params,
+            names,
+            group_of,
+            steps,
+            lr_schedule: &[],
+            gradients,
+            no_grad: &[],
+            scheduler: None,
+            metrics: &[],
+            grad_scaler: None,
+            inject: &[],
+        }
+    }
+
     /// Step `step`'s gradients as the run gives them: those of parameters without a gradient at
     /// that step replaced by an undefined tensor (Python's `None`), which every optimizer skips.
     pub fn mask(&self, step: usize, mut grads: Vec<Tensor>) -> Vec<Tensor> {

@@ -11,6 +11,8 @@ use crate::catalog::Reference;
 use crate::error::Error;
 use crate::optim::Stepper;
 use crate::reference::python::{self, Request, Response, TensorSpec, Worker};
+// A float64 in the protocol: a number, or "NaN", "inf", "-inf" (as in a checkpoint's JSON).
+use crate::train::checkpoint::float_json;
 use serde_json::{json, Value};
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -466,17 +468,6 @@ fn option_json(value: crate::options::OptionValue) -> Value {
         OptionValue::Int(i) => Value::from(i),
         OptionValue::Float(x) => float_json(x),
         OptionValue::None => Value::Null,
-    }
-}
-
-/// A float64 in the protocol: the shortest decimal that reads back to it, or "NaN", "inf", "-inf".
-fn float_json(x: f64) -> Value {
-    if x.is_nan() {
-        Value::from("NaN")
-    } else if x.is_infinite() {
-        Value::from(if x > 0.0 { "inf" } else { "-inf" })
-    } else {
-        serde_json::Number::from_f64(x).map(Value::Number).expect("finite")
     }
 }
 

@@ -269,6 +269,9 @@ pub trait Rule {
     /// Whether torch.optim keeps `step` as a Python int (SparseAdam) rather than a float32
     /// scalar tensor.
     const STEP_IS_INT: bool = false;
+    /// Buffers torch.optim keeps as `None` until they exist (SGD's `momentum_buffer` before a
+    /// step with momentum), which a checkpoint records as such.
+    const NONE_UNTIL_CREATED: &'static [&'static str] = &[];
 }
 
 /// One parameter's saved state buffers, by name, taken one by one as a rule rebuilds its state

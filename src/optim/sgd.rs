@@ -95,6 +95,7 @@ impl Rule for SgdRule {
         Ok(SgdState { momentum_buffer: saved.optional("momentum_buffer")? })
     }
     const TORCH_NAME: &'static str = "SGD";
+    const NONE_UNTIL_CREATED: &'static [&'static str] = &["momentum_buffer"];
 }
 
 /// `torch.optim.SGD`.

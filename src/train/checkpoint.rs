@@ -546,9 +546,10 @@ where
                         };
                         values.push((name.to_owned(), value));
                     }
-                    // torch.optim's SGD keeps `momentum_buffer: None` until a step has momentum.
-                    if values.is_empty() && R::TORCH_NAME == "SGD" {
-                        values.push(("momentum_buffer".into(), StateValue::None));
+                    for &name in R::NONE_UNTIL_CREATED {
+                        if !values.iter().any(|(n, _)| n == name) {
+                            values.push((name.to_owned(), StateValue::None));
+                        }
                     }
                     out.state.insert(index + k, values);
                 }

@@ -126,6 +126,13 @@ impl GradScaler {
     /// in float64 and rounded to float32, as torch does; float16 and bfloat16 gradients in
     /// float32) and notes whether any element is inf or NaN. Once per step.
     pub fn unscale_(&mut self, params: &[Tensor]) -> Result<()> {
+        let grads: Vec<Tensor> = params.iter().map(Tensor::grad).collect();
+        self.unscale_grads_(&grads)
+    }
+
+    /// [`unscale_`](Self::unscale_) over the gradients themselves (undefined ones skipped), for
+    /// a caller that holds them rather than the parameters.
+    pub fn unscale_grads_(&mut self, grads: &[Tensor]) -> Result<()> {
         if !self.options.enabled {
             return Ok(());
         }
@@ -139,7 +146,7 @@ impl GradScaler {
         let inv_scale = (1.0 / f64::from(self.scale)) as f32;
         let mut found = false;
         tch::no_grad(|| -> Result<()> {
-            for mut g in params.iter().map(Tensor::grad).filter(Tensor::defined) {
+            for mut g in grads.iter().filter(|g| g.defined()).map(Tensor::shallow_clone) {
                 let kind = g.kind();
                 // torch's unscale_ refuses float16 gradients (float16 parameters); bfloat16 is
                 // accepted.

@@ -41,12 +41,6 @@ impl CosineAnnealingLR {
 
 impl Chainable for CosineAnnealingLR {
     const TORCH_NAME: &'static str = "CosineAnnealingLR";
-    fn state(&self) -> &SchedulerState {
-        &self.state
-    }
-    fn state_mut(&mut self) -> &mut SchedulerState {
-        &mut self.state
-    }
     fn get_lr(&mut self, groups: &mut dyn ParamGroups, initial: bool) -> Result<Vec<f64>> {
         let (epoch, t_max, eta_min) = (self.state.last_epoch, self.options.t_max, self.options.eta_min);
         let (epoch_f, t_max_f) = (epoch as f64, t_max as f64);

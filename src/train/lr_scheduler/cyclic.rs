@@ -2,25 +2,11 @@
 //! Training Neural Networks*, WACV 2017) and `OneCycleLR` (Smith & Topin, *Super-Convergence*,
 //! 2018), each cycling the momentum the other way (`momentum`, or β₁ for the Adam family).
 
-use super::{chainable, per_group, py_div, Chainable, SchedulerState};
+use super::{chainable, one_or_many, per_group, py_div, Chainable, SchedulerState};
 use crate::error::{invalid, Result};
 use crate::train::ParamGroups;
-use serde::{Deserialize, Deserializer};
+use serde::Deserialize;
 use std::f64::consts::PI;
-
-/// One value for every group, or one per group: a number or a list in a fixture.
-fn one_or_many<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<Vec<f64>, D::Error> {
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    enum OneOrMany {
-        One(f64),
-        Many(Vec<f64>),
-    }
-    Ok(match OneOrMany::deserialize(d)? {
-        OneOrMany::One(v) => vec![v],
-        OneOrMany::Many(v) => v,
-    })
-}
 
 /// How `CyclicLR` scales each cycle's amplitude.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -192,12 +178,6 @@ impl Chainable for CyclicLR {
         let mut m = serde_json::Map::new();
         m.insert("_scale_fn_custom".into(), serde_json::Value::Null);
         m
-    }
-    fn state(&self) -> &SchedulerState {
-        &self.state
-    }
-    fn state_mut(&mut self) -> &mut SchedulerState {
-        &mut self.state
     }
     fn get_lr(&mut self, groups: &mut dyn ParamGroups, _: bool) -> Result<Vec<f64>> {
         let epoch = self.state.last_epoch as f64;
@@ -393,12 +373,6 @@ impl OneCycleLR {
 
 impl Chainable for OneCycleLR {
     const TORCH_NAME: &'static str = "OneCycleLR";
-    fn state(&self) -> &SchedulerState {
-        &self.state
-    }
-    fn state_mut(&mut self) -> &mut SchedulerState {
-        &mut self.state
-    }
     fn get_lr(&mut self, groups: &mut dyn ParamGroups, _: bool) -> Result<Vec<f64>> {
         let step = self.state.last_epoch;
         if step > self.total_steps {

@@ -60,12 +60,6 @@ impl Chainable for LambdaLR {
         m.insert("lr_lambdas".into(), serde_json::Value::Array(vec![serde_json::Value::Null; self.lambdas.len()]));
         m
     }
-    fn state(&self) -> &SchedulerState {
-        &self.state
-    }
-    fn state_mut(&mut self) -> &mut SchedulerState {
-        &mut self.state
-    }
     fn get_lr(&mut self, _: &mut dyn ParamGroups, _: bool) -> Result<Vec<f64>> {
         let epoch = self.state.last_epoch;
         Ok(self.lambdas.iter().zip(&self.state.base_lrs).map(|(f, base)| base * f(epoch)).collect())
@@ -94,12 +88,6 @@ impl Chainable for MultiplicativeLR {
         let mut m = serde_json::Map::new();
         m.insert("lr_lambdas".into(), serde_json::Value::Array(vec![serde_json::Value::Null; self.lambdas.len()]));
         m
-    }
-    fn state(&self) -> &SchedulerState {
-        &self.state
-    }
-    fn state_mut(&mut self) -> &mut SchedulerState {
-        &mut self.state
     }
     fn get_lr(&mut self, groups: &mut dyn ParamGroups, initial: bool) -> Result<Vec<f64>> {
         if initial {
@@ -145,12 +133,6 @@ impl StepLR {
 
 impl Chainable for StepLR {
     const TORCH_NAME: &'static str = "StepLR";
-    fn state(&self) -> &SchedulerState {
-        &self.state
-    }
-    fn state_mut(&mut self) -> &mut SchedulerState {
-        &mut self.state
-    }
     fn get_lr(&mut self, groups: &mut dyn ParamGroups, _: bool) -> Result<Vec<f64>> {
         let epoch = self.state.last_epoch;
         if epoch == 0 || epoch.rem_euclid(self.options.step_size) != 0 {
@@ -192,12 +174,6 @@ impl MultiStepLR {
 
 impl Chainable for MultiStepLR {
     const TORCH_NAME: &'static str = "MultiStepLR";
-    fn state(&self) -> &SchedulerState {
-        &self.state
-    }
-    fn state_mut(&mut self) -> &mut SchedulerState {
-        &mut self.state
-    }
     fn get_lr(&mut self, groups: &mut dyn ParamGroups, _: bool) -> Result<Vec<f64>> {
         let epoch = self.state.last_epoch;
         let hits = self.options.milestones.iter().filter(|&&m| m == epoch).count();
@@ -248,12 +224,6 @@ impl ConstantLR {
 
 impl Chainable for ConstantLR {
     const TORCH_NAME: &'static str = "ConstantLR";
-    fn state(&self) -> &SchedulerState {
-        &self.state
-    }
-    fn state_mut(&mut self) -> &mut SchedulerState {
-        &mut self.state
-    }
     fn get_lr(&mut self, groups: &mut dyn ParamGroups, _: bool) -> Result<Vec<f64>> {
         let (epoch, o) = (self.state.last_epoch, self.options);
         if epoch == 0 {
@@ -316,12 +286,6 @@ impl LinearLR {
 
 impl Chainable for LinearLR {
     const TORCH_NAME: &'static str = "LinearLR";
-    fn state(&self) -> &SchedulerState {
-        &self.state
-    }
-    fn state_mut(&mut self) -> &mut SchedulerState {
-        &mut self.state
-    }
     fn get_lr(&mut self, groups: &mut dyn ParamGroups, initial: bool) -> Result<Vec<f64>> {
         let (epoch, o) = (self.state.last_epoch, self.options);
         if epoch == 0 {
@@ -368,12 +332,6 @@ impl ExponentialLR {
 
 impl Chainable for ExponentialLR {
     const TORCH_NAME: &'static str = "ExponentialLR";
-    fn state(&self) -> &SchedulerState {
-        &self.state
-    }
-    fn state_mut(&mut self) -> &mut SchedulerState {
-        &mut self.state
-    }
     fn get_lr(&mut self, groups: &mut dyn ParamGroups, initial: bool) -> Result<Vec<f64>> {
         Ok(if initial { current(groups) } else { scaled(groups, self.options.gamma) })
     }
@@ -416,12 +374,6 @@ impl PolynomialLR {
 
 impl Chainable for PolynomialLR {
     const TORCH_NAME: &'static str = "PolynomialLR";
-    fn state(&self) -> &SchedulerState {
-        &self.state
-    }
-    fn state_mut(&mut self) -> &mut SchedulerState {
-        &mut self.state
-    }
     fn get_lr(&mut self, groups: &mut dyn ParamGroups, initial: bool) -> Result<Vec<f64>> {
         let (epoch, o) = (self.state.last_epoch, self.options);
         if initial || epoch > o.total_iters {

@@ -169,8 +169,15 @@ impl SchedulerState {
     }
 }
 
+/// What every scheduler built on torch's `LRScheduler` keeps, in its `state` field
+/// ([`chainable!`] implements it).
+trait Based {
+    fn state(&self) -> &SchedulerState;
+    fn state_mut(&mut self) -> &mut SchedulerState;
+}
+
 /// A scheduler defined by torch's `get_lr()` (chainable) and, for most, `_get_closed_form_lr()`.
-trait Chainable: Send {
+trait Chainable: Based + Send {
     /// torch's class name.
     const TORCH_NAME: &'static str;
     /// What torch keeps besides `LRScheduler`'s own attributes and needs back to step on.
@@ -181,8 +188,6 @@ trait Chainable: Send {
         let _ = state;
         Ok(())
     }
-    fn state(&self) -> &SchedulerState;
-    fn state_mut(&mut self) -> &mut SchedulerState;
     /// The rates at `state().last_epoch`; `initial` during the step construction takes.
     fn get_lr(&mut self, groups: &mut dyn ParamGroups, initial: bool) -> Result<Vec<f64>>;
     /// The rates at `state().last_epoch` from the base rates alone, where PyTorch has the form.
@@ -251,24 +256,33 @@ fn whole_epoch(epoch: f64) -> Result<i64> {
     }
 }
 
-/// [`LrScheduler`] for a [`Chainable`] scheduler.
+/// [`LrScheduler`] and [`Based`] for a [`Chainable`] scheduler with a `state` field.
 macro_rules! chainable {
     ($($name:ty),* $(,)?) => {$(
+        impl super::Based for $name {
+            fn state(&self) -> &super::SchedulerState {
+                &self.state
+            }
+            fn state_mut(&mut self) -> &mut super::SchedulerState {
+                &mut self.state
+            }
+        }
+
         impl $crate::train::lr_scheduler::LrScheduler for $name {
             fn step(&mut self, groups: &mut dyn super::ParamGroups) -> super::Result<()> {
-                Chainable::state_mut(self).step_count += 1;
+                super::Based::state_mut(self).step_count += 1;
                 super::update_lr(self, groups, None, false)
             }
             fn step_to(&mut self, groups: &mut dyn super::ParamGroups, epoch: f64) -> super::Result<()> {
                 let epoch = super::whole_epoch(epoch)?;
-                Chainable::state_mut(self).step_count += 1;
+                super::Based::state_mut(self).step_count += 1;
                 super::update_lr(self, groups, Some(epoch), false)
             }
             fn last_lr(&self) -> &[f64] {
-                &Chainable::state(self).last_lr
+                &super::Based::state(self).last_lr
             }
             fn last_epoch(&self) -> i64 {
-                Chainable::state(self).last_epoch
+                super::Based::state(self).last_epoch
             }
             fn initial_step(&mut self, groups: &mut dyn super::ParamGroups) -> super::Result<()> {
                 super::initial_step(self, groups)
@@ -277,27 +291,46 @@ macro_rules! chainable {
                 super::update_lr(self, groups, Some(epoch), false)
             }
             fn undo_epoch(&mut self) {
-                Chainable::state_mut(self).last_epoch -= 1;
+                super::Based::state_mut(self).last_epoch -= 1;
             }
             fn torch_name(&self) -> &'static str {
                 <Self as Chainable>::TORCH_NAME
             }
             fn state_dict(&self) -> serde_json::Value {
-                let mut m = Chainable::state(self).to_json();
+                let mut m = super::Based::state(self).to_json();
                 m.extend(self.extra_state());
                 serde_json::Value::Object(m)
             }
             fn load_state_dict(&mut self, state: &serde_json::Value) -> super::Result<()> {
-                let mut restored = Chainable::state(self).clone();
+                let mut restored = super::Based::state(self).clone();
                 restored.load(state)?;
                 self.load_extra(state)?;
-                *Chainable::state_mut(self) = restored;
+                *super::Based::state_mut(self) = restored;
                 Ok(())
             }
         }
     )*};
 }
 use chainable;
+
+/// One value for every group, or one per group: a number or a list in a case's JSON (torch takes
+/// either for `max_lr`, `base_momentum`, `min_lr`, `lr_lambda`, …).
+pub fn one_or_many<'de, D, T>(d: D) -> std::result::Result<Vec<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: serde::Deserialize<'de>,
+{
+    #[derive(serde::Deserialize)]
+    #[serde(untagged)]
+    enum OneOrMany<T> {
+        One(T),
+        Many(Vec<T>),
+    }
+    Ok(match <OneOrMany<T> as serde::Deserialize>::deserialize(d)? {
+        OneOrMany::One(v) => vec![v],
+        OneOrMany::Many(v) => v,
+    })
+}
 
 /// `[value; groups]`, or the per-group values, which must be one per group (torch's
 /// `_format_param`).

@@ -37,23 +37,10 @@ pub struct ReduceLROnPlateauOptions {
     /// Epochs after a fall during which bad epochs are not counted. Default 0.
     pub cooldown: i64,
     /// A floor for the rate: one value, or one per group. Default 0.
-    #[serde(deserialize_with = "min_lr")]
+    #[serde(deserialize_with = "super::one_or_many")]
     pub min_lr: Vec<f64>,
     /// A fall smaller than this is skipped. Default 1e-8.
     pub eps: f64,
-}
-
-fn min_lr<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Vec<f64>, D::Error> {
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    enum OneOrMany {
-        One(f64),
-        Many(Vec<f64>),
-    }
-    Ok(match OneOrMany::deserialize(d)? {
-        OneOrMany::One(v) => vec![v],
-        OneOrMany::Many(v) => v,
-    })
 }
 
 impl Default for ReduceLROnPlateauOptions {
