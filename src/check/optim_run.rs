@@ -326,7 +326,7 @@ pub fn setup<'c>(case: &'c Case, spec: &'static OptimizerSpec, dtype: DType) -> 
 
 /// Every parameter and buffer of one side after every step: label ("param.x", "exp_avg.x") to
 /// the values of each step it existed at, with the per-step shape.
-#[derive(Default)]
+#[derive(Default, Clone)]
 pub struct History {
     pub series: BTreeMap<String, (Vec<i64>, Vec<Vec<f64>>)>,
 }
@@ -430,6 +430,16 @@ pub fn simulate(
     variants: &[String],
     mode: Mode,
 ) -> Result<Vec<History>, String> {
+    Ok(simulate_sides(setup, implementations, variants, mode)?.0)
+}
+
+/// [`simulate`], and whether the side lockstep takes its gradients from gives recorded ones.
+fn simulate_sides(
+    setup: &Setup,
+    implementations: &[&dyn Implementation],
+    variants: &[String],
+    mode: Mode,
+) -> Result<(Vec<History>, bool), String> {
     let mut sides = Vec::new();
     for (implementation, variant) in implementations.iter().zip(variants) {
         let stepper = setup
@@ -437,13 +447,15 @@ pub fn simulate(
             .ok_or_else(|| format!("{} has no such optimizer", implementation.name()))?;
         sides.push((implementation.name(), stepper?));
     }
+    let source = usize::from(sides.len() > 1);
+    let source_gives_gradients = (1..=setup.trajectory.steps).any(|k| sides[source].1.recorded_gradients(k).is_some());
     let mut recordings: Vec<Recording> = sides.iter().map(|_| Recording::default()).collect();
     let gradient = |params: &[Tensor]| objectives::gradients(setup.objective, params, &setup.data);
     let evaluate = |params: &[Tensor]| objectives::evaluate(setup.objective, params, &setup.data);
     let mut shared = |_: usize, params: &[Tensor]| gradient(params);
     // In lockstep every side gets the gradient at the first reference's parameters.
     let gradients = match mode {
-        Mode::Lockstep => Gradients::Lockstep { source: usize::from(sides.len() > 1), f: &mut shared },
+        Mode::Lockstep => Gradients::Lockstep { source, f: &mut shared },
         Mode::FreeRunning => Gradients::free(setup, &gradient, &evaluate),
     };
     let mut record = |_: usize, sides: &[Side]| -> Result<(), String> {
@@ -453,7 +465,79 @@ pub fn simulate(
         Ok(())
     };
     run_steps(&mut sides, &setup.run(), gradients, &mut record)?;
-    recordings.into_iter().map(Recording::finish).collect()
+    let histories = recordings.into_iter().map(Recording::finish).collect::<Result<_, _>>()?;
+    Ok((histories, source_gives_gradients))
+}
+
+/// The histories of `implementations` in each of `modes`, lockstep first. A free run is only
+/// simulated for the sides whose lockstep parameters left the source's: a side that held the
+/// source's parameters bit for bit after every lockstep step would, free-running, be given the
+/// same gradients at the same parameters at every step (the objective depends on the
+/// parameters alone, and the source's free run is its lockstep run), so its free-running
+/// history is its lockstep history. That holds when lockstep's gradients are computed here at
+/// the source's parameters (a replayed source included), not when the source gives gradients
+/// recorded elsewhere (live Python). Most sides agree bit for bit, and free runs were half of
+/// an optimizer check's time.
+pub fn simulate_modes(
+    setup: &Setup,
+    implementations: &[&dyn Implementation],
+    variants: &[String],
+    modes: &[Mode],
+) -> Vec<(Mode, Result<Vec<History>, String>)> {
+    let mut out: Vec<(Mode, Result<Vec<History>, String>)> = Vec::new();
+    let mut lockstep: Option<(Vec<History>, bool)> = None;
+    for &mode in modes {
+        let histories = match (mode, &lockstep) {
+            (Mode::Lockstep, _) => simulate_sides(setup, implementations, variants, mode).map(|(h, given)| {
+                lockstep = Some((h.clone(), given));
+                h
+            }),
+            (Mode::FreeRunning, Some((locked, false))) => free_from_lockstep(setup, implementations, variants, locked),
+            (Mode::FreeRunning, _) => simulate(setup, implementations, variants, mode),
+        };
+        out.push((mode, histories));
+    }
+    out
+}
+
+/// The free-running histories, reusing the lockstep history of each side that tracked the source.
+fn free_from_lockstep(
+    setup: &Setup,
+    implementations: &[&dyn Implementation],
+    variants: &[String],
+    locked: &[History],
+) -> Result<Vec<History>, String> {
+    let source = usize::from(locked.len() > 1);
+    let tracked: Vec<bool> = locked.iter().map(|h| same_params(h, &locked[source])).collect();
+    let (again, again_variants): (Vec<&dyn Implementation>, Vec<String>) = implementations
+        .iter()
+        .zip(variants)
+        .zip(&tracked)
+        .filter(|(_, t)| !**t)
+        .map(|((i, v), _)| (*i, v.clone()))
+        .unzip();
+    let mut free =
+        if again.is_empty() { Vec::new() } else { simulate(setup, &again, &again_variants, Mode::FreeRunning)? }
+            .into_iter();
+    Ok(locked
+        .iter()
+        .zip(&tracked)
+        .map(|(h, t)| if *t { h.clone() } else { free.next().expect("one free history per side run") })
+        .collect())
+}
+
+/// Whether two histories held the same parameters after every step, bit for bit (NaN included).
+fn same_params(a: &History, b: &History) -> bool {
+    fn params(h: &History) -> Vec<&(Vec<i64>, Vec<Vec<f64>>)> {
+        h.series.iter().filter(|(l, _)| l.starts_with("param.")).map(|(_, s)| s).collect()
+    }
+    let (a, b) = (params(a), params(b));
+    a.len() == b.len()
+        && a.iter().zip(&b).all(|(x, y)| {
+            x.0 == y.0
+                && x.1.len() == y.1.len()
+                && x.1.iter().flatten().zip(y.1.iter().flatten()).all(|(p, q)| p.to_bits() == q.to_bits())
+        })
 }
 
 /// The first step (from 1) at which `actual` leaves tolerance against `expected`.
@@ -555,8 +639,8 @@ fn subject_rows(
     let mut sides: Vec<&dyn Implementation> = vec![subject];
     sides.extend(&references);
     let variants = side_variants(&references);
-    for &mode in Mode::of(spec) {
-        let histories = match simulate(&setup, &sides, &variants, mode) {
+    for (mode, histories) in simulate_modes(&setup, &sides, &variants, Mode::of(spec)) {
+        let histories = match histories {
             Ok(h) => h,
             Err(e) => {
                 rows.push(row(mode.name(), "optimizer", vec![Check::failed(name, "setup", e)]));
