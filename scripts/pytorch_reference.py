@@ -6,7 +6,7 @@ installed (torch 2.13.0, torchvision 0.28.0), one process per run: it reads one 
 requests per line on stdin and answers each line with one line holding a JSON list of results,
 one per request, until stdin closes.
 
-  request: {"function": NAME, "dtype": "float32"|"float64", "reductions": [...],
+  request: {"function": NAME, "dtype": "float32"|"float64"|"float16"|"bfloat16", "reductions": [...],
             "options": {...}, "upstream": "quarters",
             "inputs": [{"name", "dtype": "float"|"int64"|"bool", "shape", "values", "requires_grad"}]}
   result:  {"versions": {...}, "outputs": {REDUCTION: [{"name", "shape", "data"}] | {"error": MESSAGE}}}
@@ -67,7 +67,7 @@ import torch
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import torch_checkpoint  # noqa: E402  (beside this script)
 
-DTYPES = {"float32": torch.float32, "float64": torch.float64}
+DTYPES = {"float32": torch.float32, "float64": torch.float64, "float16": torch.float16, "bfloat16": torch.bfloat16}
 
 
 def torchvision_module(name):

@@ -42,6 +42,8 @@ struct Filter {
 enum DTypeArg {
     Float32,
     Float64,
+    Float16,
+    Bfloat16,
 }
 
 impl From<DTypeArg> for DType {
@@ -49,6 +51,8 @@ impl From<DTypeArg> for DType {
         match d {
             DTypeArg::Float32 => DType::Float32,
             DTypeArg::Float64 => DType::Float64,
+            DTypeArg::Float16 => DType::Float16,
+            DTypeArg::Bfloat16 => DType::BFloat16,
         }
     }
 }

@@ -54,6 +54,10 @@ pub struct LossSpec {
     pub options: OptionsOf,
     /// Whether it takes a reduction; an elementwise function runs only as `none`.
     pub reduces: bool,
+    /// Whether libtorch has a CPU kernel for it in float16 and bfloat16. Without one (2.13:
+    /// multi_margin, multilabel_margin, CTC), both sides must reject those dtypes, and its
+    /// cases run in float32 and float64 only.
+    pub half_kernel: bool,
     pub reference: Reference,
     /// The typed call of these arguments.
     pub bind: for<'a> fn(&'a Args, Reduction) -> Result<LossCall<'a>>,
@@ -137,6 +141,7 @@ pub static LOSSES: &[LossSpec] = &[
         inputs: &[INPUT],
         options: OptionsOf::of::<NoOptions>(),
         reduces: false,
+        half_kernel: true,
         reference: Reference::Libtorch,
         bind: |a, _| Ok(LossCall::Sigmoid { input: a.tensor("input")? }),
         sample: s::sigmoid,
@@ -148,6 +153,7 @@ pub static LOSSES: &[LossSpec] = &[
         inputs: &[INPUT, TARGET, WEIGHT],
         options: OptionsOf::of::<NoOptions>(),
         reduces: true,
+        half_kernel: true,
         reference: Reference::Libtorch,
         bind: |a, reduction| {
             let (input, target, weight) = (a.tensor("input")?, a.tensor("target")?, a.optional("weight"));
@@ -162,6 +168,7 @@ pub static LOSSES: &[LossSpec] = &[
         inputs: &[INPUT, TARGET, WEIGHT, float_input("pos_weight", false, false)],
         options: OptionsOf::of::<NoOptions>(),
         reduces: true,
+        half_kernel: true,
         reference: Reference::Libtorch,
         bind: |a, reduction| {
             let (input, target) = (a.tensor("input")?, a.tensor("target")?);
@@ -177,6 +184,7 @@ pub static LOSSES: &[LossSpec] = &[
         inputs: &[INPUT],
         options: OptionsOf::of::<DimOption>(),
         reduces: false,
+        half_kernel: true,
         reference: Reference::Libtorch,
         bind: |a, _| Ok(LossCall::Softmax { input: a.tensor("input")?, dim: a.options::<DimOption>()?.dim }),
         sample: s::softmax,
@@ -188,6 +196,7 @@ pub static LOSSES: &[LossSpec] = &[
         inputs: &[INPUT],
         options: OptionsOf::of::<DimOption>(),
         reduces: false,
+        half_kernel: true,
         reference: Reference::Libtorch,
         bind: |a, _| Ok(LossCall::LogSoftmax { input: a.tensor("input")?, dim: a.options::<DimOption>()?.dim }),
         sample: s::softmax,
@@ -199,6 +208,7 @@ pub static LOSSES: &[LossSpec] = &[
         inputs: &[INPUT, CLASS_TARGET, WEIGHT],
         options: OptionsOf::of::<NllOptions>(),
         reduces: true,
+        half_kernel: true,
         reference: Reference::Libtorch,
         bind: |a, reduction| {
             let (input, target, weight, options) =
@@ -215,6 +225,7 @@ pub static LOSSES: &[LossSpec] = &[
         inputs: &[INPUT, INDEX_OR_PROBABILITY_TARGET, WEIGHT],
         options: OptionsOf::of::<CrossEntropyOptions>(),
         reduces: true,
+        half_kernel: true,
         reference: Reference::Libtorch,
         bind: |a, reduction| {
             let (input, target, weight, options) =
@@ -231,6 +242,7 @@ pub static LOSSES: &[LossSpec] = &[
         inputs: &[INPUT, INDEX_OR_PROBABILITY_TARGET],
         options: OptionsOf::of::<SmoothedTargetOptions>(),
         reduces: true,
+        half_kernel: true,
         reference: Reference::Libtorch,
         bind: |a, reduction| {
             let (input, target, options) = (a.tensor("input")?, a.tensor("target")?, a.options()?);
@@ -245,6 +257,7 @@ pub static LOSSES: &[LossSpec] = &[
         inputs: &[INPUT, TARGET],
         options: OptionsOf::of::<FocalOptions>(),
         reduces: true,
+        half_kernel: true,
         reference: Reference::Python("torchvision.ops.sigmoid_focal_loss"),
         bind: |a, reduction| {
             let (input, target, options) = (a.tensor("input")?, a.tensor("target")?, a.options()?);
@@ -259,6 +272,7 @@ pub static LOSSES: &[LossSpec] = &[
         inputs: &[INPUT, TARGET],
         options: OptionsOf::of::<NoOptions>(),
         reduces: true,
+        half_kernel: true,
         reference: Reference::Libtorch,
         bind: |a, reduction| Ok(LossCall::L1Loss { input: a.tensor("input")?, target: a.tensor("target")?, reduction }),
         sample: s::l1_loss,
@@ -270,6 +284,7 @@ pub static LOSSES: &[LossSpec] = &[
         inputs: &[INPUT, TARGET],
         options: OptionsOf::of::<NoOptions>(),
         reduces: true,
+        half_kernel: true,
         reference: Reference::Libtorch,
         bind: |a, reduction| {
             Ok(LossCall::MseLoss { input: a.tensor("input")?, target: a.tensor("target")?, reduction })
@@ -283,6 +298,7 @@ pub static LOSSES: &[LossSpec] = &[
         inputs: &[INPUT, TARGET],
         options: OptionsOf::of::<SmoothL1Options>(),
         reduces: true,
+        half_kernel: true,
         reference: Reference::Libtorch,
         bind: |a, reduction| {
             let (input, target, options) = (a.tensor("input")?, a.tensor("target")?, a.options()?);
@@ -297,6 +313,7 @@ pub static LOSSES: &[LossSpec] = &[
         inputs: &[INPUT, TARGET],
         options: OptionsOf::of::<HuberOptions>(),
         reduces: true,
+        half_kernel: true,
         reference: Reference::Libtorch,
         bind: |a, reduction| {
             let (input, target, options) = (a.tensor("input")?, a.tensor("target")?, a.options()?);
@@ -311,6 +328,7 @@ pub static LOSSES: &[LossSpec] = &[
         inputs: &[INPUT, TARGET],
         options: OptionsOf::of::<KlDivCaseOptions>(),
         reduces: true,
+        half_kernel: true,
         reference: Reference::Libtorch,
         bind: |a, reduction| {
             let case: KlDivCaseOptions = a.options()?;
@@ -330,6 +348,7 @@ pub static LOSSES: &[LossSpec] = &[
         inputs: &[INPUT, FIXED_TARGET],
         options: OptionsOf::of::<NoOptions>(),
         reduces: true,
+        half_kernel: true,
         reference: Reference::Libtorch,
         bind: |a, reduction| {
             Ok(LossCall::SoftMarginLoss { input: a.tensor("input")?, target: a.tensor("target")?, reduction })
@@ -343,6 +362,7 @@ pub static LOSSES: &[LossSpec] = &[
         inputs: &[INPUT, index_input("target")],
         options: OptionsOf::of::<NoOptions>(),
         reduces: true,
+        half_kernel: false,
         reference: Reference::Libtorch,
         bind: |a, reduction| {
             Ok(LossCall::MultilabelMarginLoss { input: a.tensor("input")?, target: a.tensor("target")?, reduction })
@@ -356,6 +376,7 @@ pub static LOSSES: &[LossSpec] = &[
         inputs: &[INPUT, CLASS_TARGET, WEIGHT],
         options: OptionsOf::of::<MultiMarginOptions>(),
         reduces: true,
+        half_kernel: false,
         reference: Reference::Libtorch,
         bind: |a, reduction| {
             let (input, target, weight, options) =
@@ -371,6 +392,7 @@ pub static LOSSES: &[LossSpec] = &[
         inputs: &PAIR_INPUTS,
         options: OptionsOf::of::<MarginRankingOptions>(),
         reduces: true,
+        half_kernel: true,
         reference: Reference::Libtorch,
         bind: |a, reduction| {
             let (input1, input2, target) = (a.tensor("input1")?, a.tensor("input2")?, a.tensor("target")?);
@@ -385,6 +407,7 @@ pub static LOSSES: &[LossSpec] = &[
         inputs: &[INPUT, FIXED_TARGET],
         options: OptionsOf::of::<HingeEmbeddingOptions>(),
         reduces: true,
+        half_kernel: true,
         reference: Reference::Libtorch,
         bind: |a, reduction| {
             let (input, target, options) = (a.tensor("input")?, a.tensor("target")?, a.options()?);
@@ -399,6 +422,7 @@ pub static LOSSES: &[LossSpec] = &[
         inputs: &PAIR_INPUTS,
         options: OptionsOf::of::<CosineEmbeddingOptions>(),
         reduces: true,
+        half_kernel: true,
         reference: Reference::Libtorch,
         bind: |a, reduction| {
             let (input1, input2, target) = (a.tensor("input1")?, a.tensor("input2")?, a.tensor("target")?);
@@ -413,6 +437,7 @@ pub static LOSSES: &[LossSpec] = &[
         inputs: &TRIPLET_INPUTS,
         options: OptionsOf::of::<TripletMarginOptions>(),
         reduces: true,
+        half_kernel: true,
         reference: Reference::Libtorch,
         bind: |a, reduction| {
             let (anchor, positive, negative) = (a.tensor("anchor")?, a.tensor("positive")?, a.tensor("negative")?);
@@ -427,6 +452,7 @@ pub static LOSSES: &[LossSpec] = &[
         inputs: &[INPUT, FIXED_TARGET],
         options: OptionsOf::of::<PoissonNllOptions>(),
         reduces: true,
+        half_kernel: true,
         reference: Reference::Libtorch,
         bind: |a, reduction| {
             let (input, target, options) = (a.tensor("input")?, a.tensor("target")?, a.options()?);
@@ -446,6 +472,7 @@ pub static LOSSES: &[LossSpec] = &[
         ],
         options: OptionsOf::of::<CtcOptions>(),
         reduces: true,
+        half_kernel: false,
         reference: Reference::Libtorch,
         bind: |a, reduction| {
             Ok(LossCall::CtcLoss {
@@ -466,6 +493,7 @@ pub static LOSSES: &[LossSpec] = &[
         inputs: &[INPUT, FIXED_TARGET, float_input("var", true, true)],
         options: OptionsOf::of::<GaussianNllOptions>(),
         reduces: true,
+        half_kernel: true,
         reference: Reference::Python("torch.nn.functional.gaussian_nll_loss"),
         bind: |a, reduction| {
             let (input, target, var) = (a.tensor("input")?, a.tensor("target")?, a.tensor("var")?);
@@ -480,6 +508,7 @@ pub static LOSSES: &[LossSpec] = &[
         inputs: &[INPUT, FIXED_TARGET, WEIGHT],
         options: OptionsOf::of::<NoOptions>(),
         reduces: true,
+        half_kernel: true,
         reference: Reference::Python("torch.nn.functional.multilabel_soft_margin_loss"),
         bind: |a, reduction| {
             let (input, target, weight) = (a.tensor("input")?, a.tensor("target")?, a.optional("weight"));
@@ -494,6 +523,7 @@ pub static LOSSES: &[LossSpec] = &[
         inputs: &TRIPLET_INPUTS,
         options: OptionsOf::of::<TripletWithDistanceOptions>(),
         reduces: true,
+        half_kernel: true,
         reference: Reference::Python("torch.nn.functional.triplet_margin_with_distance_loss"),
         bind: |a, reduction| {
             let (anchor, positive, negative) = (a.tensor("anchor")?, a.tensor("positive")?, a.tensor("negative")?);

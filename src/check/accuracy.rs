@@ -72,7 +72,7 @@ fn error(values: &[f64], truth: &[f64], dtype: DType) -> Option<u64> {
     if values.len() != truth.len() {
         return None;
     }
-    let round = |x: f64| if dtype == DType::Float32 { f64::from(x as f32) } else { x };
+    let round = |x: f64| dtype.round(x);
     values.iter().zip(truth).map(|(&v, &t)| ulp_distance(v, round(t), dtype)).max()
 }
 

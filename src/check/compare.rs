@@ -10,6 +10,8 @@ pub fn default_tolerance(dtype: DType) -> Tolerance {
     match dtype {
         DType::Float32 => Tolerance { rtol: 1.3e-6, atol: 1e-5 },
         DType::Float64 => Tolerance { rtol: 1e-7, atol: 1e-7 },
+        DType::Float16 => Tolerance { rtol: 1e-3, atol: 1e-5 },
+        DType::BFloat16 => Tolerance { rtol: 1.6e-2, atol: 1e-5 },
     }
 }
 
@@ -132,6 +134,15 @@ pub fn ulp_distance(a: f64, b: f64, dtype: DType) -> u64 {
     match dtype {
         DType::Float32 => ordered_f32(a as f32).abs_diff(ordered_f32(b as f32)),
         DType::Float64 => ordered_f64(a).abs_diff(ordered_f64(b)),
+        // Rounded first (exactly, for values of the dtype), so the crate's conversion is exact.
+        DType::Float16 => {
+            let bits = |x: f64| ordered_16(half::f16::from_f64(dtype.round(x)).to_bits());
+            bits(a).abs_diff(bits(b))
+        }
+        DType::BFloat16 => {
+            let bits = |x: f64| ordered_16(half::bf16::from_f64(dtype.round(x)).to_bits());
+            bits(a).abs_diff(bits(b))
+        }
     }
 }
 
@@ -140,6 +151,16 @@ fn ordered_f32(x: f32) -> i64 {
     let bits = x.to_bits();
     let magnitude = i64::from(bits & 0x7fff_ffff);
     if bits >> 31 == 1 {
+        -magnitude
+    } else {
+        magnitude
+    }
+}
+
+/// [`ordered_f32`] for the 16-bit formats (sign, then exponent and significand, in both).
+fn ordered_16(bits: u16) -> i64 {
+    let magnitude = i64::from(bits & 0x7fff);
+    if bits >> 15 == 1 {
         -magnitude
     } else {
         magnitude

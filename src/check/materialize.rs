@@ -17,8 +17,13 @@ pub fn inputs(case: &Case, dtype: DType) -> Result<Vec<(String, Tensor)>, String
                 let values =
                     input.data.iter().map(|v| float::from_json(v, dtype)).collect::<Result<Vec<f64>, String>>()?;
                 match dtype {
-                    DType::Float32 => Tensor::from_slice(&values.iter().map(|&x| x as f32).collect::<Vec<f32>>()),
                     DType::Float64 => Tensor::from_slice(&values),
+                    // The half dtypes' values are exact in float32, so the conversion is exact.
+                    DType::Float32 | DType::Float16 | DType::BFloat16 => {
+                        Tensor::from_slice(&values.iter().map(|&x| x as f32).collect::<Vec<f32>>())
+                            .f_to_kind(dtype.kind())
+                            .map_err(|e| e.to_string())?
+                    }
                 }
             }
             InputDType::Int64 => {

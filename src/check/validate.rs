@@ -158,6 +158,15 @@ pub fn typed(given: &[(String, Value)], specs: &[OptionSpec]) -> Result<Vec<Name
 
 fn validate_loss(cx: &Cx, case: &Case, spec: &LossSpec) -> Res<()> {
     let op = spec.id;
+    if !spec.half_kernel && case.dtypes.iter().any(|d| d.is_half()) {
+        return Err(cx.err(
+            "dtypes",
+            format!(
+                "libtorch has no float16 or bfloat16 CPU kernel for '{op}': give \"dtypes\": \
+                 [\"float32\", \"float64\"] (the checker adds the rows where both sides must reject the half dtypes)"
+            ),
+        ));
+    }
     typed_options(cx, op, &spec.option_specs(), &case.options, "options")?;
     for (name, tensor) in &case.inputs {
         let field = format!("inputs.{name}");

@@ -173,7 +173,7 @@ pub struct OptimizerDraw {
 impl OptimizerDraw {
     pub fn new(spec: &'static OptimizerSpec, seed: u64, k: u64) -> Result<OptimizerDraw, String> {
         let mut rng = Rng::new(seed);
-        let dtype = rng.pick(&DType::ALL);
+        let dtype = rng.pick(&DType::FUZZED);
         let drawn = (spec.sample)(&mut rng);
         let given: Vec<(String, OptionValue)> = drawn.iter().map(|(k, v)| ((*k).to_owned(), *v)).collect();
         let described = || format!("options {:?}", drawn.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>());

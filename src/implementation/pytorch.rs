@@ -396,7 +396,12 @@ fn run_json(run: &OptimizerRun, foreach: bool) -> Option<Value> {
             json!({"params": members, "options": options})
         })
         .collect();
-    let dtype = if run.kind() == Kind::Double { "float64" } else { "float32" };
+    let dtype = match run.kind() {
+        Kind::Double => "float64",
+        Kind::Half => "float16",
+        Kind::BFloat16 => "bfloat16",
+        _ => "float32",
+    };
     let mut request = json!({
         "kind": "optimizer", "optimizer": run.optimizer, "dtype": dtype, "foreach": foreach, "steps": run.steps,
         "groups": groups, "lr_schedule": run.lr_schedule, "params": params, "no_grad": run.no_grad,
@@ -471,11 +476,12 @@ fn option_json(value: crate::options::OptionValue) -> Value {
     }
 }
 
-/// A tensor as the protocol sends it: its exact values (float32 values are exact in float64).
+/// A tensor as the protocol sends it: its exact values (float32, float16 and bfloat16 values are
+/// exact in float64).
 fn tensor_spec(name: &str, t: &Tensor) -> Option<TensorSpec> {
     let flat = t.f_detach().ok()?.f_reshape([-1]).ok()?;
     let (dtype, values): (&'static str, Vec<Value>) = match t.kind() {
-        Kind::Float | Kind::Double => {
+        Kind::Float | Kind::Double | Kind::Half | Kind::BFloat16 => {
             let values = Vec::<f64>::try_from(flat.f_to_kind(Kind::Double).ok()?).ok()?;
             ("float", values.into_iter().map(float_json).collect())
         }

@@ -26,17 +26,25 @@ pub fn sigmoid(x: &Tensor) -> Result<Tensor> {
     if check_floating("input", x).is_err() {
         return sigmoid(&x.f_to_kind(tch::Kind::Float)?);
     }
-    let y = sigmoid_value(x)?;
-    with_gradients(y.shallow_clone(), &[(x, &|| Ok(y.f_neg()?.f_add_scalar(1.0)?.f_mul(&y)?))])
+    // libtorch's sigmoid kernel computes half inputs in float and rounds once; its backward,
+    // (1 − y)·y, computes in float from that rounded output.
+    let kind = x.kind();
+    super::in_opmath(x, |x| {
+        let y = sigmoid_value(x)?.f_to_kind(kind)?.f_to_kind(x.kind())?;
+        with_gradients(y.shallow_clone(), &[(x, &|| Ok(y.f_neg()?.f_add_scalar(1.0)?.f_mul(&y)?))])
+    })
 }
 
 fn sigmoid_value(x: &Tensor) -> Result<Tensor> {
-    // One buffer, four in-place passes.
-    let mut y = x.f_detach()?.f_neg()?;
-    let _ = y.f_exp_()?;
-    let _ = y.f_add_scalar_(1.0)?;
-    let _ = y.f_reciprocal_()?;
-    Ok(y)
+    // One kernel in libtorch: float16 and bfloat16 computed in float, rounded once.
+    super::in_opmath(&x.f_detach()?, |x| {
+        // One buffer, four in-place passes.
+        let mut y = x.f_neg()?;
+        let _ = y.f_exp_()?;
+        let _ = y.f_add_scalar_(1.0)?;
+        let _ = y.f_reciprocal_()?;
+        Ok(y)
+    })
 }
 
 /// `log σ(x)`, stable, with libtorch's gradient `1 − σ(x)` (autograd through `min` and `|·|`
@@ -49,9 +57,11 @@ pub(crate) fn log_sigmoid(x: &Tensor) -> Result<Tensor> {
 
 /// `log(sigmoid(x)) = min(x, 0) − log1p(exp(−|x|))`, finite for every finite x.
 fn log_sigmoid_value(x: &Tensor) -> Result<Tensor> {
-    let x = x.f_detach()?;
-    let z = x.f_abs()?.f_neg()?.f_exp()?;
-    Ok(x.f_clamp_max(0.0)?.f_sub(&z.f_log1p()?)?)
+    // One kernel in libtorch: float16 and bfloat16 computed in float, rounded once.
+    super::in_opmath(&x.f_detach()?, |x| {
+        let z = x.f_abs()?.f_neg()?.f_exp()?;
+        Ok(x.f_clamp_max(0.0)?.f_sub(&z.f_log1p()?)?)
+    })
 }
 
 /// The checks both BCE variants share: a floating input, a target of the same dtype and shape,
@@ -87,24 +97,29 @@ pub fn binary_cross_entropy(
     check_unit_interval("input", input)?;
     check_unit_interval("target", target)?;
 
-    let (x, t) = (input.f_detach()?, target.f_detach()?);
-    let log_x = x.f_log()?.f_clamp_min(LOG_CLAMP)?;
-    let log_one_minus_x = x.f_neg()?.f_log1p()?.f_clamp_min(LOG_CLAMP)?;
-    // (t − 1)·ln(1 − x) − t·ln x, in libtorch's order of operations.
-    let value = t.f_sub_scalar(1.0)?.f_mul(&log_one_minus_x)?.f_sub(&t.f_mul(&log_x)?)?;
+    // libtorch's kernel (forward and backward) computes each element of a float16 or bfloat16
+    // input in float and rounds once; the weight and the reduction follow in the input's dtype.
+    let loss = super::in_opmath_all(&[input, target], |wide| {
+        let (input, target) = (&wide[0], &wide[1]);
+        let (x, t) = (input.f_detach()?, target.f_detach()?);
+        let log_x = x.f_log()?.f_clamp_min(LOG_CLAMP)?;
+        let log_one_minus_x = x.f_neg()?.f_log1p()?.f_clamp_min(LOG_CLAMP)?;
+        // (t − 1)·ln(1 − x) − t·ln x, in libtorch's order of operations.
+        let value = t.f_sub_scalar(1.0)?.f_mul(&log_one_minus_x)?.f_sub(&t.f_mul(&log_x)?)?;
 
-    let d_input = || -> Result<Tensor> {
-        let denominator = x.f_neg()?.f_add_scalar(1.0)?.f_mul(&x)?.f_clamp_min(LOSS_EPSILON)?;
-        Ok(x.f_sub(&t)?.f_div(&denominator)?)
-    };
-    // libtorch's target gradient is −logit(x), without the clamp. It is ±inf at x ∈ {0, 1}; there
-    // it is attached as 0, since an infinite gradient cannot be carried without making the
-    // value NaN (see `with_gradients`).
-    let d_target = || -> Result<Tensor> {
-        let minus_logit = x.f_div(&x.f_neg()?.f_add_scalar(1.0)?)?.f_log()?.f_neg()?;
-        Ok(minus_logit.f_nan_to_num(0.0, 0.0, 0.0)?)
-    };
-    let loss = with_gradients(value, &[(input, &d_input), (target, &d_target)])?;
+        let d_input = || -> Result<Tensor> {
+            let denominator = x.f_neg()?.f_add_scalar(1.0)?.f_mul(&x)?.f_clamp_min(LOSS_EPSILON)?;
+            Ok(x.f_sub(&t)?.f_div(&denominator)?)
+        };
+        // libtorch's target gradient is −logit(x), without the clamp. It is ±inf at x ∈ {0, 1};
+        // there it is attached as 0, since an infinite gradient cannot be carried without making
+        // the value NaN (see `with_gradients`).
+        let d_target = || -> Result<Tensor> {
+            let minus_logit = x.f_div(&x.f_neg()?.f_add_scalar(1.0)?)?.f_log()?.f_neg()?;
+            Ok(minus_logit.f_nan_to_num(0.0, 0.0, 0.0)?)
+        };
+        with_gradients(value, &[(input, &d_input), (target, &d_target)])
+    })?;
     reduction.apply(weighted(loss, weight)?)
 }
 

@@ -60,6 +60,7 @@ pub fn ctc_loss(
 ) -> Result<Tensor> {
     let CtcOptions { blank, zero_infinity } = options;
     check_floating("log_probs", log_probs)?;
+    super::refuse_half("ctc_loss", "log_probs", log_probs)?;
     let unbatched = log_probs.dim() == 2;
     let lp = match log_probs.dim() {
         2 => log_probs.f_unsqueeze(1)?,

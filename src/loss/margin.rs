@@ -106,6 +106,7 @@ fn finish(per_sample: Tensor, unbatched: bool, reduction: Reduction) -> Result<T
 /// −1; the loss is `Σ_j Σ_{i ∉ targets} max(0, 1 − (x[y_j] − x[i])) / C`.
 pub fn multilabel_margin_loss(input: &Tensor, target: &Tensor, reduction: Reduction) -> Result<Tensor> {
     check_floating("input", input)?;
+    super::refuse_half("multilabel_margin_loss", "input", input)?;
     if target.kind() != Kind::Int64 {
         return invalid!("multilabel margin targets must be int64 class indices, got {:?}", target.kind());
     }
@@ -146,6 +147,7 @@ pub fn multi_margin_loss(
 ) -> Result<Tensor> {
     let MultiMarginOptions { p, margin } = options;
     check_floating("input", input)?;
+    super::refuse_half("multi_margin_loss", "input", input)?;
     if p != 1 && p != 2 {
         return invalid!("only p = 1 and p = 2 are supported, got {p}");
     }

@@ -147,6 +147,48 @@ pub(crate) fn check_floating(name: &str, t: &Tensor) -> Result<()> {
     }
 }
 
+/// `f(x)` computed in float32 when `x` is float16 or bfloat16, its result rounded back once: what
+/// libtorch's CPU kernels for those dtypes do (each element in float, their "opmath" type, stored
+/// in the low dtype). Autograd's backward through the two conversions runs in float32 as well and
+/// rounds the gradient once, as the kernels' backward does. Other dtypes call `f(x)` directly.
+pub(crate) fn in_opmath(x: &Tensor, f: impl FnOnce(&Tensor) -> Result<Tensor>) -> Result<Tensor> {
+    match x.kind() {
+        kind @ (Kind::Half | Kind::BFloat16) => Ok(f(&x.f_to_kind(Kind::Float)?)?.f_to_kind(kind)?),
+        _ => f(x),
+    }
+}
+
+/// [`in_opmath`] for a function of several tensors (all of `x`'s dtype): each float16 or
+/// bfloat16 one is widened, and the result rounded back to `x`'s dtype once.
+pub(crate) fn in_opmath_all(tensors: &[&Tensor], f: impl FnOnce(&[Tensor]) -> Result<Tensor>) -> Result<Tensor> {
+    let kind = tensors.first().map(|t| t.kind());
+    let widen = |t: &Tensor| -> Result<Tensor> {
+        Ok(match t.kind() {
+            Kind::Half | Kind::BFloat16 => t.f_to_kind(Kind::Float)?,
+            _ => t.shallow_clone(),
+        })
+    };
+    let wide = tensors.iter().map(|t| widen(t)).collect::<Result<Vec<_>>>()?;
+    match kind {
+        Some(kind @ (Kind::Half | Kind::BFloat16)) => Ok(f(&wide)?.f_to_kind(kind)?),
+        _ => f(&wide),
+    }
+}
+
+/// Refuses float16 and bfloat16 for a loss libtorch has no CPU kernel for in them (2.13:
+/// multi_margin, multilabel_margin, CTC), as libtorch does, rather than compute what it cannot
+/// be checked against.
+pub(crate) fn refuse_half(op: &str, name: &str, t: &Tensor) -> Result<()> {
+    match t.kind() {
+        kind @ (Kind::Half | Kind::BFloat16) => invalid!(
+            "{op}: {name} is {}, and libtorch has no CPU kernel for {op} in float16 or bfloat16; convert it to \
+             float32 first",
+            if kind == Kind::Half { "float16" } else { "bfloat16" }
+        ),
+        _ => Ok(()),
+    }
+}
+
 pub(crate) fn check_same_kind(name: &str, t: &Tensor, reference: &Tensor) -> Result<()> {
     if t.kind() != reference.kind() {
         return invalid!("{name} has dtype {:?} but the input has {:?}", t.kind(), reference.kind());

@@ -2,7 +2,7 @@
 
 use super::check_floating;
 use crate::error::{invalid, Result};
-use tch::Tensor;
+use tch::{Kind, Tensor};
 
 /// `dim` as an index into `t`'s dimensions, accepting negative values as PyTorch does.
 pub(crate) fn resolve_dim(t: &Tensor, dim: i64) -> Result<i64> {
@@ -34,6 +34,9 @@ pub fn softmax(x: &Tensor, dim: i64) -> Result<Tensor> {
     if x.dim() == 0 {
         return Ok(x.f_ones_like()?.f_add(&x.f_mul_scalar(0.0)?)?);
     }
+    if let Some(y) = half_kernel(x, dim, false)? {
+        return Ok(y);
+    }
     let (shifted, log_sum) = shifted_and_log_sum_exp(x, dim)?;
     Ok(shifted.f_sub(&log_sum)?.f_exp()?)
 }
@@ -45,8 +48,40 @@ pub fn log_softmax(x: &Tensor, dim: i64) -> Result<Tensor> {
     if x.dim() == 0 {
         return Ok(x.f_mul_scalar(0.0)?);
     }
+    if let Some(y) = half_kernel(x, dim, true)? {
+        return Ok(y);
+    }
     let (shifted, log_sum) = shifted_and_log_sum_exp(x, dim)?;
     Ok(shifted.f_sub(&log_sum)?)
+}
+
+/// softmax (or log_softmax) of a float16 or bfloat16 `x` as libtorch's CPU kernels compute it:
+/// in float, the output rounded once to `x`'s dtype, and a backward that computes in float from
+/// that rounded output `y`: `y·(g − Σ g·y)` for softmax, `g − exp(y)·Σ g` for log_softmax.
+/// The backward is carried by a surrogate with exactly that Jacobian and the value 0:
+/// `s − detach(s)` for `s = p·(x − Σ p·x)` (softmax) or `s = x − Σ p·x` (log_softmax), with
+/// `p` the rounded probabilities held constant. `None` for other dtypes, and for inputs with an
+/// infinity, where the surrogate would be NaN: those are computed in float with autograd's
+/// backward (exact there: the gradient at −inf is 0 for softmax and g for log_softmax).
+fn half_kernel(x: &Tensor, dim: i64, log: bool) -> Result<Option<Tensor>> {
+    let kind = x.kind();
+    if !matches!(kind, Kind::Half | Kind::BFloat16) {
+        return Ok(None);
+    }
+    let wide = x.f_to_kind(Kind::Float)?;
+    let (shifted, log_sum) = shifted_and_log_sum_exp(&wide.f_detach()?, dim)?;
+    let value = if log { shifted.f_sub(&log_sum)? } else { shifted.f_sub(&log_sum)?.f_exp()? };
+    if !bool::try_from(wide.f_isfinite()?.f_all()?)? {
+        let (shifted, log_sum) = shifted_and_log_sum_exp(&wide, dim)?;
+        let y = if log { shifted.f_sub(&log_sum)? } else { shifted.f_sub(&log_sum)?.f_exp()? };
+        return Ok(Some(y.f_to_kind(kind)?));
+    }
+    let rounded = value.f_to_kind(kind)?.f_to_kind(Kind::Float)?;
+    let p = if log { rounded.f_exp()? } else { rounded.shallow_clone() };
+    let mix = p.f_mul(&wide)?.f_sum_dim_intlist([dim].as_slice(), true, None)?;
+    let surrogate = if log { wide.f_sub(&mix)? } else { p.f_mul(&wide.f_sub(&mix)?)? };
+    let zero = surrogate.f_sub(&surrogate.f_detach()?)?;
+    Ok(Some(rounded.f_add(&zero)?.f_to_kind(kind)?))
 }
 
 #[cfg(test)]
