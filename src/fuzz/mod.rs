@@ -26,14 +26,18 @@ pub fn case_seed(seed: u64, k: u64) -> u64 {
     Rng::new(seed ^ k.wrapping_mul(0xd134_2543_de82_ef95)).next_u64()
 }
 
-/// A sample as a fixture case (unnamed, without recorded values).
-pub fn sample_case(spec: &LossSpec, sample: &Sample) -> Case {
-    let option_json = |v: OptionValue| match v {
+/// An option's value as a fixture writes it (floats exactly, as float64 text).
+pub(crate) fn option_json(v: OptionValue) -> Value {
+    match v {
         OptionValue::Bool(b) => Value::Bool(b),
         OptionValue::Int(i) => Value::from(i),
         OptionValue::Float(x) => float::to_json(x, DType::Float64),
         OptionValue::None => Value::Null,
-    };
+    }
+}
+
+/// A sample as a fixture case (unnamed, without recorded values).
+pub fn sample_case(spec: &LossSpec, sample: &Sample) -> Case {
     let inputs = sample
         .inputs
         .iter()

@@ -42,17 +42,31 @@ pub fn schedule_case(spec: &'static SchedulerSpec, seed: u64) -> Case {
     }
     let options = config["options"].as_object().cloned().unwrap_or_default().into_iter().collect();
     let children = config.get("schedulers").and_then(Value::as_array).cloned().unwrap_or_default();
+    fuzz_case(seed, spec.id, options, DType::Float64, Vec::new(), {
+        CaseKind::Schedule(Schedule { optimizer, lrs, steps, epochs, metrics, schedulers: children })
+    })
+}
+
+/// A drawn case of `op`, named after its seed, without recorded values.
+fn fuzz_case(
+    seed: u64,
+    op: &str,
+    options: Vec<(String, Value)>,
+    dtype: DType,
+    inputs: Vec<(String, InputTensor)>,
+    kind: CaseKind,
+) -> Case {
     Case {
         name: format!("fuzz-{seed}"),
         source: "tch-parity fuzz".into(),
-        op: spec.id.into(),
+        op: op.into(),
         note: None,
         options,
-        dtypes: vec![DType::Float64],
-        inputs: Vec::new(),
+        dtypes: vec![dtype],
+        inputs,
         tolerance: None,
         outcome: Outcome::Values(None),
-        kind: CaseKind::Schedule(Schedule { optimizer, lrs, steps, epochs, metrics, schedulers: children }),
+        kind,
     }
 }
 
@@ -72,30 +86,9 @@ pub fn clip_case(spec: &'static ClipSpec, seed: u64) -> Case {
         })
         .collect();
     let without_grad = inputs.iter().filter(|_| rng.chance(0.2)).map(|(n, _)| n.clone()).collect();
-    let options = (spec.sample_options)(&mut rng)
-        .into_iter()
-        .map(|(n, v)| {
-            let value = match v {
-                crate::options::OptionValue::Float(x) => crate::fixture::float::to_json(x, DType::Float64),
-                crate::options::OptionValue::Bool(b) => Value::Bool(b),
-                crate::options::OptionValue::Int(i) => Value::from(i),
-                crate::options::OptionValue::None => Value::Null,
-            };
-            (n.to_owned(), value)
-        })
-        .collect();
-    Case {
-        name: format!("fuzz-{seed}"),
-        source: "tch-parity fuzz".into(),
-        op: spec.id.into(),
-        note: None,
-        options,
-        dtypes: vec![dtype],
-        inputs,
-        tolerance: None,
-        outcome: Outcome::Values(None),
-        kind: CaseKind::Clip { without_grad },
-    }
+    let options =
+        (spec.sample_options)(&mut rng).into_iter().map(|(n, v)| (n.to_owned(), super::option_json(v))).collect();
+    fuzz_case(seed, spec.id, options, dtype, inputs, CaseKind::Clip { without_grad })
 }
 
 /// Each subject against every live reference: the same values within the dtype's default

@@ -152,10 +152,7 @@ pub(crate) fn check_floating(name: &str, t: &Tensor) -> Result<()> {
 /// in the low dtype). Autograd's backward through the two conversions runs in float32 as well and
 /// rounds the gradient once, as the kernels' backward does. Other dtypes call `f(x)` directly.
 pub(crate) fn in_opmath(x: &Tensor, f: impl FnOnce(&Tensor) -> Result<Tensor>) -> Result<Tensor> {
-    match x.kind() {
-        kind @ (Kind::Half | Kind::BFloat16) => Ok(f(&x.f_to_kind(Kind::Float)?)?.f_to_kind(kind)?),
-        _ => f(x),
-    }
+    in_opmath_all(&[x], |wide| f(&wide[0]))
 }
 
 /// [`in_opmath`] for a function of several tensors (all of `x`'s dtype): each float16 or

@@ -69,12 +69,13 @@ fn half_kernel(x: &Tensor, dim: i64, log: bool) -> Result<Option<Tensor>> {
         return Ok(None);
     }
     let wide = x.f_to_kind(Kind::Float)?;
-    let (shifted, log_sum) = shifted_and_log_sum_exp(&wide.f_detach()?, dim)?;
+    let finite = bool::try_from(wide.f_isfinite()?.f_all()?)?;
+    // With an infinity, autograd differentiates the float computation itself.
+    let (shifted, log_sum) =
+        shifted_and_log_sum_exp(&if finite { wide.f_detach()? } else { wide.shallow_clone() }, dim)?;
     let value = if log { shifted.f_sub(&log_sum)? } else { shifted.f_sub(&log_sum)?.f_exp()? };
-    if !bool::try_from(wide.f_isfinite()?.f_all()?)? {
-        let (shifted, log_sum) = shifted_and_log_sum_exp(&wide, dim)?;
-        let y = if log { shifted.f_sub(&log_sum)? } else { shifted.f_sub(&log_sum)?.f_exp()? };
-        return Ok(Some(y.f_to_kind(kind)?));
+    if !finite {
+        return Ok(Some(value.f_to_kind(kind)?));
     }
     let rounded = value.f_to_kind(kind)?.f_to_kind(Kind::Float)?;
     let p = if log { rounded.f_exp()? } else { rounded.shallow_clone() };

@@ -2,7 +2,7 @@
 
 use crate::catalog::{self, LossSpec, Op, OptimizerSpec, Reference};
 use crate::check::compare::{compare_element, ulp_distance};
-use crate::check::optim_run;
+use crate::check::optim_run::{self, RecordedVariants};
 use crate::check::run::{reference, tolerance_for};
 use crate::fixture::schema::*;
 use crate::fixture::write::{to_text, write_atomic};
@@ -154,11 +154,29 @@ fn regenerate_loss_case(
 
 /// Records a scheduler or clipping case from PyTorch in Python (or checks that it still refuses).
 fn regenerate_training_case(registry: &Registry, case: &mut Case, exact: bool) -> Result<CaseChange, Vec<String>> {
+    let (recorded_by, values) =
+        record_each_dtype(&case.dtypes, |dtype| crate::check::train_run::record(registry, case, dtype))?;
+    if let Outcome::Rejects(_) = case.outcome {
+        return Ok(CaseChange::Unchanged);
+    }
+    let (torch, _) = python_versions(registry);
+    Ok(update(case, Expected { libtorch: torch, recorded_by, values }, exact))
+}
+
+/// Recorded variants, by dtype.
+type ByDType = BTreeMap<DType, RecordedVariants>;
+
+/// `record(dtype)` for each dtype: what recorded them and the values by dtype, or every
+/// dtype's problem.
+fn record_each_dtype(
+    dtypes: &[DType],
+    mut record: impl FnMut(DType) -> Result<(String, RecordedVariants), String>,
+) -> Result<(Option<String>, ByDType), Vec<String>> {
     let mut values = BTreeMap::new();
     let mut recorded_by = None;
     let mut problems = Vec::new();
-    for &dtype in &case.dtypes {
-        match crate::check::train_run::record(registry, case, dtype) {
+    for &dtype in dtypes {
+        match record(dtype) {
             Ok((by, variants)) => {
                 recorded_by = Some(by);
                 values.insert(dtype, variants);
@@ -166,15 +184,19 @@ fn regenerate_training_case(registry: &Registry, case: &mut Case, exact: bool) -
             Err(message) => problems.push(format!("{dtype}: {message}")),
         }
     }
-    if !problems.is_empty() {
-        return Err(problems);
+    if problems.is_empty() {
+        Ok((recorded_by, values))
+    } else {
+        Err(problems)
     }
-    if let Outcome::Rejects(_) = case.outcome {
-        return Ok(CaseChange::Unchanged);
-    }
+}
+
+/// The torch version Python reports ("2.13.0+cu130", libtorch's when none answered), and every
+/// version it reported ("torch 2.13.0+cu130, torchvision 0.28.0+cu130").
+fn python_versions(registry: &Registry) -> (String, String) {
     let versions = registry.references.iter().find_map(|r| r.provenance()).unwrap_or_default();
     let torch = versions.split(", ").find_map(|v| v.strip_prefix("torch ")).unwrap_or(LIBTORCH_VERSION);
-    Ok(update(case, Expected { libtorch: torch.to_owned(), recorded_by, values }, exact))
+    (torch.to_owned(), versions)
 }
 
 /// Puts `new` in the case, unless it differs from the recorded values by rounding only.
@@ -190,9 +212,8 @@ fn update(case: &mut Case, new: Expected, exact: bool) -> CaseChange {
 /// through tch: "torchvision.ops.sigmoid_focal_loss (torch 2.13.0+cu130, torchvision 0.28.0+cu130)".
 fn provenance(registry: &Registry, spec: &LossSpec) -> (String, Option<String>) {
     let Reference::Python(function) = spec.reference else { return (LIBTORCH_VERSION.to_owned(), None) };
-    let versions = registry.references.iter().find_map(|r| r.provenance()).unwrap_or_default();
-    let torch = versions.split(", ").find_map(|v| v.strip_prefix("torch ")).unwrap_or(LIBTORCH_VERSION);
-    (torch.to_owned(), Some(format!("{function} ({versions})")))
+    let (torch, versions) = python_versions(registry);
+    (torch, Some(format!("{function} ({versions})")))
 }
 
 /// Records an optimizer case's trajectories (or checks that libtorch still rejects it).
@@ -212,21 +233,8 @@ fn regenerate_optimizer_case(
             .collect();
         return if problems.is_empty() { Ok(CaseChange::Unchanged) } else { Err(problems) };
     }
-    let mut values = BTreeMap::new();
-    let mut recorded_by = None;
-    let mut problems = Vec::new();
-    for &dtype in &case.dtypes {
-        match optim_run::record(registry, spec, case, dtype) {
-            Ok((by, variants)) => {
-                recorded_by = Some(by);
-                values.insert(dtype, variants);
-            }
-            Err(message) => problems.push(format!("{dtype}: {message}")),
-        }
-    }
-    if !problems.is_empty() {
-        return Err(problems);
-    }
+    let (recorded_by, values) =
+        record_each_dtype(&case.dtypes, |dtype| optim_run::record(registry, spec, case, dtype))?;
     Ok(update(case, Expected { libtorch: LIBTORCH_VERSION.to_owned(), recorded_by, values }, exact))
 }
 
