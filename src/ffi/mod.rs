@@ -115,6 +115,7 @@ extern "C" {
     fn tp_add_scaled_(t: CTensor, other: CTensor, alpha: f64) -> *mut c_char;
     fn tp_add_scaled(t: CTensor, other: CTensor, alpha: f64, out: *mut CTensor) -> *mut c_char;
     fn tp_addcmul_(t: CTensor, a: CTensor, b: CTensor, value: f64) -> *mut c_char;
+    fn tp_mul_wrapped_(t: CTensor, factor: f64) -> *mut c_char;
     fn tp_optimizer_step_closure(
         o: *mut RawOptimizer,
         closure: extern "C" fn(*mut c_void, *mut f64) -> c_int,
@@ -536,6 +537,15 @@ pub fn addmm(t: &Tensor, a: &Tensor, b: &Tensor, beta: f64, alpha: f64) -> Resul
     })?;
     // SAFETY: on success the shim allocated a new at::Tensor for us to own.
     Ok(unsafe { Tensor::from_ptr(out) })
+}
+
+/// `t *= factor` as torch.optim's Python code computes it: `t.mul_(factor)` with a Python float,
+/// which ATen receives as a wrapped number and applies at float precision in float16 and
+/// bfloat16. tch's `mul_scalar_` (ATen's `mul_(Scalar)`, what libtorch's C++ optimizers call)
+/// rounds the factor to `t`'s dtype first: `1.0859375 · 0.9` is 0.97754 in float16 one way and
+/// 0.97705 the other. The two agree in float32 and float64.
+pub fn mul_wrapped_(t: &mut Tensor, factor: f64) -> Result<()> {
+    check(unsafe { tp_mul_wrapped_(t.as_mut_ptr(), factor) })
 }
 
 /// `t += value·a·b` (libtorch's `addcmul_(a, b, value)`).

@@ -299,6 +299,16 @@ char *tp_add_scaled_(at::Tensor *self, at::Tensor *other, double alpha) { TP_GUA
 char *tp_add_scaled(at::Tensor *self, at::Tensor *other, double alpha, at::Tensor **out) {
   TP_GUARD(*out = new at::Tensor(self->add(*other, alpha)))
 }
+// `self *= factor` as Python code writes it: a Python float reaches mul_ as a wrapped-number
+// tensor, which keeps the factor at float precision in float16 and bfloat16 arithmetic, where
+// mul_(Scalar), C++'s `self.mul_(factor)`, rounds it to self's dtype first.
+char *tp_mul_wrapped_(at::Tensor *self, double factor) {
+  TP_GUARD({
+    at::Tensor wrapped = at::scalar_tensor(factor, at::kDouble);
+    wrapped.unsafeGetTensorImpl()->set_wrapped_number(true);
+    self->mul_(wrapped);
+  })
+}
 char *tp_addcmul_(at::Tensor *self, at::Tensor *a, at::Tensor *b, double value) { TP_GUARD(self->addcmul_(*a, *b, value)) }
 char *tp_addcdiv_(at::Tensor *self, at::Tensor *a, at::Tensor *b, double value) { TP_GUARD(self->addcdiv_(*a, *b, value)) }
 char *tp_vector_norm(at::Tensor *self, double ord, const int64_t *dims, int ndims, int keepdim, at::Tensor **out) {

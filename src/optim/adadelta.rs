@@ -1,8 +1,8 @@
 //! Adadelta (Zeiler, *ADADELTA: An Adaptive Learning Rate Method*, 2012), as `torch.optim.Adadelta`.
 
 use super::{
-    add_product_, add_scaled_, check_non_negative, direction, with_weight_decay, Hyperparameters, Optimizer, Rule,
-    SavedBuffers,
+    add_product_, add_scaled_, check_non_negative, direction, scale_, with_weight_decay, Hyperparameters, Optimizer,
+    Rule, SavedBuffers,
 };
 use crate::error::{invalid, Result};
 use tch::Tensor;
@@ -57,12 +57,12 @@ impl Rule for AdadeltaRule {
     fn update(param: &mut Tensor, grad: &Tensor, s: &mut AdadeltaState, o: &AdadeltaOptions) -> Result<()> {
         s.step += 1;
         let g = with_weight_decay(direction(grad, o.maximize)?, param, o.weight_decay)?;
-        let _ = s.square_avg.f_mul_scalar_(o.rho)?;
+        scale_(&mut s.square_avg, o.rho)?;
         add_product_(&mut s.square_avg, &g, &g, 1.0 - o.rho)?;
         let std = s.square_avg.f_add_scalar(o.eps)?.f_sqrt_()?;
         let mut delta = s.acc_delta.f_add_scalar(o.eps)?.f_sqrt_()?;
         let _ = delta.f_div_(&std)?.f_mul_(&g)?;
-        let _ = s.acc_delta.f_mul_scalar_(o.rho)?;
+        scale_(&mut s.acc_delta, o.rho)?;
         add_product_(&mut s.acc_delta, &delta, &delta, 1.0 - o.rho)?;
         add_scaled_(param, &delta, -o.lr)
     }

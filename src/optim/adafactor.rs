@@ -2,7 +2,7 @@
 //! ICML 2018), as `torch.optim.Adafactor`: second moments factored into row and column
 //! statistics for parameters of two or more dimensions, kept whole for vectors, no first moment.
 
-use super::{add_scaled_, direction, Hyperparameters, Optimizer, Rule, SavedBuffers};
+use super::{add_scaled_, direction, scale_, Hyperparameters, Optimizer, Rule, SavedBuffers};
 use crate::error::{invalid, Result};
 use tch::{Kind, Tensor};
 
@@ -118,7 +118,7 @@ impl Rule for AdafactorRule {
         let rho = o.lr.min(1.0 / step.powf(0.5));
         let alpha = o.eps2.max(norm(param, &[], false)?.f_double_value(&[])? / sqrt_numel(param)) * rho;
         if o.weight_decay != 0.0 {
-            let _ = param.f_mul_scalar_(1.0 - o.lr * o.weight_decay)?;
+            scale_(param, 1.0 - o.lr * o.weight_decay)?;
         }
         let mut var_estimate = match (&mut s.row_var, &mut s.col_var, &mut s.variance) {
             (Some(row_var), Some(col_var), _) => {

@@ -2,7 +2,8 @@
 //! `torch.optim.Adamax`.
 
 use super::{
-    add_quotient_, check_adam_family, direction, with_weight_decay, Hyperparameters, Optimizer, Rule, SavedBuffers,
+    add_quotient_, check_adam_family, direction, scale_, with_weight_decay, Hyperparameters, Optimizer, Rule,
+    SavedBuffers,
 };
 use crate::error::Result;
 use tch::Tensor;
@@ -56,7 +57,7 @@ impl Rule for AdamaxRule {
         s.step += 1;
         let g = with_weight_decay(direction(grad, o.maximize)?, param, o.weight_decay)?;
         let _ = s.exp_avg.f_lerp_(&g, 1.0 - o.beta1)?;
-        let _ = s.exp_inf.f_mul_scalar_(o.beta2)?;
+        scale_(&mut s.exp_inf, o.beta2)?;
         let bound = g.f_abs()?.f_add_scalar_(o.eps)?;
         s.exp_inf.f_copy_(&s.exp_inf.f_maximum(&bound)?)?;
         let bias_correction = 1.0 - o.beta1.powf(s.step as f64);

@@ -2,7 +2,8 @@
 //! Averaging*, SIAM J. Control Optim. 1992), as `torch.optim.ASGD`.
 
 use super::{
-    add_scaled_, check_non_negative, direction, with_weight_decay, Hyperparameters, Optimizer, Rule, SavedBuffers,
+    add_scaled_, check_non_negative, direction, scale_, with_weight_decay, Hyperparameters, Optimizer, Rule,
+    SavedBuffers,
 };
 use crate::error::Result;
 use tch::Tensor;
@@ -65,10 +66,11 @@ impl Rule for AsgdRule {
         s.step += 1;
         let g = with_weight_decay(direction(grad, o.maximize)?, param, o.weight_decay)?;
         let eta = f64::from(s.eta);
-        let _ = param.f_mul_scalar_(1.0 - o.lambd * eta)?;
+        scale_(param, 1.0 - o.lambd * eta)?;
         add_scaled_(param, &g, -eta)?;
         if s.mu != 1.0 {
-            let moved = param.f_sub(&s.ax)?.f_mul_scalar_(f64::from(s.mu))?;
+            let mut moved = param.f_sub(&s.ax)?;
+            scale_(&mut moved, f64::from(s.mu))?;
             let _ = s.ax.f_add_(&moved)?;
         } else {
             s.ax.f_copy_(param)?;

@@ -6,7 +6,9 @@
 //! the per-parameter state, created at the first step as torch.optim does; each file defines an
 //! update [`Rule`] and its options struct, whose `Default` is torch.optim's defaults. Updates run
 //! without autograd tracking, in place, on whatever device the parameters live. Each rule follows
-//! libtorch's C++ optimizer step by step (the order of operations decides the last bits);
+//! libtorch's C++ optimizer step by step where there is one (SGD, Adam, AdamW, RMSprop, Adagrad,
+//! LBFGS), and torch.optim's Python code otherwise: the order of operations decides the last
+//! bits, and in float16 and bfloat16 so does how a constant factor is applied ([`Written`]).
 //! `maximize` follows torch.optim and negates the gradient.
 //!
 //! ```
@@ -533,14 +535,46 @@ pub(crate) fn check_adam_family(lr: f64, eps: f64, (beta1, beta2): (f64, f64), w
     check_non_negative("weight_decay value", weight_decay)
 }
 
+/// Whose code a rule follows, which decides how an in-place multiply by a constant rounds in
+/// float16 and bfloat16 (the two agree in float32 and float64): libtorch's C++ optimizers call
+/// `t.mul_(factor)` with a C++ double, ATen's `mul_(Scalar)`, which rounds the factor to `t`'s
+/// dtype first; torch.optim's Python code passes a Python float, which ATen applies at float
+/// precision ([`crate::ffi::mul_wrapped_`]). In float16 `1.0859375 · 0.9` is 0.97705 the C++
+/// way and 0.97754 the Python way.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Written {
+    Cpp,
+    Python,
+}
+
+impl Written {
+    /// `t *= factor`, in place.
+    pub(crate) fn scale_(self, t: &mut Tensor, factor: f64) -> Result<()> {
+        match self {
+            Written::Cpp => t.f_mul_scalar_(factor).map(drop).map_err(Into::into),
+            Written::Python => crate::ffi::mul_wrapped_(t, factor),
+        }
+    }
+}
+
+/// `t *= factor` as torch.optim's Python code computes it (the rules without a C++ optimizer).
+pub(crate) fn scale_(t: &mut Tensor, factor: f64) -> Result<()> {
+    Written::Python.scale_(t, factor)
+}
+
 /// Weight decay as the Adam family applies it: decoupled, the parameter itself shrinks
 /// (`θ ·= 1 − lr·wd`, AdamW's way) and `grad` is returned as it is; else `grad + wd·θ`.
-pub(crate) fn decay(param: &mut Tensor, grad: Tensor, lr: f64, weight_decay: f64, decoupled: bool) -> Result<Tensor> {
+pub(crate) fn decay(
+    param: &mut Tensor,
+    grad: Tensor,
+    (lr, weight_decay, decoupled): (f64, f64, bool),
+    written: Written,
+) -> Result<Tensor> {
     if !decoupled {
         return with_weight_decay(grad, param, weight_decay);
     }
     if weight_decay != 0.0 {
-        let _ = param.f_mul_scalar_(1.0 - lr * weight_decay)?;
+        written.scale_(param, 1.0 - lr * weight_decay)?;
     }
     Ok(grad)
 }

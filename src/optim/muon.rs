@@ -2,7 +2,7 @@
 //! layers in neural networks*, 2024; learning-rate matching from Liu et al., *Muon is Scalable
 //! for LLM Training*, 2025), as `torch.optim.Muon`. For 2-D parameters only.
 
-use super::{add_scaled_, Hyperparameters, Optimizer, Rule, SavedBuffers};
+use super::{add_scaled_, scale_, Hyperparameters, Optimizer, Rule, SavedBuffers};
 use crate::error::{invalid, Result};
 use crate::ffi;
 use tch::{Kind, Tensor};
@@ -120,7 +120,7 @@ impl Rule for MuonRule {
         let size = param.size();
         let (a, b) = (size[0] as f64, size[1] as f64);
         let ratio = if o.match_rms_adamw { 0.2 * a.max(b).sqrt() } else { (a / b).max(1.0).sqrt() };
-        let _ = param.f_mul_scalar_(1.0 - o.lr * o.weight_decay)?;
+        scale_(param, 1.0 - o.lr * o.weight_decay)?;
         add_scaled_(param, &orthogonal, -(o.lr * ratio))
     }
 

@@ -2,7 +2,8 @@
 //! ICLR 2020), as `torch.optim.RAdam`.
 
 use super::{
-    add_product_, add_scaled_, check_adam_family, decay, direction, Hyperparameters, Optimizer, Rule, SavedBuffers,
+    add_product_, add_scaled_, check_adam_family, decay, direction, scale_, Hyperparameters, Optimizer, Rule,
+    SavedBuffers, Written,
 };
 use crate::error::Result;
 use tch::Tensor;
@@ -62,9 +63,14 @@ impl Rule for RAdamRule {
         s.step += 1;
         let step = s.step as f64;
         let (beta1, beta2) = (o.beta1, o.beta2);
-        let g = decay(param, direction(grad, o.maximize)?, o.lr, o.weight_decay, o.decoupled_weight_decay)?;
+        let g = decay(
+            param,
+            direction(grad, o.maximize)?,
+            (o.lr, o.weight_decay, o.decoupled_weight_decay),
+            Written::Python,
+        )?;
         let _ = s.exp_avg.f_lerp_(&g, 1.0 - beta1)?;
-        let _ = s.exp_avg_sq.f_mul_scalar_(beta2)?;
+        scale_(&mut s.exp_avg_sq, beta2)?;
         add_product_(&mut s.exp_avg_sq, &g, &g, 1.0 - beta2)?;
 
         let bias_correction1 = 1.0 - beta1.powf(step);
@@ -72,7 +78,7 @@ impl Rule for RAdamRule {
         // torch.optim's products, in the same order, in place in one temporary (the same
         // roundings without three more allocations of the parameter's size).
         let mut update = s.exp_avg.f_div_scalar(bias_correction1)?;
-        let _ = update.f_mul_scalar_(o.lr)?;
+        scale_(&mut update, o.lr)?;
         let rho_inf = 2.0 / (1.0 - beta2) - 1.0;
         let rho_t = rho_inf - 2.0 * step * beta2.powf(step) / bias_correction2;
         if rho_t > 5.0 {
@@ -81,8 +87,10 @@ impl Rule for RAdamRule {
             // torch.optim writes `√bc₂ / (√v + eps)`: Python's scalar / tensor is
             // `tensor.reciprocal() * scalar`, which rounds twice; so does this.
             let mut adaptive = s.exp_avg_sq.f_sqrt()?;
-            let _ = adaptive.f_add_scalar_(o.eps)?.f_reciprocal_()?.f_mul_scalar_(bias_correction2.powf(0.5))?;
-            let _ = update.f_mul_(&adaptive)?.f_mul_scalar_(rect)?;
+            let _ = adaptive.f_add_scalar_(o.eps)?.f_reciprocal_()?;
+            scale_(&mut adaptive, bias_correction2.powf(0.5))?;
+            let _ = update.f_mul_(&adaptive)?;
+            scale_(&mut update, rect)?;
         }
         add_scaled_(param, &update, -1.0)
     }

@@ -2,7 +2,7 @@
 //! updates), as `torch.optim.SparseAdam`: only the rows (or elements) present in the gradient
 //! move, and only their moments decay.
 
-use super::{add_scaled_, direction, Hyperparameters, Optimizer, Rule, SavedBuffers};
+use super::{add_scaled_, direction, scale_, Hyperparameters, Optimizer, Rule, SavedBuffers};
 use crate::error::{invalid, Result};
 use tch::Tensor;
 
@@ -89,11 +89,12 @@ impl Rule for SparseAdamRule {
         };
         let old_exp_avg = s.exp_avg.f_sparse_mask(&g)?.f_internal_values()?;
         let mut exp_avg_update = values.f_sub(&old_exp_avg)?;
-        let _ = exp_avg_update.f_mul_scalar_(1.0 - o.beta1)?;
+        scale_(&mut exp_avg_update, 1.0 - o.beta1)?;
         let _ = s.exp_avg.f_add_(&sparse(&exp_avg_update)?)?;
         let old_exp_avg_sq = s.exp_avg_sq.f_sparse_mask(&g)?.f_internal_values()?;
         let mut exp_avg_sq_update = values.f_pow_tensor_scalar(2)?;
-        let _ = exp_avg_sq_update.f_sub_(&old_exp_avg_sq)?.f_mul_scalar_(1.0 - o.beta2)?;
+        let _ = exp_avg_sq_update.f_sub_(&old_exp_avg_sq)?;
+        scale_(&mut exp_avg_sq_update, 1.0 - o.beta2)?;
         let _ = s.exp_avg_sq.f_add_(&sparse(&exp_avg_sq_update)?)?;
 
         let mut numer = exp_avg_update;
