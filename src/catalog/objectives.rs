@@ -130,15 +130,23 @@ pub fn find(id: &str) -> Option<&'static ObjectiveInfo> {
 /// The loss of `objective` at `params`, and its gradient (one tensor per parameter): what a
 /// closure gives LBFGS.
 pub fn evaluate(objective: &ObjectiveInfo, params: &[Tensor], data: &[Tensor]) -> Result<(f64, Vec<Tensor>)> {
+    let (loss, grads) = loss_and_gradients(objective, params, data)?;
+    Ok((loss.f_double_value(&[])?, grads))
+}
+
+/// The loss tensor and the gradients. The leaves share the parameters' storage (the backward
+/// pass reads them and writes nothing), so that the hundred thousand evaluations of a check
+/// copy no parameter.
+fn loss_and_gradients(objective: &ObjectiveInfo, params: &[Tensor], data: &[Tensor]) -> Result<(Tensor, Vec<Tensor>)> {
     tch::with_grad(|| {
-        let leaves = crate::optim::leaves(params)?;
+        let leaves: Vec<Tensor> = params.iter().map(|p| p.detach().set_requires_grad(true)).collect();
         let loss = (objective.loss)(&leaves, data)?;
         let grads = Tensor::f_run_backward(&[&loss], &leaves, false, false)?;
-        Ok((loss.f_double_value(&[])?, grads))
+        Ok((loss, grads))
     })
 }
 
 /// The gradient of `objective` at `params`, one tensor per parameter.
 pub fn gradients(objective: &ObjectiveInfo, params: &[Tensor], data: &[Tensor]) -> Result<Vec<Tensor>> {
-    Ok(evaluate(objective, params, data)?.1)
+    Ok(loss_and_gradients(objective, params, data)?.1)
 }
