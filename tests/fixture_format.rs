@@ -204,6 +204,21 @@ fn the_valid_example_parses() {
     "inputs.target.shape",
     "non-negative integers"
 )]
+#[case::difference_without_reason(
+    r#""op": "binary_cross_entropy","#,
+    r#""op": "binary_cross_entropy", "differences": [{"variants": ["mean"]}],"#,
+    "differences.reason",
+    "needs a written reason"
+)]
+#[case::difference_in_another_dtype(
+    r#""op": "binary_cross_entropy","#,
+    concat!(
+        r#""op": "binary_cross_entropy", "dtypes": ["float32", "float64"], "#,
+        r#""differences": [{"dtypes": ["float16"], "reason": "r"}],"#
+    ),
+    "differences.dtypes",
+    "float16 is not one of the case's dtypes"
+)]
 fn a_broken_field_is_named(#[case] from: &str, #[case] to: &str, #[case] field: &str, #[case] message: &str) {
     assert!(VALID.contains(from), "the mutation must apply: {from}");
     let broken = VALID.replacen(from, to, 1);

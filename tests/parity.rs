@@ -179,6 +179,42 @@ fn a_wrong_mse_is_reported_as_disagreeing_and_other_ops_as_unsupported() {
     assert!(report.rows.iter().filter(|r| r.op == "l1_loss").all(|r| r.unsupported && r.checks.is_empty()));
 }
 
+/// A case's known difference: the rows it covers pass while the subject disagrees there (the
+/// deliberately wrong MSE's `mean`), and the case fails once it agrees (the hand-written MSE).
+#[test]
+fn a_known_difference_passes_while_it_shows_and_fails_once_it_is_gone() {
+    let text = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/regression/mse_loss.json"))
+        .unwrap()
+        .replacen(
+            r#""op": "mse_loss","#,
+            r#""op": "mse_loss", "differences": [{"variants": ["mean"], "outputs": ["output"], "reason": "a sum"}],"#,
+            1,
+        );
+    let file = tch_parity::fixture::parse::parse_file(Path::new("mse_loss.json"), &text).unwrap();
+    let seed = |registry: &Registry| -> Vec<Row> {
+        let rows = run_case(registry, "mse_loss.json", &file.cases[0], &[DType::Float64]);
+        rows.into_iter().filter(|r| r.output == "output").collect()
+    };
+    let wrong_mse = LossFunction::new("wrong-mse", |call: &LossCall| match *call {
+        LossCall::MseLoss { input, target, reduction } => {
+            let reduction = if reduction == Reduction::Mean { Reduction::Sum } else { reduction };
+            Some(reduction.apply((input - target).square()))
+        }
+        _ => None,
+    });
+    let wrong = Registry { subjects: vec![Box::new(wrong_mse)], references: Registry::standard_references() };
+    let rows = seed(&wrong);
+    assert!(rows.iter().all(Row::passed), "{rows:?}");
+    let mean = rows.iter().find(|r| r.variant == "mean").unwrap();
+    assert_eq!(mean.known_difference.as_deref(), Some("a sum"));
+    assert!(rows.iter().filter(|r| r.variant != "mean").all(|r| r.known_difference.is_none()));
+
+    let rows = seed(&Registry::standard());
+    let mean = rows.iter().find(|r| r.variant == "mean").unwrap();
+    assert!(!mean.passed());
+    assert!(mean.checks.iter().any(|c| c.message.as_deref().is_some_and(|m| m.contains("there is none"))));
+}
+
 #[test]
 fn every_scheduler_has_cases_alone_and_attached_to_an_optimizer_and_its_error_cases() {
     use tch_parity::catalog::{CLIPPING, SCHEDULERS};

@@ -92,6 +92,10 @@ pub struct Row {
     /// Set when the subject has no such op or option: neither a pass nor a failure.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub unsupported: bool,
+    /// The reason of the case's known difference when the row passes as one: the subject
+    /// disagreed here, as the case says it does (its checks keep their comparisons).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub known_difference: Option<String>,
     /// What the row could not check, and why (a reference that could not run here).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
@@ -121,6 +125,7 @@ impl Row {
             atol: tolerance.atol,
             tolerance_override: reason,
             unsupported: false,
+            known_difference: None,
             note: None,
             checks: Vec::new(),
             per_step_ulp: Vec::new(),
@@ -191,11 +196,39 @@ pub fn reference(
 
 /// Every row of one case.
 pub fn run_case(registry: &Registry, file: &str, case: &Case, dtypes: &[DType]) -> Vec<Row> {
-    match catalog::find(&case.op) {
+    let mut rows = match catalog::find(&case.op) {
         Some(Op::Loss(spec)) if case.kind == CaseKind::Loss => run_loss_case(registry, spec, file, case, dtypes),
         Some(Op::Optimizer(spec)) => super::optim_run::run_case(registry, spec, file, case, dtypes),
         Some(Op::Scheduler(_) | Op::Clip(_)) => super::train_run::run_case(registry, file, case, dtypes),
         _ => unreachable!("validation matches every case with its op"),
+    };
+    pin_known_differences(case, &mut rows);
+    rows
+}
+
+/// Applies the case's known differences. In a row one covers, the subject's failed checks
+/// pass as that difference; a difference that shows in none of the rows it covers (in the
+/// dtypes run) fails its first row, saying that it is gone.
+pub fn pin_known_differences(case: &Case, rows: &mut [Row]) {
+    for known in &case.differences {
+        let covered: Vec<usize> =
+            (0..rows.len()).filter(|&i| known.applies(rows[i].dtype, &rows[i].variant, &rows[i].output)).collect();
+        let mut shown = false;
+        for &i in &covered {
+            let row = &mut rows[i];
+            let subject = row.subject.clone();
+            for check in row.checks.iter_mut().filter(|c| c.subject == subject && c.against != REJECTS && !c.passed) {
+                check.passed = true;
+                row.known_difference = Some(known.reason.clone());
+                shown = true;
+            }
+        }
+        if let (false, Some(&first)) = (shown, covered.first()) {
+            let row = &mut rows[first];
+            let message =
+                format!("the case expects a difference here ({}), and there is none: remove it", known.reason);
+            row.checks.push(Check::failed(&row.subject.clone(), "known difference", message));
+        }
     }
 }
 

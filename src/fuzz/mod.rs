@@ -59,6 +59,7 @@ pub fn sample_case(spec: &LossSpec, sample: &Sample) -> Case {
         dtypes: vec![sample.dtype],
         inputs,
         tolerance: None,
+        differences: Vec::new(),
         outcome: Outcome::Values(None),
         kind: CaseKind::Loss,
     }

@@ -65,6 +65,7 @@ fn fuzz_case(
         dtypes: vec![dtype],
         inputs,
         tolerance: None,
+        differences: Vec::new(),
         outcome: Outcome::Values(None),
         kind,
     }
