@@ -415,11 +415,12 @@ def run_optimizer(request):
         {"params": [params[i] for i in g["params"]], **optimizer_arguments(kind, g["options"], request["foreach"])}
         for g in request["groups"]
     ]
-    series, shapes = {}, {}
+    series = {}
 
     def put(label, t):
-        series.setdefault(label, []).append(t.detach().double().flatten().tolist())
-        shapes[label] = list(t.shape)
+        # Kept as tensors and converted once at the end: a Python list per buffer per step costs
+        # more than the step itself.
+        series.setdefault(label, []).append(t.detach().clone())
 
     try:
         # The first group's options are also the constructor's: torch.optim validates only
@@ -485,12 +486,15 @@ def run_optimizer(request):
                         group["lr"] = lr
     except Exception as error:  # the run's answer, not fatal for the worker
         return {"error": f"{type(error).__name__}: {error}"}
-    return {
-        "series": {
-            label: {"shape": [len(steps)] + shapes[label], "data": [encode(x) for step in steps for x in step]}
-            for label, steps in series.items()
-        }
-    }
+    return {"series": {label: encode_steps(steps) for label, steps in series.items()}}
+
+
+def encode_steps(steps):
+    """A series recorded step by step as {"shape": [steps, ...], "data": [...]}."""
+    whole = torch.stack(steps).double()
+    values = whole.flatten().tolist()
+    data = values if bool(torch.isfinite(whole).all()) else [encode(x) for x in values]
+    return {"shape": list(whole.shape), "data": data}
 
 
 def main():

@@ -288,3 +288,96 @@ fn libtorch_clip_grad_norm_order_0_counts_parameters_in_float32() {
     assert_eq!(hand, 3.0 * (1.0 / (2.0 + 1e-6)));
     assert_eq!(cpp, 3.0 * f64::from((1.0f32 / (2.0f32 + 1e-6f32)).min(1.0)));
 }
+
+/// ATen's in-place `mul_(Scalar)`, what libtorch's C++ optimizers call as `t.mul_(beta)`, rounds
+/// the factor to the tensor's dtype before multiplying; `mul_` given a Python float (a wrapped
+/// number, [`tch_parity::ffi::mul_wrapped_`]) and the out-of-place `mul(Scalar)` keep it at float
+/// precision. So in float16 libtorch's C++ optimizers and torch.optim's Python code part at the
+/// first decay of a buffer; the hand-written rules follow the one they are checked against.
+#[test]
+fn in_place_scalar_multiply_rounds_the_factor_to_the_dtype() {
+    let x = Tensor::from_slice(&[1.0859375f32]).to_kind(Kind::Half);
+    let value = |t: &Tensor| t.double_value(&[0]);
+    let mut cpp = x.copy();
+    let _ = cpp.f_mul_scalar_(0.9).unwrap();
+    let mut python = x.copy();
+    tch_parity::ffi::mul_wrapped_(&mut python, 0.9).unwrap();
+    // 1.0859375 · 0.9 = 0.97734375: 0.9775390625 is the nearest float16; 0.97705078125 is
+    // 1.0859375 · 0.89990234375, the product with 0.9 rounded to float16 first.
+    assert_eq!(value(&cpp), 0.97705078125);
+    assert_eq!(value(&python), 0.9775390625);
+    assert_eq!(value(&x.f_mul_scalar(0.9).unwrap()), 0.9775390625);
+    // In float32 the two agree.
+    let x32 = Tensor::from_slice(&[1.0859375f32]);
+    let mut a = x32.copy();
+    let _ = a.f_mul_scalar_(0.9).unwrap();
+    let mut b = x32.copy();
+    tch_parity::ffi::mul_wrapped_(&mut b, 0.9).unwrap();
+    assert_eq!(value(&a), value(&b));
+}
+
+/// In float16 Adam's default eps (1e-8) and Adagrad's (1e-10) are below the smallest subnormal
+/// (about 6e-8) and round to 0: where a gradient element is exactly 0, libtorch's C++ code,
+/// torch.optim's for-loop and foreach code and the hand-written rules divide 0 by 0 and write
+/// NaN into the parameter at the first step; the fused kernel adds eps in float32 and does not.
+#[test]
+fn float16_adam_with_its_default_eps_turns_a_zero_gradient_into_nan_except_fused() {
+    use tch_parity::optim::{adam::AdamRule, AdamOptions, Rule};
+    let start = || Tensor::from_slice(&[1.0f32, 2.0]).to_kind(Kind::Half);
+    let grad = Tensor::from_slice(&[0.0f32, 0.5]).to_kind(Kind::Half);
+    let options = AdamOptions { lr: 0.01, ..Default::default() };
+    let mut p = start();
+    let mut state = AdamRule::init(&p, &options).unwrap();
+    AdamRule::update(&mut p, &grad, &mut state, &options).unwrap();
+    assert!(p.double_value(&[0]).is_nan(), "the hand-written Adam, as libtorch's C++ Adam");
+    assert_eq!(p.double_value(&[1]), 1.990234375);
+
+    let fused = start();
+    let (m, v, max) = (fused.zeros_like(), fused.zeros_like(), fused.zeros_like());
+    // torch.optim counts the step before it calls the kernel.
+    let step = Tensor::from(1.0f32);
+    let (b1, b2) = (0.9, 0.999);
+    tch_parity::ffi::fused_adam(
+        &[&fused],
+        &[&grad],
+        &[&m],
+        &[&v],
+        &[&max],
+        &[&step],
+        0.01,
+        (b1, b2),
+        0.0,
+        1e-8,
+        false,
+        false,
+        false,
+    )
+    .unwrap();
+    assert_eq!((fused.double_value(&[0]), fused.double_value(&[1])), (1.0, 1.990234375));
+}
+
+/// LBFGS's strong-Wolfe line search in float16: its trial step overflows float16 on the
+/// fixtures' least-squares case, and libtorch's C++ LBFGS stops with a c10 conversion error; the
+/// hand-written LBFGS stops with the same error. (Those fixture cases run in float32, float64 and
+/// bfloat16.)
+#[test]
+fn float16_strong_wolfe_lbfgs_overflows_on_both_sides() {
+    use tch_parity::catalog::optimizers;
+    use tch_parity::check::optim_run::{construction, setup};
+    use tch_parity::fixture::DType;
+    use tch_parity::implementation::{hand_written::HandWritten, libtorch::CPP_OPTIMIZER, Evaluation};
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/optim/lbfgs.json");
+    let file = tch_parity::check::load_path(&path).unwrap().remove(0);
+    let case = file.cases.iter().find(|c| c.name == "strong-wolfe/least_squares").unwrap();
+    let setup = setup(case, optimizers::find("lbfgs").unwrap(), DType::Float16).unwrap();
+    for side in [&HandWritten as &dyn tch_parity::implementation::Implementation, &CPP_OPTIMIZER] {
+        match construction(side, &setup) {
+            Evaluation::Rejected(message) => assert!(
+                message.contains("value cannot be converted to type c10::Half without overflow"),
+                "{}: {message}",
+                side.name()
+            ),
+            _ => panic!("{} ran LBFGS in float16 without overflowing", side.name()),
+        }
+    }
+}

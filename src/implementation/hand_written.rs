@@ -1,6 +1,9 @@
 //! The hand-written library as an implementation: `crate::loss` and `crate::optim`.
 
-use super::{evaluate_tensors, ClipCall, Computed, Evaluation, Implementation, LossInput, OptimizerRun, ScheduleRun};
+use super::{
+    evaluate_tensors, ClipCall, Computed, Evaluation, Implementation, LossInput, OptimizerCode, OptimizerRun,
+    ScheduleRun,
+};
 use crate::catalog::schedulers::{NamedLambda, SchedulerOptions};
 use crate::catalog::{LossCall, SchedulerConfig};
 use crate::error::{catch_panic, Result};
@@ -267,6 +270,13 @@ impl Implementation for HandWritten {
 
     fn clip(&self, call: &ClipCall) -> Evaluation {
         evaluation(|| clip(call))
+    }
+
+    /// libtorch's C++ optimizer where there is one, torch.optim's for-loop otherwise (see
+    /// [`crate::optim`]).
+    fn optimizer_code(&self, run: &OptimizerRun) -> Option<OptimizerCode> {
+        let spec = crate::catalog::optimizers::find(run.optimizer)?;
+        Some(if spec.python_only { OptimizerCode::TorchForLoop } else { OptimizerCode::LibtorchCpp })
     }
 
     fn optimizer(&self, run: &OptimizerRun) -> Option<Result<Box<dyn Stepper>>> {

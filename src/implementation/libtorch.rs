@@ -1,7 +1,9 @@
 //! libtorch as implementations: its built-in losses through tch and the shim ([`Libtorch`]), and
 //! its optimizers three ways ([`CppOptimizer`], [`TchOptimizer`], [`FusedOptimizer`]).
 
-use super::{evaluate_tensors, ClipCall, Evaluation, Implementation, LossInput, OptimizerRun, ScheduleRun};
+use super::{
+    evaluate_tensors, ClipCall, Evaluation, Implementation, LossInput, OptimizerCode, OptimizerRun, ScheduleRun,
+};
 use crate::catalog::schedulers::SchedulerOptions;
 use crate::catalog::LossCall;
 use crate::error::Result;
@@ -155,6 +157,7 @@ type Built = Result<Box<dyn Stepper>>;
 pub struct OptimizerPath {
     name: &'static str,
     title: &'static str,
+    code: OptimizerCode,
     supports: fn(&[OptimizerOptions]) -> bool,
     build: Build,
 }
@@ -162,6 +165,7 @@ pub struct OptimizerPath {
 /// libtorch's C++ optimizers (`torch::optim::…`), owned by the shim, with their state.
 pub const CPP_OPTIMIZER: OptimizerPath = OptimizerPath {
     name: "cpp",
+    code: OptimizerCode::LibtorchCpp,
     title: "libtorch's C++ torch::optim",
     supports: Cpp::supports,
     build: |groups, params, group_of| Ok(Box::new(Cpp::new(groups, params, group_of)?)),
@@ -170,6 +174,7 @@ pub const CPP_OPTIMIZER: OptimizerPath = OptimizerPath {
 /// The same C++ optimizers through tch's `COptimizer`, as tch users drive them (parameters only).
 pub const TCH_OPTIMIZER: OptimizerPath = OptimizerPath {
     name: "tch",
+    code: OptimizerCode::LibtorchCpp,
     title: "tch's COptimizer",
     supports: Tch::supports,
     build: |groups, params, group_of| Ok(Box::new(Tch::new(groups, params, group_of)?)),
@@ -178,6 +183,7 @@ pub const TCH_OPTIMIZER: OptimizerPath = OptimizerPath {
 /// The fused CPU kernels (`_fused_sgd_`, `_fused_adam_`, `_fused_adamw_`, `_fused_adagrad_`).
 pub const FUSED_OPTIMIZER: OptimizerPath = OptimizerPath {
     name: "fused",
+    code: OptimizerCode::FusedKernel,
     title: "libtorch's fused CPU kernel",
     supports: Fused::supports,
     build: |groups, params, group_of| Ok(Box::new(Fused::new(groups, params, group_of)?)),
@@ -190,6 +196,10 @@ impl Implementation for OptimizerPath {
 
     fn title(&self) -> &'static str {
         self.title
+    }
+
+    fn optimizer_code(&self, _: &OptimizerRun) -> Option<OptimizerCode> {
+        Some(self.code)
     }
 
     fn optimizer(&self, run: &OptimizerRun) -> Option<Result<Box<dyn Stepper>>> {

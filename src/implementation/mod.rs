@@ -130,6 +130,20 @@ pub struct LossInput<'a> {
     pub reduction: Reduction,
 }
 
+/// The code an optimizer's arithmetic follows. The order of operations, and how each applies
+/// its constants, decide the last bits; in float16 and bfloat16 they decide much more.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OptimizerCode {
+    /// libtorch's C++ `torch::optim` (also what tch's optimizers run).
+    LibtorchCpp,
+    /// torch.optim's single-tensor (for-loop) Python code.
+    TorchForLoop,
+    /// torch.optim's multi-tensor (`foreach=True`) Python code.
+    TorchForeach,
+    /// The fused CPU kernels, which compute in float32 and round once per buffer.
+    FusedKernel,
+}
+
 /// `Send + Sync`: the checker runs cases on several threads at once.
 pub trait Implementation: Send + Sync {
     /// Short name, used in reports and variants: "hand-written", "libtorch", "cpp", …
@@ -164,6 +178,15 @@ pub trait Implementation: Send + Sync {
     /// steps when told to; one out of process may compute the whole run at once and replay it
     /// ([`replay::Replay`]).
     fn optimizer(&self, run: &OptimizerRun) -> Option<crate::Result<Box<dyn Stepper>>> {
+        let _ = run;
+        None
+    }
+
+    /// Whose code its optimizers follow operation by operation, when it says: two
+    /// implementations that follow the same code round alike in every dtype, and are compared
+    /// bit-for-bit closely in float16 and bfloat16 as well (see
+    /// [`crate::check::optim_run::OtherRoundingOrder`]).
+    fn optimizer_code(&self, run: &OptimizerRun) -> Option<OptimizerCode> {
         let _ = run;
         None
     }

@@ -6,7 +6,9 @@
 //! stand in.
 
 use super::replay::{Replay, Series};
-use super::{ClipCall, Computed, Evaluation, Implementation, LossInput, OptimizerRun, RunGradients, ScheduleRun};
+use super::{
+    ClipCall, Computed, Evaluation, Implementation, LossInput, OptimizerCode, OptimizerRun, RunGradients, ScheduleRun,
+};
 use crate::catalog::Reference;
 use crate::error::Error;
 use crate::optim::Stepper;
@@ -328,6 +330,10 @@ impl Implementation for PyTorch {
     /// The whole run, computed by torch.optim at once and replayed step by step. Python that
     /// cannot run is [`Error::Unavailable`]; an optimizer torch.optim refuses is
     /// [`Error::InvalidArgument`] with its message.
+    fn optimizer_code(&self, _: &OptimizerRun) -> Option<OptimizerCode> {
+        Some(if self.foreach { OptimizerCode::TorchForeach } else { OptimizerCode::TorchForLoop })
+    }
+
     fn optimizer(&self, run: &OptimizerRun) -> Option<crate::Result<Box<dyn Stepper>>> {
         if !self.supports(run) {
             return None;
