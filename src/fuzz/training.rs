@@ -74,7 +74,7 @@ fn fuzz_case(
 /// A random clipping case: 1–4 gradients, some parameters without one, float32 or float64.
 pub fn clip_case(spec: &'static ClipSpec, seed: u64) -> Case {
     let mut rng = Rng::new(seed);
-    let dtype = rng.pick(&DType::FUZZED);
+    let dtype = rng.pick(&DType::FULL);
     let inputs: Vec<(String, InputTensor)> = clipping::sample_gradients(&mut rng)
         .into_iter()
         .map(|(name, t)| {
