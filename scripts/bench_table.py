@@ -42,6 +42,17 @@ def main():
         t = m.get((g, "hand/forward+backward", "1000000"))
         row.append(f"{t * 1e3:.2f} ms" if t else "–")
         print("| " + " | ".join(row) + " |")
+    half = [g for g in losses if (g, "hand/forward+backward", "1000000/float16") in m]
+    if half:
+        print("\n| loss at 1e6, hand / libtorch | float32 forward | float32 f+b | float16 forward | float16 f+b "
+              "| bfloat16 forward | bfloat16 f+b |")
+        print("|---|--:|--:|--:|--:|--:|--:|")
+        for g in half:
+            row = [g.removeprefix("loss/")]
+            for s in ["1000000", "1000000/float16", "1000000/bfloat16"]:
+                for f in ["forward", "forward+backward"]:
+                    row.append(fmt_ratio(m.get((g, f"hand/{f}", s)), m.get((g, f"libtorch/{f}", s))))
+            print("| " + " | ".join(row) + " |")
     extra = [(g, s) for g, f, s in m if g == "loss/cross_entropy" and f == "hand/forward+backward" and "x" in s]
     for g, s in sorted(set(extra)):
         a, b = m.get((g, "hand/forward+backward", s)), m.get((g, "libtorch/forward+backward", s))

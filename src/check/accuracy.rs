@@ -145,8 +145,8 @@ pub fn table(rows: &[AccuracyRow]) -> String {
             "{:<34} {:>5} {:>10} {:>13} {:>13} {:>16}",
             op,
             of.len(),
-            worst(|r| r.subject_ulp),
-            worst(|r| r.reference_ulp),
+            super::report::ulps(worst(|r| r.subject_ulp)),
+            super::report::ulps(worst(|r| r.reference_ulp)),
             of.iter().filter(|r| r.subject_worse()).count(),
             of.iter().filter(|r| r.reference_worse()).count()
         );

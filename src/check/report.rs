@@ -495,7 +495,7 @@ fn sci(x: f64) -> String {
 
 /// A distance in ulp: exact up to a million, then to two significant figures (across zero,
 /// tiny values of opposite sign are astronomically many ulp apart).
-fn ulps(u: u64) -> String {
+pub(crate) fn ulps(u: u64) -> String {
     if u == u64::MAX {
         "nan".into()
     } else if u >= 1_000_000 {
