@@ -134,7 +134,13 @@ pub fn binary_cross_entropy_with_logits(
     pos_weight: Option<&Tensor>,
     reduction: Reduction,
 ) -> Result<Tensor> {
-    check_input_target_weight(input, target, weight)?;
+    // Unlike BCE on probabilities, libtorch takes a target of another float dtype here.
+    check_floating("input", input)?;
+    check_floating("target", target)?;
+    check_same_shape("target", target, input)?;
+    if let Some(w) = weight {
+        check_broadcasts_to("weight", w, &input.size())?;
+    }
     if let Some(p) = pos_weight {
         check_broadcasts_to("pos_weight", p, &input.size())?;
     }
@@ -151,7 +157,11 @@ pub fn binary_cross_entropy_with_logits(
         Some(lw) => log_sigmoid.f_mul(lw)?,
         None => log_sigmoid.shallow_clone(),
     };
-    let value = t.f_neg()?.f_add_scalar(1.0)?.f_mul(&x)?.f_sub(&weighted_log_sigmoid)?;
+    // ATen writes (1 − t)·x − log σ(x)·(…) in place on (1 − t): the loss has the target's dtype
+    // (a float16 target with a float32 input gives float16), each step rounded to it.
+    let mut value = t.f_neg()?.f_add_scalar(1.0)?;
+    let _ = value.f_mul_(&x)?;
+    let _ = value.f_sub_(&weighted_log_sigmoid)?;
 
     let d_input = || -> Result<Tensor> {
         let s = sigmoid_value(&x)?;

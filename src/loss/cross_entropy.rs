@@ -103,6 +103,7 @@ pub fn nll_loss(
     check_class_targets(input, target, ignore_index)?;
     let dim = class_dim(input);
     check_class_weight(weight, input.size()[dim as usize])?;
+    super::check_weight_dtype(weight, input)?;
 
     let target = target.f_to_kind(Kind::Int64)?;
     let kept = target.f_ne(ignore_index)?;

@@ -42,6 +42,8 @@ crate::options! {
 pub fn soft_margin_loss(input: &Tensor, target: &Tensor, reduction: Reduction) -> Result<Tensor> {
     check_floating("input", input)?;
     check_same_shape("target", target, input)?;
+    // libtorch's loss has the input's dtype: a target of another float dtype is cast to it.
+    let target = &target.f_to_kind(input.kind())?;
     let z = input.f_mul(target)?.f_neg()?;
     // softplus(z) = max(z, 0) + log1p(exp(−|z|)), with σ(z) as the slope everywhere (the kink
     // of max and |·| at 0 would give autograd the wrong slope there).
@@ -166,6 +168,7 @@ pub fn multi_margin_loss(
             return invalid!("target {} is out of range for {classes} classes", if lo < 0 { lo } else { hi });
         }
     }
+    super::check_weight_dtype(weight, input)?;
     if let Some(w) = weight {
         if w.size() != [classes] {
             return invalid!(

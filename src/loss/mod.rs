@@ -186,6 +186,17 @@ pub(crate) fn refuse_half(op: &str, name: &str, t: &Tensor) -> Result<()> {
     }
 }
 
+/// A class weight must have the input's dtype: libtorch's NLL and multi-margin kernels refuse
+/// any other with this message (cross entropy and the elementwise losses cast it instead).
+pub(crate) fn check_weight_dtype(weight: Option<&Tensor>, input: &Tensor) -> Result<()> {
+    match weight {
+        Some(w) if w.kind() != input.kind() => {
+            invalid!("expected scalar type {:?} but found {:?}", input.kind(), w.kind())
+        }
+        _ => Ok(()),
+    }
+}
+
 pub(crate) fn check_same_kind(name: &str, t: &Tensor, reference: &Tensor) -> Result<()> {
     if t.kind() != reference.kind() {
         return invalid!("{name} has dtype {:?} but the input has {:?}", t.kind(), reference.kind());

@@ -117,6 +117,10 @@ pub fn huber_loss(input: &Tensor, target: &Tensor, options: HuberOptions, reduct
     if delta.is_nan() || delta <= 0.0 {
         return invalid!("delta must be positive, got {delta}");
     }
+    // libtorch's Huber loss has the input's dtype (MSE, L1 and smooth L1 promote instead): a
+    // target of another float dtype is cast to it.
+    check_floating("target", target)?;
+    let target = &target.f_to_kind(input.kind())?;
     let d = difference(input, target)?.f_detach()?;
     let value = piecewise_quadratic(&d.f_abs()?, delta, None)?;
     let slope = |x: &Tensor| -> Result<Tensor> { Ok(x.f_clamp(-delta, delta)?) };
