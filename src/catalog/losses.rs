@@ -50,11 +50,11 @@ fn resolve<T: Options>(given: &[NamedValue]) -> Result<Values, String> {
 /// The losses whose half-precision parity is not settled: some of their cases still differ
 /// from libtorch beyond float16's or bfloat16's tolerance, because the hand-written side does
 /// not yet round in ATen's order there (log_softmax rounded before the NLL sum in cross
-/// entropy, the triplet distances, BCE's clamped logs, the 0.5·x²/β of smooth L1 near
-/// float16's range, NLL's weighted mean, which ATen sums in float32 before one division, …).
-/// Those cases are recorded in float32 and float64 only (the README lists them; NLL's fixture
-/// cases agree, random ones differ by 2 float16 ulp), and the fuzzer draws these ops in
-/// float32 and float64 only.
+/// entropy, the triplet distances, BCE's target gradient on soft targets, NLL's weighted mean,
+/// which ATen sums in float32 before one division, …) or because an input infinite in float16
+/// turns smooth L1's and Huber's attached gradient into NaN. Those cases are recorded in float32
+/// and float64 only (the README lists them; NLL's fixture cases agree, random ones differ by 2
+/// float16 ulp), and the fuzzer draws these ops in float32 and float64 only.
 pub const HALF_PENDING: &[&str] = &[
     "binary_cross_entropy",
     "binary_cross_entropy_with_logits",
