@@ -53,7 +53,12 @@ fn piecewise_quadratic(z: &Tensor, knee: f64, scale: Option<f64>) -> Result<Tens
     let mut value = z.shallow_clone().f_sub(&m.f_mul_scalar(0.5)?)?;
     match scale {
         Some(beta) if beta != 1.0 => {
-            let _ = value.f_mul_(&m.f_div_scalar(beta)?)?;
+            // β at z's dtype, as libtorch's kernel holds it: in float16 β = 1e-6 is the
+            // subnormal 1.0133e-6, and dividing the clamped m by the unrounded β would scale
+            // every linear-zone element by 1.0133. (In float32 and float64 the scalar is
+            // rounded to the dtype anyway.)
+            let beta = Tensor::from(beta).f_to_kind(z.kind())?;
+            let _ = value.f_mul_(&m.f_div(&beta)?)?;
         }
         _ => {
             let _ = value.f_mul_(&m)?;
