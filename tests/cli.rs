@@ -47,7 +47,7 @@ fn check_prints_one_line_per_op_then_the_verdict_and_exits_zero() {
     let cells: Vec<&str> = bce.split_whitespace().collect();
     assert_eq!(&cells[1..8], ["hand-written", "vs", "libtorch", "13", "234", "234", "0"], "{bce}");
     assert!(!stdout.contains("binary_cross_entropy/seed"), "no row lines by default");
-    assert!(stdout.trim_end().lines().last().unwrap().starts_with("all agree: 448 rows from 24 cases"));
+    assert!(stdout.trim_end().lines().last().unwrap().starts_with("all agree: 466 rows from 24 cases"));
     // Piped, so no colour.
     assert!(!stdout.contains('\x1b'));
 }
@@ -58,7 +58,7 @@ fn check_with_rows_prints_every_row() {
         let stdout = text(&run(&["check", flag, "--fixtures", BINARY]).stdout);
         assert!(stdout.lines().next().unwrap().contains("max |Δ|"));
         // BCE's float16 edge cases pass as known differences, marked as such.
-        assert_eq!(stdout.lines().filter(|l| l.starts_with("ok ")).count(), 433, "{flag}");
+        assert_eq!(stdout.lines().filter(|l| l.starts_with("ok ")).count(), 451, "{flag}");
         assert_eq!(stdout.lines().filter(|l| l.starts_with("known ")).count(), 15, "{flag}");
     }
 }

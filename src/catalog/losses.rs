@@ -53,8 +53,10 @@ fn resolve<T: Options>(given: &[NamedValue]) -> Result<Values, String> {
 /// entropy, the triplet distances, BCE's target gradient on soft targets, NLL's weighted mean,
 /// which ATen sums in float32 before one division, …) or because an input infinite in float16
 /// turns smooth L1's and Huber's attached gradient into NaN. Those cases are recorded in float32
-/// and float64 only (the README lists them; NLL's fixture cases agree, random ones differ by 2
-/// float16 ulp), and the fuzzer draws these ops in float32 and float64 only.
+/// and float64 only (the README lists them), and the fuzzer draws these ops in float32 and
+/// float64 only. NLL's and BCE with logits' fixture cases all agree in half precision; random
+/// ones differ by 2 float16 ulp (NLL's weighted mean; BCE with logits' mean gradient, where
+/// libtorch divides dx by N and the attached gradient is multiplied by a rounded 1/N).
 pub const HALF_PENDING: &[&str] = &[
     "binary_cross_entropy",
     "binary_cross_entropy_with_logits",

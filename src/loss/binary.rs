@@ -173,12 +173,12 @@ pub fn binary_cross_entropy_with_logits(
             None => s.f_sub(&t)?,
         })
     };
-    // d/dt of (1 − t)·x − (1 + (p − 1)·t)·log σ(x).
+    // d/dt of (1 − t)·x − (1 + (p − 1)·t)·log σ(x): −x, or with a positive-class weight
+    // log σ(−x) − p·log σ(x), the same value in the form (and rounding) of libtorch's backward.
     let d_target = || -> Result<Tensor> {
-        let dx = x.f_neg()?;
         Ok(match &pos_weight {
-            Some(p) => dx.f_sub(&p.f_sub_scalar(1.0)?.f_mul(&log_sigmoid)?)?,
-            None => dx,
+            Some(p) => log_sigmoid_value(&x.f_neg()?)?.f_sub(&log_sigmoid.f_mul(p)?)?,
+            None => x.f_neg()?,
         })
     };
     let loss = with_gradients(value, &[(input, &d_input), (target, &d_target)])?;
