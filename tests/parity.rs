@@ -150,17 +150,22 @@ fn the_checker_catches_bce_without_the_log_clamp() {
     }
 }
 
-/// A deliberately wrong MSE, whose `mean` forgets to divide (a sum): registered as another
-/// implementation, compared, reported as disagreeing under `mean` only, unsupported elsewhere.
-#[test]
-fn a_wrong_mse_is_reported_as_disagreeing_and_other_ops_as_unsupported() {
-    let wrong_mse = LossFunction::new("wrong-mse", |call: &LossCall| match *call {
+/// A deliberately wrong MSE: its `mean` forgets to divide (a sum); every other op is unsupported.
+fn wrong_mse() -> LossFunction<impl Fn(&LossCall) -> Option<tch_parity::Result<Tensor>> + Send + Sync> {
+    LossFunction::new("wrong-mse", |call: &LossCall| match *call {
         LossCall::MseLoss { input, target, reduction } => {
             let reduction = if reduction == Reduction::Mean { Reduction::Sum } else { reduction };
             Some(reduction.apply((input - target).square()))
         }
         _ => None,
-    });
+    })
+}
+
+/// A deliberately wrong MSE, whose `mean` forgets to divide (a sum): registered as another
+/// implementation, compared, reported as disagreeing under `mean` only, unsupported elsewhere.
+#[test]
+fn a_wrong_mse_is_reported_as_disagreeing_and_other_ops_as_unsupported() {
+    let wrong_mse = wrong_mse();
     let registry = Registry { subjects: vec![Box::new(wrong_mse)], references: Registry::standard_references() };
     let files = load_path(&Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/regression")).unwrap();
     let report = check(&registry, &files, &Selection::default());
@@ -195,13 +200,7 @@ fn a_known_difference_passes_while_it_shows_and_fails_once_it_is_gone() {
         let rows = run_case(registry, "mse_loss.json", &file.cases[0], &[DType::Float64]);
         rows.into_iter().filter(|r| r.output == "output").collect()
     };
-    let wrong_mse = LossFunction::new("wrong-mse", |call: &LossCall| match *call {
-        LossCall::MseLoss { input, target, reduction } => {
-            let reduction = if reduction == Reduction::Mean { Reduction::Sum } else { reduction };
-            Some(reduction.apply((input - target).square()))
-        }
-        _ => None,
-    });
+    let wrong_mse = wrong_mse();
     let wrong = Registry { subjects: vec![Box::new(wrong_mse)], references: Registry::standard_references() };
     let rows = seed(&wrong);
     assert!(rows.iter().all(Row::passed), "{rows:?}");

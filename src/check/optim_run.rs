@@ -543,8 +543,9 @@ fn same_params(a: &History, b: &History) -> bool {
 /// How a float16 or bfloat16 run is compared with a reference that rounds in another order than
 /// the code the subject follows ([`Implementation::optimizer_code`]). Each hand-written rule
 /// follows one reference operation by operation (libtorch's C++ optimizer, or torch.optim's
-/// for-loop where there is none) and matches it bit for bit in every dtype. The others cannot all be matched at once in
-/// half precision: the fused kernels compute in float32 and round once per buffer, the foreach
+/// for-loop where there is none) and matches it bit for bit in every dtype. The others cannot
+/// all be matched at once in half precision: the fused kernels compute in float32 and round
+/// once per buffer, the foreach
 /// path and the other language's code apply constants differently (see `optim::Written`), and
 /// a difference of one ulp in a 10- or 7-bit mantissa changes the next step's rounding, so the
 /// trajectories part for good after a few steps. PyTorch compares its own fused and for-loop
@@ -732,8 +733,16 @@ fn subject_rows(
                 }
             };
             for (g, &k) in group.iter().enumerate() {
-                let compared = Compared { mine: &histories[0], theirs: &histories[g + 1], k, mode, short };
-                blocks.push((m, k, compared.rows(&row, case, dtype, name, references[k], &variants[k + 1], &note)));
+                let compared = Compared {
+                    mine: &histories[0],
+                    theirs: &histories[g + 1],
+                    reference: references[k],
+                    recorded: case.expected().and_then(|e| e.outputs(dtype, &variants[k + 1])),
+                    first: k == 0,
+                    mode,
+                    short,
+                };
+                blocks.push((m, k, compared.rows(&row, dtype, name, &note)));
             }
         }
     }
@@ -742,36 +751,36 @@ fn subject_rows(
     blocks.into_iter().flat_map(|(_, _, rows)| rows).collect()
 }
 
-/// The subject's history beside reference `k`'s, in one mode; `short` when the reference
+/// The subject's history beside a reference's, in one mode; `short` when the reference
 /// rounds in another order (compared over [`OtherRoundingOrder::STEPS`]).
 struct Compared<'h> {
     mine: &'h History,
     theirs: &'h History,
-    k: usize,
+    reference: &'h dyn Implementation,
+    /// What the fixture recorded of the reference at this dtype, if anything.
+    recorded: Option<&'h Outputs>,
+    /// Whether it is the first reference, whose free-running parameters the fixture records.
+    first: bool,
     mode: Mode,
     short: bool,
 }
 
 impl Compared<'_> {
-    /// One row per series both record: the subject against the reference, and free-running
-    /// both against the fixture's recording of it.
-    #[allow(clippy::too_many_arguments)]
+    /// One row per series both record: the subject (`name`) against the reference, and
+    /// free-running both against the fixture's recording of it.
     fn rows(
         &self,
         row: &dyn Fn(&str, &str, Vec<Check>) -> Row,
-        case: &Case,
         dtype: DType,
         name: &str,
-        reference: &dyn Implementation,
-        recorded_as: &str,
         note: &Option<String>,
     ) -> Vec<Row> {
-        let variant = format!("{}/{}", self.mode.name(), reference.name());
-        let recorded = case.expected().and_then(|e| e.outputs(dtype, recorded_as));
+        let reference = self.reference.name();
+        let variant = format!("{}/{}", self.mode.name(), reference);
         let mut rows = Vec::new();
         for label in self.mine.series.keys().filter(|l| self.theirs.series.contains_key(*l)) {
             let mut row = row(&variant, label, Vec::new());
-            row.reference = Some(reference.name().to_owned());
+            row.reference = Some(reference.to_owned());
             row.note = note.clone();
             if self.short {
                 OtherRoundingOrder.widen(&mut row);
@@ -780,19 +789,18 @@ impl Compared<'_> {
             let (a, b) = (self.mine.trajectory(label).expect("listed"), self.theirs.trajectory(label).expect("listed"));
             row.first_failing_step = first_failing_step(&a, &b, dtype, tolerance);
             row.per_step_ulp = per_step_ulp(&a, &b, dtype);
-            row.checks.push(Check::compared(name, reference.name(), comparison(&a, &b, dtype, tolerance)));
+            row.checks.push(Check::compared(name, reference, comparison(&a, &b, dtype, tolerance)));
             // The fixture records the first reference's free-running parameters, and every
-            // buffer of each PyTorch path.
-            let stored = recorded.and_then(|outs| outs.iter().find(|(n, _)| n == label)).map(|(_, t)| t);
+            // buffer of each PyTorch path; a short run is compared with its first steps.
+            let stored = self.recorded.and_then(|outs| outs.iter().find(|(n, _)| n == label)).map(|(_, t)| t);
+            let stored = stored.map(|t| match self.short {
+                true => std::borrow::Cow::Owned(OtherRoundingOrder::first_steps(t)),
+                false => std::borrow::Cow::Borrowed(t),
+            });
             let kept = label.starts_with("param.") || stored.is_some();
-            if self.mode == Mode::FreeRunning && kept && (self.k == 0 || recorded.is_some()) {
-                for (who, actual) in [(name, &a), (reference.name(), &b)] {
-                    row.checks.push(match stored {
-                        Some(s) if self.short => Check::compared(
-                            who,
-                            FIXTURE,
-                            comparison(actual, &OtherRoundingOrder::first_steps(s), dtype, tolerance),
-                        ),
+            if self.mode == Mode::FreeRunning && kept && (self.first || self.recorded.is_some()) {
+                for (who, actual) in [(name, &a), (reference, &b)] {
+                    row.checks.push(match &stored {
                         Some(s) => Check::compared(who, FIXTURE, comparison(actual, s, dtype, tolerance)),
                         None => Check::failed(
                             who,

@@ -11,7 +11,7 @@ use crate::catalog::samples::{self, Rng, Sample, SampleData, Size};
 use crate::catalog::{ClipSpec, LossSpec, OptimizerSpec, SchedulerSpec, CLIPPING, LOSSES, OPTIMIZERS, SCHEDULERS};
 use crate::check::compare::{compare, default_tolerance};
 use crate::check::materialize;
-use crate::check::optim_run::{run_steps, Gradients};
+use crate::check::optim_run::{run_steps, Gradients, OtherRoundingOrder};
 use crate::check::report::describe_comparison;
 use crate::check::run::evaluate;
 use crate::fixture::{float, Case, CaseKind, DType, InputTensor, Outcome};
@@ -298,10 +298,8 @@ fn check_optimizer_draw(registry: &Registry, draw: &OptimizerDraw) -> Result<(),
         // (fused kernels, foreach) round differently by design; the fixtures compare them all,
         // with tolerances that say so where needed. In float16 and bfloat16 only a reference
         // that follows the subject's code can be matched step by step for the whole run.
-        let mine_code = subject.optimizer_code(&run);
-        let follows = |r: &dyn Implementation| {
-            !draw.dtype.is_half() || (mine_code.is_some() && r.optimizer_code(&run) == mine_code)
-        };
+        let follows =
+            |r: &dyn Implementation| OtherRoundingOrder::applies(draw.dtype, subject.as_ref(), r, &run).is_none();
         for reference in &registry.references {
             match build(reference.as_ref()) {
                 // Python that cannot run here is not a finding; the fixtures cover that case.

@@ -183,9 +183,9 @@ pub trait Implementation: Send + Sync {
     }
 
     /// Whose code its optimizers follow operation by operation, when it says: two
-    /// implementations that follow the same code round alike in every dtype, and are compared
-    /// bit-for-bit closely in float16 and bfloat16 as well (see
-    /// [`crate::check::optim_run::OtherRoundingOrder`]).
+    /// implementations that follow the same code round alike in every dtype, so the checker
+    /// compares them over the whole run in float16 and bfloat16 as well, and others over the
+    /// first steps only (the checker's `OtherRoundingOrder`).
     fn optimizer_code(&self, run: &OptimizerRun) -> Option<OptimizerCode> {
         let _ = run;
         None

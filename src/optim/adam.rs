@@ -2,9 +2,7 @@
 //! (Loshchilov & Hutter, *Decoupled Weight Decay Regularization*, ICLR 2019), with amsgrad
 //! (Reddi, Kale & Kumar, *On the Convergence of Adam and Beyond*, ICLR 2018) and maximize.
 
-use super::{
-    add_product_, add_quotient_, add_scaled_, decay, direction, Hyperparameters, Optimizer, Rule, SavedBuffers, Written,
-};
+use super::{add_product_, add_quotient_, add_scaled_, decay, Hyperparameters, Optimizer, Rule, SavedBuffers, Written};
 use crate::error::Result;
 use crate::options::{unknown_option, wrong_type, OptionSpec, OptionType, OptionValue, Options};
 use tch::Tensor;
@@ -199,8 +197,7 @@ impl Rule for AdamRule {
     fn update(param: &mut Tensor, grad: &Tensor, s: &mut AdamState, o: &AdamOptions) -> Result<()> {
         let (beta1, beta2) = o.betas;
         s.step += 1;
-        let g =
-            decay(param, direction(grad, o.maximize)?, (o.lr, o.weight_decay, o.decoupled_weight_decay), Written::Cpp)?;
+        let g = decay(param, grad, o.maximize, (o.lr, o.weight_decay, o.decoupled_weight_decay), Written::Cpp)?;
         // std::pow, as libtorch: powi multiplies repeatedly and can round differently.
         let step = s.step as f64;
         let bias_correction1 = 1.0 - beta1.powf(step);

@@ -562,14 +562,17 @@ pub(crate) fn scale_(t: &mut Tensor, factor: f64) -> Result<()> {
     Written::Python.scale_(t, factor)
 }
 
-/// Weight decay as the Adam family applies it: decoupled, the parameter itself shrinks
-/// (`θ ·= 1 − lr·wd`, AdamW's way) and `grad` is returned as it is; else `grad + wd·θ`.
+/// The gradient the Adam family steps with: negated when maximizing, then weight decay as it
+/// applies it: decoupled, the parameter itself shrinks (`θ ·= 1 − lr·wd`, AdamW's way) and the
+/// gradient is returned as it is; else `g + wd·θ`.
 pub(crate) fn decay(
     param: &mut Tensor,
-    grad: Tensor,
+    grad: &Tensor,
+    maximize: bool,
     (lr, weight_decay, decoupled): (f64, f64, bool),
     written: Written,
 ) -> Result<Tensor> {
+    let grad = direction(grad, maximize)?;
     if !decoupled {
         return with_weight_decay(grad, param, weight_decay);
     }
@@ -577,6 +580,14 @@ pub(crate) fn decay(
         written.scale_(param, 1.0 - lr * weight_decay)?;
     }
     Ok(grad)
+}
+
+/// torch.optim's first and second moments as its NAdam and RAdam update them:
+/// `m.lerp_(g, 1 − β₁)`, `v.mul_(β₂).addcmul_(g, g, value=1 − β₂)`.
+pub(crate) fn python_moments_(m: &mut Tensor, v: &mut Tensor, g: &Tensor, (beta1, beta2): (f64, f64)) -> Result<()> {
+    let _ = m.f_lerp_(g, 1.0 - beta1)?;
+    scale_(v, beta2)?;
+    add_product_(v, g, g, 1.0 - beta2)
 }
 
 /// The gradient to follow: negated when maximizing.

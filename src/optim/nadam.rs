@@ -2,8 +2,8 @@
 //! 2016 workshop), with its momentum decay schedule, as `torch.optim.NAdam`.
 
 use super::{
-    add_product_, add_quotient_, check_adam_family, check_non_negative, decay, direction, scale_, Hyperparameters,
-    Optimizer, Rule, SavedBuffers, Written,
+    add_quotient_, check_adam_family, check_non_negative, decay, python_moments_, scale_, Hyperparameters, Optimizer,
+    Rule, SavedBuffers, Written,
 };
 use crate::error::Result;
 use tch::{Kind, Tensor};
@@ -74,20 +74,13 @@ impl Rule for NAdamRule {
         let step = s.step as f64;
         let (beta1, beta2) = (o.beta1, o.beta2);
         let bias_correction2 = 1.0 - beta2.powf(step);
-        let g = decay(
-            param,
-            direction(grad, o.maximize)?,
-            (o.lr, o.weight_decay, o.decoupled_weight_decay),
-            Written::Python,
-        )?;
+        let g = decay(param, grad, o.maximize, (o.lr, o.weight_decay, o.decoupled_weight_decay), Written::Python)?;
         let mu = beta1 * (1.0 - 0.5 * 0.96f64.powf(step * o.momentum_decay));
         let mu_next = beta1 * (1.0 - 0.5 * 0.96f64.powf((step + 1.0) * o.momentum_decay));
         scale_(&mut s.mu_product, mu)?;
         let mu_product = s.mu_product.f_double_value(&[])?;
 
-        let _ = s.exp_avg.f_lerp_(&g, 1.0 - beta1)?;
-        scale_(&mut s.exp_avg_sq, beta2)?;
-        add_product_(&mut s.exp_avg_sq, &g, &g, 1.0 - beta2)?;
+        python_moments_(&mut s.exp_avg, &mut s.exp_avg_sq, &g, (beta1, beta2))?;
         let denom = s.exp_avg_sq.f_div_scalar(bias_correction2)?.f_sqrt()?.f_add_scalar_(o.eps)?;
         let mu_product_next = mu_product * mu_next;
         add_quotient_(param, &g, &denom, -o.lr * (1.0 - mu) / (1.0 - mu_product))?;

@@ -2,8 +2,8 @@
 //! ICLR 2020), as `torch.optim.RAdam`.
 
 use super::{
-    add_product_, add_scaled_, check_adam_family, decay, direction, scale_, Hyperparameters, Optimizer, Rule,
-    SavedBuffers, Written,
+    add_scaled_, check_adam_family, decay, python_moments_, scale_, Hyperparameters, Optimizer, Rule, SavedBuffers,
+    Written,
 };
 use crate::error::Result;
 use tch::Tensor;
@@ -63,15 +63,8 @@ impl Rule for RAdamRule {
         s.step += 1;
         let step = s.step as f64;
         let (beta1, beta2) = (o.beta1, o.beta2);
-        let g = decay(
-            param,
-            direction(grad, o.maximize)?,
-            (o.lr, o.weight_decay, o.decoupled_weight_decay),
-            Written::Python,
-        )?;
-        let _ = s.exp_avg.f_lerp_(&g, 1.0 - beta1)?;
-        scale_(&mut s.exp_avg_sq, beta2)?;
-        add_product_(&mut s.exp_avg_sq, &g, &g, 1.0 - beta2)?;
+        let g = decay(param, grad, o.maximize, (o.lr, o.weight_decay, o.decoupled_weight_decay), Written::Python)?;
+        python_moments_(&mut s.exp_avg, &mut s.exp_avg_sq, &g, (beta1, beta2))?;
 
         let bias_correction1 = 1.0 - beta1.powf(step);
         let bias_correction2 = 1.0 - beta2.powf(step);
