@@ -1,6 +1,6 @@
 //! Gives every binary, test and bench of this crate an rpath to the libtorch that torch-sys
 //! linked against (so nothing needs LD_LIBRARY_PATH), records libtorch's version, and compiles
-//! the C++ shim (src/ffi/shim.cpp) against the same libtorch headers.
+//! the C++ shim (src/ffi/*.cpp) against the same libtorch headers.
 use std::path::{Path, PathBuf};
 
 fn main() {
@@ -31,8 +31,10 @@ fn libtorch_version(lib: &Path) -> Option<String> {
 }
 
 fn compile_shim(lib: &Path) {
-    let shim = "src/ffi/shim.cpp";
-    println!("cargo:rerun-if-changed={shim}");
+    let sources = ["src/ffi/shim.cpp", "src/ffi/autograd.cpp"];
+    for source in sources {
+        println!("cargo:rerun-if-changed={source}");
+    }
     let root = lib.parent().expect("libtorch's lib folder has a parent");
     // torch-sys builds its own wrapper with the same flags; the ABI default matches its.
     let abi = std::env::var("LIBTORCH_CXX11_ABI").unwrap_or_else(|_| "1".to_owned());
@@ -45,7 +47,7 @@ fn compile_shim(lib: &Path) {
         .flag("-std=c++17")
         .flag(format!("-D_GLIBCXX_USE_CXX11_ABI={abi}"))
         .flag("-DGLOG_USE_GLOG_EXPORT")
-        .file(shim)
+        .files(sources)
         .compile("tch_parity_shim");
     for name in ["torch_cpu", "torch", "c10"] {
         println!("cargo:rustc-link-lib={name}");

@@ -1,8 +1,11 @@
-//! The C++ shim (`shim.cpp`, compiled by build.rs) and its safe wrappers: what tch does not
+//! The C++ shim (`shim.cpp` and `autograd.cpp`, compiled by build.rs) and its safe wrappers: what tch does not
 //! expose. libtorch's C++ optimizers with readable state, the fused CPU optimizer kernels,
 //! `at::multi_margin_loss`, and pointwise primitives with the scalar argument tch drops.
 //!
 //! The bottom layer: it knows tensors and libtorch, nothing of this crate's losses or catalogue.
+
+mod autograd;
+pub use autograd::with_backward;
 
 use crate::error::{Error, Result};
 use std::ffi::{c_char, c_int, c_void, CStr, CString};
