@@ -93,6 +93,10 @@ void tp_error_set(void *error, const char *text, size_t len) {
   static_cast<std::string *>(error)->assign(text, len);
 }
 
+// Whether autograd records operations now: in a backward pass, whether it was asked to
+// create_graph.
+int tp_grad_enabled() { return at::GradMode::is_enabled() ? 1 : 0; }
+
 // `*out` = a tensor with `value`'s data whose gradient with respect to inputs[i] is what
 // `backward` returns at i. Takes ownership of `context` in every case, failure included. Without
 // grad mode, or when no input requires a gradient, `*out` is `value` detached and no node is made.

@@ -35,6 +35,15 @@ extern "C" {
         out: *mut CTensor,
     ) -> *mut c_char;
     fn tp_error_set(error: *mut c_void, text: *const c_char, len: usize);
+    fn tp_grad_enabled() -> c_int;
+}
+
+/// Whether autograd records operations at this point (libtorch's `GradMode::is_enabled`). Inside
+/// a backward closure: whether the backward pass was asked to `create_graph`, i.e. whether the
+/// gradient it returns must itself be differentiable.
+pub fn grad_enabled() -> bool {
+    // SAFETY: reads a thread-local flag.
+    unsafe { tp_grad_enabled() != 0 }
 }
 
 /// `value`, carrying a backward pass: for an upstream gradient `g` of `value`'s shape,

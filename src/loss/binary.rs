@@ -2,9 +2,10 @@
 
 use super::{
     check_broadcasts_to, check_floating, check_same_kind, check_same_shape, check_unit_interval, weighted,
-    with_gradients, Reduction,
+    with_local_gradients, Reduction,
 };
 use crate::error::Result;
+use crate::ffi::grad_enabled;
 use tch::Tensor;
 
 /// libtorch clamps each log term of BCE at −100, so a probability of exactly 0 or 1 gives a
@@ -31,7 +32,15 @@ pub fn sigmoid(x: &Tensor) -> Result<Tensor> {
     let kind = x.kind();
     super::in_opmath(x, |x| {
         let y = sigmoid_value(x)?.f_to_kind(kind)?.f_to_kind(x.kind())?;
-        with_gradients(y.shallow_clone(), &[(x, &|| Ok(y.f_neg()?.f_add_scalar(1.0)?.f_mul(&y)?))])
+        let saved = y.shallow_clone();
+        with_local_gradients("SigmoidBackward", &y, &[x], move |_, inputs| {
+            // Recomputed from the attached input when the gradient must be differentiable.
+            let y = match grad_enabled() {
+                true => sigmoid(&inputs[0])?.f_to_kind(kind)?.f_to_kind(inputs[0].kind())?,
+                false => saved.shallow_clone(),
+            };
+            Ok(y.f_neg()?.f_add_scalar(1.0)?.f_mul(&y)?)
+        })
     })
 }
 
@@ -51,8 +60,26 @@ fn sigmoid_value(x: &Tensor) -> Result<Tensor> {
 /// would be wrong at 0).
 pub(crate) fn log_sigmoid(x: &Tensor) -> Result<Tensor> {
     let value = log_sigmoid_value(x)?;
-    let xd = x.f_detach()?;
-    with_gradients(value, &[(x, &|| Ok(sigmoid_value(&xd)?.f_neg()?.f_add_scalar(1.0)?))])
+    with_local_gradients("LogSigmoidBackward", &value, &[x], |_, inputs| {
+        Ok(differentiable_sigmoid(&inputs[0])?.f_neg()?.f_add_scalar(1.0)?)
+    })
+}
+
+/// σ(x), through the node of [`sigmoid`] when a backward pass is creating a graph (so that a
+/// gradient built from it is differentiable), and without a node otherwise.
+fn differentiable_sigmoid(x: &Tensor) -> Result<Tensor> {
+    match grad_enabled() {
+        true => sigmoid(x),
+        false => sigmoid_value(x),
+    }
+}
+
+/// log σ(x), as [`differentiable_sigmoid`] gives σ(x).
+fn differentiable_log_sigmoid(x: &Tensor) -> Result<Tensor> {
+    match grad_enabled() {
+        true => log_sigmoid(x),
+        false => log_sigmoid_value(x),
+    }
 }
 
 /// `log(sigmoid(x)) = min(x, 0) − log1p(exp(−|x|))`, finite for every finite x.
@@ -107,18 +134,18 @@ pub fn binary_cross_entropy(
         // (t − 1)·ln(1 − x) − t·ln x, in libtorch's order of operations.
         let value = t.f_sub_scalar(1.0)?.f_mul(&log_one_minus_x)?.f_sub(&t.f_mul(&log_x)?)?;
 
-        let d_input = || -> Result<Tensor> {
-            let denominator = x.f_neg()?.f_add_scalar(1.0)?.f_mul(&x)?.f_clamp_min(LOSS_EPSILON)?;
-            Ok(x.f_sub(&t)?.f_div(&denominator)?)
-        };
         // libtorch's target gradient is −logit(x), without the clamp. It is ±inf at x ∈ {0, 1};
-        // there it is attached as 0, since an infinite gradient cannot be carried without making
-        // the value NaN (see `with_gradients`).
-        let d_target = || -> Result<Tensor> {
-            let minus_logit = x.f_div(&x.f_neg()?.f_add_scalar(1.0)?)?.f_log()?.f_neg()?;
-            Ok(minus_logit.f_nan_to_num(0.0, 0.0, 0.0)?)
-        };
-        with_gradients(value, &[(input, &d_input), (target, &d_target)])
+        // there it is attached as 0.
+        with_local_gradients("BinaryCrossEntropyBackward", &value, &[input, target], |i, inputs| {
+            let (x, t) = (&inputs[0], &inputs[1]);
+            if i == 0 {
+                let denominator = x.f_neg()?.f_add_scalar(1.0)?.f_mul(x)?.f_clamp_min(LOSS_EPSILON)?;
+                Ok(x.f_sub(t)?.f_div(&denominator)?)
+            } else {
+                let minus_logit = x.f_div(&x.f_neg()?.f_add_scalar(1.0)?)?.f_log()?.f_neg()?;
+                Ok(minus_logit.f_nan_to_num(0.0, 0.0, 0.0)?)
+            }
+        })
     })?;
     reduction.apply(weighted(loss, weight)?)
 }
@@ -163,25 +190,24 @@ pub fn binary_cross_entropy_with_logits(
     let _ = value.f_mul_(&x)?;
     let _ = value.f_sub_(&weighted_log_sigmoid)?;
 
-    let d_input = || -> Result<Tensor> {
-        let s = sigmoid_value(&x)?;
-        Ok(match &pos_weight {
-            Some(p) => {
-                let pt = p.f_mul(&t)?;
-                pt.f_add_scalar(1.0)?.f_sub(&t)?.f_mul(&s)?.f_sub(&pt)?
+    // d/dx: (p·t + 1 − t)·σ(x) − p·t, or σ(x) − t. d/dt of (1 − t)·x − (1 + (p − 1)·t)·log σ(x):
+    // −x, or with a positive-class weight log σ(−x) − p·log σ(x), the same value in the form (and
+    // rounding) of libtorch's backward.
+    let inputs = [input, target];
+    let loss = with_local_gradients("BinaryCrossEntropyWithLogitsBackward", &value, &inputs, move |i, inputs| {
+        let (x, t) = (&inputs[0], &inputs[1]);
+        Ok(match (i, &pos_weight) {
+            (0, Some(p)) => {
+                let pt = p.f_mul(t)?;
+                pt.f_add_scalar(1.0)?.f_sub(t)?.f_mul(&differentiable_sigmoid(x)?)?.f_sub(&pt)?
             }
-            None => s.f_sub(&t)?,
+            (0, None) => differentiable_sigmoid(x)?.f_sub(t)?,
+            (_, Some(p)) => {
+                differentiable_log_sigmoid(&x.f_neg()?)?.f_sub(&differentiable_log_sigmoid(x)?.f_mul(p)?)?
+            }
+            (_, None) => x.f_neg()?,
         })
-    };
-    // d/dt of (1 − t)·x − (1 + (p − 1)·t)·log σ(x): −x, or with a positive-class weight
-    // log σ(−x) − p·log σ(x), the same value in the form (and rounding) of libtorch's backward.
-    let d_target = || -> Result<Tensor> {
-        Ok(match &pos_weight {
-            Some(p) => log_sigmoid_value(&x.f_neg()?)?.f_sub(&log_sigmoid.f_mul(p)?)?,
-            None => x.f_neg()?,
-        })
-    };
-    let loss = with_gradients(value, &[(input, &d_input), (target, &d_target)])?;
+    })?;
     reduction.apply(weighted(loss, weight)?)
 }
 

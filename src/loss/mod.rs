@@ -1,8 +1,8 @@
 //! Hand-written losses, built from tensor primitives only (see README, "What hand-written means").
 //!
-//! tch has no user-defined autograd functions. Where autograd through the primitives would give
-//! a gradient that differs from libtorch's documented backward formula (at kinks, at clamps, or
-//! through cancellation), [`with_gradients`] attaches the formula explicitly.
+//! Where autograd through the primitives would give a gradient that differs from libtorch's
+//! documented backward formula (at kinks, at clamps, or through cancellation), the formula is
+//! attached explicitly through a node whose backward is Rust ([`with_local_gradients`]).
 
 pub mod binary;
 pub mod cross_entropy;
@@ -104,31 +104,30 @@ impl FromStr for Reduction {
     }
 }
 
-/// A tensor with the value of `value` whose gradient with respect to each `(x, dx)` is `dx`
-/// times the upstream gradient (elementwise; `dx` is broadcast to `value`'s shape).
+/// `value` (computed without autograd) with libtorch's backward formula attached, through one
+/// autograd node ([`ffi::with_backward`](crate::ffi::with_backward)): the gradient with respect to
+/// `inputs[i]` is `upstream · local(i, inputs)`, broadcast and summed to that input's shape and
+/// cast to its dtype, as libtorch's engine does for its own backward kernels.
 ///
-/// Built as `value + Σ (x·dx − detach(x·dx))`: the added terms are exactly zero forward for
-/// finite `x·dx` and carry `dx` backward. Inputs that do not require a gradient cost nothing.
-/// `x·dx` must be finite: an infinite one would make the value NaN (∞ − ∞), so callers give
-/// a finite `dx`.
-pub fn with_gradients(value: Tensor, grads: &[(&Tensor, &dyn Fn() -> Result<Tensor>)]) -> Result<Tensor> {
-    let mut out: Option<Tensor> = None;
-    for (x, dx) in grads {
-        if !x.requires_grad() {
-            continue;
-        }
-        // x·dx, zeroed in place (mul saves its inputs, not its output, so this is allowed),
-        // then added in place: one temporary instead of three.
-        let mut carrier = x.f_mul(&dx()?.f_detach()?)?;
-        let _ = carrier.f_sub_(&carrier.f_detach()?)?;
-        let mut acc = match out {
-            None => value.f_detach()?,
-            Some(acc) => acc,
+/// `local` runs in the backward pass, only for the inputs that need a gradient, and receives
+/// the inputs attached: a local gradient computed from them is differentiable when the backward
+/// pass creates a graph (double backward). [`crate::ffi::grad_enabled`] tells it whether it must
+/// be; when not, it may use values saved from the forward pass instead. `name` is the node's name
+/// in libtorch's messages ("SmoothL1LossBackward").
+pub(crate) fn with_local_gradients<F>(name: &str, value: &Tensor, inputs: &[&Tensor], local: F) -> Result<Tensor>
+where
+    F: Fn(usize, &[Tensor]) -> Result<Tensor> + Send + 'static,
+{
+    let attached: Vec<Tensor> = inputs.iter().map(|t| t.shallow_clone()).collect();
+    crate::ffi::with_backward(name, value, inputs, move |upstream| {
+        let gradient = |i: usize| -> Result<Option<Tensor>> {
+            if !attached[i].requires_grad() {
+                return Ok(None);
+            }
+            Ok(Some(upstream.f_mul(&local(i, &attached)?)?))
         };
-        let _ = acc.f_add_(&carrier)?;
-        out = Some(acc);
-    }
-    Ok(out.unwrap_or(value))
+        (0..attached.len()).map(gradient).collect()
+    })
 }
 
 /// `loss · weight` (the weight broadcast and taken at the loss's dtype), as libtorch applies a

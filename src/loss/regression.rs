@@ -1,7 +1,7 @@
 //! L1, MSE, smooth L1 and Huber (seed §4). Input and target broadcast against each other, as in
 //! libtorch's C++ API.
 
-use super::{check_floating, with_gradients, Reduction};
+use super::{check_floating, with_local_gradients, Reduction};
 use crate::error::{invalid, Result};
 use tch::Tensor;
 
@@ -69,17 +69,24 @@ fn piecewise_quadratic(z: &Tensor, knee: f64, scale: Option<f64>) -> Result<Tens
 
 /// A value with libtorch's gradients attached: `slope(x − t)` for the input and `slope(t − x)`
 /// for the target (libtorch evaluates the target's with the arguments swapped, which matters
-/// only where the slope is not odd: SmoothL1 with β = 0 at a tie).
+/// only where the slope is not odd: SmoothL1 with β = 0 at a tie). `d` is `x − t`, detached.
 fn piecewise(
+    name: &str,
     input: &Tensor,
     target: &Tensor,
-    d: &Tensor,
+    d: Tensor,
     value: Tensor,
-    slope: &dyn Fn(&Tensor) -> Result<Tensor>,
+    slope: impl Fn(&Tensor) -> Result<Tensor> + Send + 'static,
 ) -> Result<Tensor> {
-    let d_input = || slope(d);
-    let d_target = || -> Result<Tensor> { slope(&d.f_neg()?) };
-    with_gradients(value, &[(input, &d_input), (target, &d_target)])
+    with_local_gradients(name, &value, &[input, target], move |i, inputs| {
+        // Differentiable only when the backward pass creates a graph.
+        let d = if crate::ffi::grad_enabled() { inputs[0].f_sub(&inputs[1])? } else { d.shallow_clone() };
+        if i == 0 {
+            slope(&d)
+        } else {
+            slope(&d.f_neg()?)
+        }
+    })
 }
 
 /// With `z = |x − t|`: `0.5·z²/β` where `z < β`, else `z − 0.5·β`, as `torch.nn.SmoothL1Loss`
@@ -103,7 +110,7 @@ pub fn smooth_l1_loss(
     let value = if beta == 0.0 { z } else { piecewise_quadratic(&z, beta, Some(beta))? };
     // libtorch's backward: −1 for x ≤ −β, 1 for x ≥ β, x/β between. Written out, because
     // autograd through the unused branch multiplies 0 by z/β, which overflows for tiny β.
-    let slope = |x: &Tensor| -> Result<Tensor> {
+    let slope = move |x: &Tensor| -> Result<Tensor> {
         if beta == 0.0 {
             let one = x.f_ones_like()?;
             Ok(one.f_where_self(&x.f_gt(0.0)?, &one.f_neg()?)?)
@@ -111,7 +118,7 @@ pub fn smooth_l1_loss(
             Ok(x.f_div_scalar(beta)?.f_clamp(-1.0, 1.0)?)
         }
     };
-    reduction.apply(piecewise(input, target, &d, value, &slope)?)
+    reduction.apply(piecewise("SmoothL1LossBackward", input, target, d, value, slope)?)
 }
 
 /// With `z = |x − t|`: `0.5·z²` where `z < δ`, else `δ·(z − 0.5·δ)`, as `torch.nn.HuberLoss`;
@@ -128,8 +135,8 @@ pub fn huber_loss(input: &Tensor, target: &Tensor, options: HuberOptions, reduct
     let target = &target.f_to_kind(input.kind())?;
     let d = difference(input, target)?.f_detach()?;
     let value = piecewise_quadratic(&d.f_abs()?, delta, None)?;
-    let slope = |x: &Tensor| -> Result<Tensor> { Ok(x.f_clamp(-delta, delta)?) };
-    reduction.apply(piecewise(input, target, &d, value, &slope)?)
+    let slope = move |x: &Tensor| -> Result<Tensor> { Ok(x.f_clamp(-delta, delta)?) };
+    reduction.apply(piecewise("HuberLossBackward", input, target, d, value, slope)?)
 }
 
 #[cfg(test)]
