@@ -1,7 +1,7 @@
 //! L1, MSE, smooth L1 and Huber (seed §4). Input and target broadcast against each other, as in
 //! libtorch's C++ API.
 
-use super::{check_floating, with_local_gradients, Reduction};
+use super::{check_floating, with_backward_formula, Reduction};
 use crate::error::{invalid, Result};
 use tch::Tensor;
 
@@ -44,49 +44,76 @@ pub fn mse_loss(input: &Tensor, target: &Tensor, reduction: Reduction) -> Result
     reduction.apply(d.f_mul(&d)?)
 }
 
-/// With `m = min(z, knee)`: `(z − m/2)·m`, which is `½z²` below the knee and `knee·(z − knee/2)`
-/// above it, in libtorch's own operations and order (Huber's kernel), so the same bits, with no
-/// `where` (which costs about ten elementwise passes here). With `scale` (SmoothL1's β) the result
-/// is divided by it: as `·(m/β)`, exact above the knee and for β = 1.
-fn piecewise_quadratic(z: &Tensor, knee: f64, scale: Option<f64>) -> Result<Tensor> {
-    let m = z.f_clamp_max(knee)?;
+/// With `m = min(z, δ)`: `(z − m/2)·m`, which is `½z²` below δ and `δ·(z − δ/2)` above it: the
+/// bits of libtorch 2.13's Huber kernel in float32, float64 and bfloat16 (measured), with no
+/// `where`.
+fn huber_value(z: &Tensor, delta: f64) -> Result<Tensor> {
+    let m = z.f_clamp_max(delta)?;
     let mut value = z.shallow_clone().f_sub(&m.f_mul_scalar(0.5)?)?;
-    match scale {
-        Some(beta) if beta != 1.0 => {
-            // β at z's dtype, as libtorch's kernel holds it: in float16 β = 1e-6 is the
-            // subnormal 1.0133e-6, and dividing the clamped m by the unrounded β would scale
-            // every linear-zone element by 1.0133. (In float32 and float64 the scalar is
-            // rounded to the dtype anyway.)
-            let beta = Tensor::from(beta).f_to_kind(z.kind())?;
-            let _ = value.f_mul_(&m.f_div(&beta)?)?;
-        }
-        _ => {
-            let _ = value.f_mul_(&m)?;
-        }
-    }
+    let _ = value.f_mul_(&m)?;
     Ok(value)
 }
 
-/// A value with libtorch's gradients attached: `slope(x − t)` for the input and `slope(t − x)`
-/// for the target (libtorch evaluates the target's with the arguments swapped, which matters
-/// only where the slope is not odd: SmoothL1 with β = 0 at a tie). `d` is `x − t`, detached.
+/// `reduction(value)` with libtorch's smooth-L1 or Huber backward (its vectorized kernel, the
+/// path every tensor of more than a few dozen elements takes): `(norm·slope(x − t))·g` for the
+/// input and `(norm·slope(t − x))·g` for the target (libtorch evaluates the target's with the
+/// arguments swapped, which matters only where the slope is not odd: SmoothL1 with β = 0 at a
+/// tie), with `norm` = 1/N for `Mean` and 1 otherwise. `wide`: computed in float32 from the
+/// unrounded difference and rounded once, as libtorch 2.13 does for smooth L1 in float16 and
+/// bfloat16 (measured); otherwise each operation rounds in the dtype. `d` is `x − t`, detached.
+///
+/// libtorch's scalar loop, which takes the last few elements that do not fill a vector (all of
+/// them in a tensor this small: fewer than 16 float32 elements, or 32 half ones), multiplies in
+/// another order and can differ there by one rounding; the tolerances cover it.
 fn piecewise(
     name: &str,
-    input: &Tensor,
-    target: &Tensor,
+    (input, target): (&Tensor, &Tensor),
     d: Tensor,
     value: Tensor,
+    reduction: Reduction,
+    wide: bool,
     slope: impl Fn(&Tensor) -> Result<Tensor> + Send + 'static,
 ) -> Result<Tensor> {
-    with_local_gradients(name, &value, &[input, target], move |i, inputs| {
-        // Differentiable only when the backward pass creates a graph.
-        let d = if crate::ffi::grad_enabled() { inputs[0].f_sub(&inputs[1])? } else { d.shallow_clone() };
-        if i == 0 {
-            slope(&d)
-        } else {
-            slope(&d.f_neg()?)
-        }
+    let norm = if reduction == Reduction::Mean { 1.0 / value.numel() as f64 } else { 1.0 };
+    let loss = reduction.apply(value)?;
+    with_backward_formula(name, &loss, &[input, target], move |g, i, inputs| {
+        let widen = |t: &Tensor| if wide { t.f_to_kind(tch::Kind::Float) } else { Ok(t.shallow_clone()) };
+        // Recomputed from the attached inputs when the gradient must be differentiable (or
+        // when the difference is needed unrounded).
+        // t − x for the target, computed as such: −(x − t) would be −0 at a tie, where libtorch
+        // has +0.
+        let (a, b) = if i == 0 { (&inputs[0], &inputs[1]) } else { (&inputs[1], &inputs[0]) };
+        let d = match i == 0 && !wide && !crate::ffi::grad_enabled() {
+            true => d.shallow_clone(),
+            false => widen(a)?.f_sub(&widen(b)?)?,
+        };
+        // norm at the computing dtype, as the kernel holds it (a Rust f64 given to mul_scalar would
+        // stay in float32 for a float16 tensor).
+        let norm = Tensor::from(norm).f_to_kind(d.kind())?;
+        Ok(slope(&d)?.f_mul(&norm)?.f_mul(&widen(g)?)?)
     })
+}
+
+/// libtorch 2.13's smooth-L1 kernel, `z < β ? 0.5·z·z/β : z − 0.5·β` with `z = |d|`, to the bit
+/// (measured): in float32, float64 and float16 every operation rounds, β and 0.5·β included, held
+/// at the dtype (in float16 β = 1e-6 is the subnormal 1.0133e-6, and a z·z that underflows gives
+/// 0); bfloat16 elements are computed in float32, with β unrounded, and rounded once.
+fn smooth_l1_value(input: &Tensor, target: &Tensor, d: &Tensor, beta: f64) -> Result<Tensor> {
+    let kind = d.kind();
+    if kind == tch::Kind::BFloat16 {
+        let wide = |t: &Tensor| t.f_detach()?.f_to_kind(tch::Kind::Float);
+        let z = wide(input)?.f_sub(&wide(target)?)?.f_abs()?;
+        let quadratic = z.f_mul_scalar(0.5)?.f_mul(&z)?.f_div_scalar(beta)?;
+        let linear = z.f_sub_scalar(0.5 * beta)?;
+        return Ok(quadratic.f_where_self(&z.f_lt(beta)?, &linear)?.f_to_kind(kind)?);
+    }
+    let z = d.f_abs()?;
+    let beta = Tensor::from(beta).f_to_kind(kind)?;
+    let mut quadratic = z.f_mul_scalar(0.5)?;
+    let _ = quadratic.f_mul_(&z)?;
+    let _ = quadratic.f_div_(&beta)?;
+    let linear = z.f_sub(&beta.f_mul_scalar(0.5)?)?;
+    Ok(quadratic.f_where_self(&z.f_lt_tensor(&beta)?, &linear)?)
 }
 
 /// With `z = |x − t|`: `0.5·z²/β` where `z < β`, else `z − 0.5·β`, as `torch.nn.SmoothL1Loss`
@@ -106,8 +133,7 @@ pub fn smooth_l1_loss(
         return invalid!("beta must not be negative, got {beta}");
     }
     let d = difference(input, target)?.f_detach()?;
-    let z = d.f_abs()?;
-    let value = if beta == 0.0 { z } else { piecewise_quadratic(&z, beta, Some(beta))? };
+    let value = if beta == 0.0 { d.f_abs()? } else { smooth_l1_value(input, target, &d, beta)? };
     // libtorch's backward: −1 for x ≤ −β, 1 for x ≥ β, x/β between. Written out, because
     // autograd through the unused branch multiplies 0 by z/β, which overflows for tiny β.
     let slope = move |x: &Tensor| -> Result<Tensor> {
@@ -118,7 +144,8 @@ pub fn smooth_l1_loss(
             Ok(x.f_div_scalar(beta)?.f_clamp(-1.0, 1.0)?)
         }
     };
-    reduction.apply(piecewise("SmoothL1LossBackward", input, target, d, value, slope)?)
+    let wide = matches!(d.kind(), tch::Kind::Half | tch::Kind::BFloat16);
+    piecewise("SmoothL1LossBackward", (input, target), d, value, reduction, wide, slope)
 }
 
 /// With `z = |x − t|`: `0.5·z²` where `z < δ`, else `δ·(z − 0.5·δ)`, as `torch.nn.HuberLoss`;
@@ -134,9 +161,17 @@ pub fn huber_loss(input: &Tensor, target: &Tensor, options: HuberOptions, reduct
     check_floating("target", target)?;
     let target = &target.f_to_kind(input.kind())?;
     let d = difference(input, target)?.f_detach()?;
-    let value = piecewise_quadratic(&d.f_abs()?, delta, None)?;
+    // Measured against libtorch 2.13's kernel: float16 elements are computed in float (the
+    // difference included) and rounded once; bfloat16 ones round after every operation.
+    let value = match input.kind() {
+        tch::Kind::Half => {
+            let wide = input.f_detach()?.f_to_kind(tch::Kind::Float)?.f_sub(&target.f_to_kind(tch::Kind::Float)?)?;
+            huber_value(&wide.f_abs()?, delta)?.f_to_kind(tch::Kind::Half)?
+        }
+        _ => huber_value(&d.f_abs()?, delta)?,
+    };
     let slope = move |x: &Tensor| -> Result<Tensor> { Ok(x.f_clamp(-delta, delta)?) };
-    reduction.apply(piecewise("HuberLossBackward", input, target, d, value, slope)?)
+    piecewise("HuberLossBackward", (input, target), d, value, reduction, false, slope)
 }
 
 #[cfg(test)]
