@@ -1,8 +1,9 @@
 //! Sigmoid and the binary cross-entropy losses (seed §2.1).
 
+use super::scalar_loop::{map2, Scalar, ScalarFn2};
 use super::{
-    check_broadcasts_to, check_floating, check_same_kind, check_same_shape, check_unit_interval, weighted,
-    with_local_gradients, Reduction,
+    check_broadcasts_to, check_floating, check_same_kind, check_same_shape, check_unit_interval, weight_and_reduce,
+    weighted, with_backward_formula, with_local_gradients, Reduction,
 };
 use crate::error::Result;
 use crate::ffi::grad_enabled;
@@ -111,9 +112,17 @@ fn check_input_target_weight(input: &Tensor, target: &Tensor, weight: Option<&Te
 /// Rejects, as libtorch does: input or target outside [0, 1] (NaN included), a target of
 /// another shape or dtype, a weight that does not broadcast to the input.
 ///
-/// The gradient with respect to the input is libtorch's `(x − t) / max(x·(1 − x), 1e-12f)`,
-/// with respect to the target `−logit(x)`; where x is exactly 0 or 1, libtorch's target
-/// gradient is ±inf and this one is 0.
+/// The gradient with respect to the input is libtorch's `g·(x − t) / max((1 − x)·x, 1e-12f)`,
+/// with respect to the target `−logit(x)·g`, each then times the weight and, for `Mean`, divided
+/// by the element count (±inf where x is exactly 0 or 1).
+///
+/// Every operation runs in the input's dtype, as libtorch's kernels do: they compute float16 and
+/// bfloat16 elements with `c10::Half` arithmetic, which rounds after each operation (measured:
+/// computing in float32 and rounding once differs from libtorch in a third of the elements). The
+/// value is computed by a plain Rust loop, as libtorch's scalar kernel computes it with the C
+/// library's log (tensor ops would use SLEEF's, which rounds otherwise: up to 3 float32 ulps). In
+/// float16, 1e-12 rounds to 0, so the clamp does not guard 0/0 at x = t ∈ {0, 1}: NaN, as in
+/// libtorch.
 pub fn binary_cross_entropy(
     input: &Tensor,
     target: &Tensor,
@@ -124,30 +133,34 @@ pub fn binary_cross_entropy(
     check_unit_interval("input", input)?;
     check_unit_interval("target", target)?;
 
-    // libtorch's kernel (forward and backward) computes each element of a float16 or bfloat16
-    // input in float and rounds once; the weight and the reduction follow in the input's dtype.
-    let loss = super::in_opmath_all(&[input, target], |wide| {
-        let (input, target) = (&wide[0], &wide[1]);
-        let (x, t) = (input.f_detach()?, target.f_detach()?);
-        let log_x = x.f_log()?.f_clamp_min(LOG_CLAMP)?;
-        let log_one_minus_x = x.f_neg()?.f_log1p()?.f_clamp_min(LOG_CLAMP)?;
-        // (t − 1)·ln(1 − x) − t·ln x, in libtorch's order of operations.
-        let value = t.f_sub_scalar(1.0)?.f_mul(&log_one_minus_x)?.f_sub(&t.f_mul(&log_x)?)?;
+    let x = input.f_detach()?;
+    let value = map2(&x, target, BceElement)?;
+    let weight = weight.map(|w| w.f_detach()?.f_to_kind(x.kind())).transpose()?;
+    let loss = reduction.apply(weighted(value, weight.as_ref())?)?;
+    let numel = x.numel() as i64;
+    with_backward_formula("BinaryCrossEntropyBackward", &loss, &[input, target], move |g, i, inputs| {
+        let (x, t) = (&inputs[0], &inputs[1]);
+        let grad = if i == 0 {
+            let denominator = x.f_neg()?.f_add_scalar(1.0)?.f_mul(x)?.f_clamp_min(LOSS_EPSILON)?;
+            g.f_mul(&x.f_sub(t)?)?.f_div(&denominator)?
+        } else {
+            // libtorch's at::logit, log(x / (1 − x)): ±inf at x ∈ {0, 1}, as there.
+            let logit = x.f_div(&x.f_neg()?.f_add_scalar(1.0)?)?.f_log()?;
+            logit.f_neg()?.f_mul(g)?
+        };
+        weight_and_reduce(grad, weight.as_ref(), reduction, numel)
+    })
+}
 
-        // libtorch's target gradient is −logit(x), without the clamp. It is ±inf at x ∈ {0, 1};
-        // there it is attached as 0.
-        with_local_gradients("BinaryCrossEntropyBackward", &value, &[input, target], |i, inputs| {
-            let (x, t) = (&inputs[0], &inputs[1]);
-            if i == 0 {
-                let denominator = x.f_neg()?.f_add_scalar(1.0)?.f_mul(x)?.f_clamp_min(LOSS_EPSILON)?;
-                Ok(x.f_sub(t)?.f_div(&denominator)?)
-            } else {
-                let minus_logit = x.f_div(&x.f_neg()?.f_add_scalar(1.0)?)?.f_log()?.f_neg()?;
-                Ok(minus_logit.f_nan_to_num(0.0, 0.0, 0.0)?)
-            }
-        })
-    })?;
-    reduction.apply(weighted(loss, weight)?)
+/// One element of BCE as libtorch's scalar kernel computes it, rounding after each operation:
+/// `(t − 1)·max(log1p(−x), −100) − t·max(log(x), −100)`.
+struct BceElement;
+
+impl ScalarFn2 for BceElement {
+    fn call<T: Scalar>(&self, x: T, t: T) -> T {
+        let clamp = T::from_f64(LOG_CLAMP);
+        (t - T::from_f64(1.0)) * (-x).ln_1p().max_of(clamp) - t * x.ln().max_of(clamp)
+    }
 }
 
 /// Binary cross entropy on logits, as `torch.nn.BCEWithLogitsLoss`:
@@ -190,13 +203,16 @@ pub fn binary_cross_entropy_with_logits(
     let _ = value.f_mul_(&x)?;
     let _ = value.f_sub_(&weighted_log_sigmoid)?;
 
-    // d/dx: (p·t + 1 − t)·σ(x) − p·t, or σ(x) − t. d/dt of (1 − t)·x − (1 + (p − 1)·t)·log σ(x):
-    // −x, or with a positive-class weight log σ(−x) − p·log σ(x), the same value in the form (and
-    // rounding) of libtorch's backward.
+    let weight = weight.map(|w| w.f_detach()?.f_to_kind(value.kind())).transpose()?;
+    let loss = reduction.apply(weighted(value, weight.as_ref())?)?;
+    let numel = x.numel() as i64;
+    // libtorch's binary_cross_entropy_with_logits_backward and its target backward, operation by
+    // operation: d/dx (p·t + 1 − t)·σ(x) − p·t, or σ(x) − t; d/dt −x, or log σ(−x) − p·log σ(x);
+    // each times the upstream gradient, then the weight, then divided by N for `Mean`.
     let inputs = [input, target];
-    let loss = with_local_gradients("BinaryCrossEntropyWithLogitsBackward", &value, &inputs, move |i, inputs| {
+    with_backward_formula("BinaryCrossEntropyWithLogitsBackward", &loss, &inputs, move |g, i, inputs| {
         let (x, t) = (&inputs[0], &inputs[1]);
-        Ok(match (i, &pos_weight) {
+        let local = match (i, &pos_weight) {
             (0, Some(p)) => {
                 let pt = p.f_mul(t)?;
                 pt.f_add_scalar(1.0)?.f_sub(t)?.f_mul(&differentiable_sigmoid(x)?)?.f_sub(&pt)?
@@ -206,9 +222,9 @@ pub fn binary_cross_entropy_with_logits(
                 differentiable_log_sigmoid(&x.f_neg()?)?.f_sub(&differentiable_log_sigmoid(x)?.f_mul(p)?)?
             }
             (_, None) => x.f_neg()?,
-        })
-    })?;
-    reduction.apply(weighted(loss, weight)?)
+        };
+        weight_and_reduce(local.f_mul(g)?, weight.as_ref(), reduction, numel)
+    })
 }
 
 #[cfg(test)]

@@ -12,6 +12,7 @@ pub mod focal;
 pub mod margin;
 pub mod probabilistic;
 pub mod regression;
+mod scalar_loop;
 pub mod softmax;
 
 pub use binary::{binary_cross_entropy, binary_cross_entropy_with_logits, sigmoid};
@@ -104,30 +105,57 @@ impl FromStr for Reduction {
     }
 }
 
-/// `value` (computed without autograd) with libtorch's backward formula attached, through one
-/// autograd node ([`ffi::with_backward`](crate::ffi::with_backward)): the gradient with respect to
-/// `inputs[i]` is `upstream · local(i, inputs)`, broadcast and summed to that input's shape and
-/// cast to its dtype, as libtorch's engine does for its own backward kernels.
+/// `loss` (computed without autograd) with its backward written out: the gradient with respect
+/// to `inputs[i]` is `backward(upstream, i, inputs)`, summed to that input's shape over broadcast
+/// dimensions and cast to its dtype, as libtorch's engine does for its own backward kernels. One
+/// autograd node ([`crate::ffi::with_backward`]) carries it.
 ///
-/// `local` runs in the backward pass, only for the inputs that need a gradient, and receives
-/// the inputs attached: a local gradient computed from them is differentiable when the backward
-/// pass creates a graph (double backward). [`crate::ffi::grad_enabled`] tells it whether it must
-/// be; when not, it may use values saved from the forward pass instead. `name` is the node's name
-/// in libtorch's messages ("SmoothL1LossBackward").
+/// `backward` runs in the backward pass, only for the inputs that need a gradient, and receives
+/// the inputs attached: a gradient computed from them is differentiable when the backward pass
+/// creates a graph (double backward). [`crate::ffi::grad_enabled`] tells it whether it must be;
+/// when not, it may use values saved from the forward pass instead. `name` is the node's name in
+/// libtorch's messages ("SmoothL1LossBackward").
+pub(crate) fn with_backward_formula<F>(name: &str, loss: &Tensor, inputs: &[&Tensor], backward: F) -> Result<Tensor>
+where
+    F: Fn(&Tensor, usize, &[Tensor]) -> Result<Tensor> + Send + 'static,
+{
+    let attached: Vec<Tensor> = inputs.iter().map(|t| t.shallow_clone()).collect();
+    crate::ffi::with_backward(name, loss, inputs, move |upstream| {
+        let gradient = |i: usize| -> Result<Option<Tensor>> {
+            match attached[i].requires_grad() {
+                true => Ok(Some(backward(upstream, i, &attached)?)),
+                false => Ok(None),
+            }
+        };
+        (0..attached.len()).map(gradient).collect()
+    })
+}
+
+/// [`with_backward_formula`] for an elementwise `value` whose gradient with respect to
+/// `inputs[i]` is `upstream · local(i, inputs)`.
 pub(crate) fn with_local_gradients<F>(name: &str, value: &Tensor, inputs: &[&Tensor], local: F) -> Result<Tensor>
 where
     F: Fn(usize, &[Tensor]) -> Result<Tensor> + Send + 'static,
 {
-    let attached: Vec<Tensor> = inputs.iter().map(|t| t.shallow_clone()).collect();
-    crate::ffi::with_backward(name, value, inputs, move |upstream| {
-        let gradient = |i: usize| -> Result<Option<Tensor>> {
-            if !attached[i].requires_grad() {
-                return Ok(None);
-            }
-            Ok(Some(upstream.f_mul(&local(i, &attached)?)?))
-        };
-        (0..attached.len()).map(gradient).collect()
-    })
+    with_backward_formula(name, value, inputs, move |upstream, i, inputs| Ok(upstream.f_mul(&local(i, inputs)?)?))
+}
+
+/// The tail of libtorch's loss backward kernels: the elementwise gradient times the weight, then
+/// divided by the element count for `Mean`, both in place, in that order.
+pub(crate) fn weight_and_reduce(
+    grad: Tensor,
+    weight: Option<&Tensor>,
+    reduction: Reduction,
+    numel: i64,
+) -> Result<Tensor> {
+    let mut grad = grad;
+    if let Some(w) = weight {
+        grad = grad.f_mul(w)?;
+    }
+    if reduction == Reduction::Mean {
+        let _ = grad.f_div_scalar_(numel)?;
+    }
+    Ok(grad)
 }
 
 /// `loss · weight` (the weight broadcast and taken at the loss's dtype), as libtorch applies a

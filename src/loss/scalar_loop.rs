@@ -1,0 +1,141 @@
+//! Plain Rust arithmetic, element by element: what reproduces the libtorch kernels that are
+//! scalar loops rather than vectorized ones (BCE's forward, 2.13). Those call the C library's
+//! `log` and `log1p` per element, which round differently from the vectorized (SLEEF) functions
+//! behind tensor ops in a few percent of float32 elements; Rust's `f32::ln` and `f32::ln_1p`
+//! call the same C library, and Rust's arithmetic rounds after each operation as C++'s does.
+//! float16 and bfloat16 elements go through float32 per operation and round back, as
+//! `c10::Half` and `c10::BFloat16` arithmetic does.
+
+use crate::error::{invalid, Result};
+use std::ops::{Add, Mul, Neg, Sub};
+use tch::{Kind, Tensor};
+
+/// An element type with C++'s scalar semantics.
+pub(crate) trait Scalar:
+    tch::kind::Element
+    + Copy
+    + Send
+    + Sync
+    + Add<Output = Self>
+    + Sub<Output = Self>
+    + Mul<Output = Self>
+    + Neg<Output = Self>
+{
+    fn from_f64(x: f64) -> Self;
+    /// `std::log`: through float32 for the half types.
+    fn ln(self) -> Self;
+    /// `std::log1p`: through float32 for the half types.
+    fn ln_1p(self) -> Self;
+    /// `std::max(self, other)`: `self` unless `self < other` (so NaN stays).
+    fn max_of(self, other: Self) -> Self;
+}
+
+macro_rules! native {
+    ($t:ty) => {
+        impl Scalar for $t {
+            fn from_f64(x: f64) -> Self {
+                x as $t
+            }
+            fn ln(self) -> Self {
+                <$t>::ln(self)
+            }
+            fn ln_1p(self) -> Self {
+                <$t>::ln_1p(self)
+            }
+            fn max_of(self, other: Self) -> Self {
+                if self < other {
+                    other
+                } else {
+                    self
+                }
+            }
+        }
+    };
+}
+native!(f32);
+native!(f64);
+
+macro_rules! half {
+    ($t:ty) => {
+        impl Scalar for $t {
+            fn from_f64(x: f64) -> Self {
+                <$t>::from_f64(x)
+            }
+            fn ln(self) -> Self {
+                <$t>::from_f32(self.to_f32().ln())
+            }
+            fn ln_1p(self) -> Self {
+                <$t>::from_f32(self.to_f32().ln_1p())
+            }
+            fn max_of(self, other: Self) -> Self {
+                if self < other {
+                    other
+                } else {
+                    self
+                }
+            }
+        }
+    };
+}
+half!(half::f16);
+half!(half::bf16);
+
+/// Below this many elements libtorch runs a kernel on one thread (`at::internal::GRAIN_SIZE`);
+/// above, this loop splits the work the same number of ways libtorch would.
+const GRAIN_SIZE: usize = 32768;
+
+/// `f(a[i], b[i])` for two tensors of one shape and one floating dtype, into a new tensor.
+pub(crate) fn map2(a: &Tensor, b: &Tensor, f: impl ScalarFn2) -> Result<Tensor> {
+    if a.size() != b.size() || a.kind() != b.kind() {
+        return invalid!("map2: {:?} {:?} against {:?} {:?}", a.kind(), a.size(), b.kind(), b.size());
+    }
+    match a.kind() {
+        Kind::Float => run::<f32>(a, b, |x, y| f.call(x, y)),
+        Kind::Double => run::<f64>(a, b, |x, y| f.call(x, y)),
+        Kind::Half => run::<half::f16>(a, b, |x, y| f.call(x, y)),
+        Kind::BFloat16 => run::<half::bf16>(a, b, |x, y| f.call(x, y)),
+        kind => invalid!("map2: {kind:?} is not a floating dtype"),
+    }
+}
+
+/// A function of two elements, generic over the element type (a closure cannot be).
+pub(crate) trait ScalarFn2: Sync {
+    fn call<T: Scalar>(&self, a: T, b: T) -> T;
+}
+
+fn run<T: Scalar>(a: &Tensor, b: &Tensor, f: impl Fn(T, T) -> T + Sync) -> Result<Tensor> {
+    let (a, b) = (a.f_detach()?.f_contiguous()?, b.f_detach()?.f_contiguous()?);
+    let out = a.f_empty_like()?;
+    let n = a.numel();
+    if n == 0 {
+        return Ok(out);
+    }
+    // SAFETY: `a`, `b` and `out` are contiguous CPU tensors of n elements of T (their dtype was
+    // matched to T above), alive for this scope, and `out` is a new tensor no one else sees.
+    let (xs, ys, zs) = unsafe {
+        (
+            std::slice::from_raw_parts(a.data_ptr() as *const T, n),
+            std::slice::from_raw_parts(b.data_ptr() as *const T, n),
+            std::slice::from_raw_parts_mut(out.data_ptr() as *mut T, n),
+        )
+    };
+    let threads = (tch::get_num_threads().max(1) as usize).min(n.div_ceil(GRAIN_SIZE));
+    if threads == 1 {
+        for ((x, y), z) in xs.iter().zip(ys).zip(zs) {
+            *z = f(*x, *y);
+        }
+        return Ok(out);
+    }
+    let chunk = n.div_ceil(threads);
+    std::thread::scope(|scope| {
+        for ((xs, ys), zs) in xs.chunks(chunk).zip(ys.chunks(chunk)).zip(zs.chunks_mut(chunk)) {
+            let f = &f;
+            scope.spawn(move || {
+                for ((x, y), z) in xs.iter().zip(ys).zip(zs) {
+                    *z = f(*x, *y);
+                }
+            });
+        }
+    });
+    Ok(out)
+}
