@@ -9,6 +9,7 @@
 // variables after a backward without retain_graph, or when it is destroyed, whichever is first.
 
 #include <ATen/ATen.h>
+#include <ATen/Version.h>
 #include <torch/csrc/autograd/function.h>
 #include <torch/csrc/autograd/functions/utils.h>
 #include <torch/csrc/autograd/grad_mode.h>
@@ -91,6 +92,16 @@ extern "C" {
 // The Rust callback's way to report an error message (`error` is the pointer it was given).
 void tp_error_set(void *error, const char *text, size_t len) {
   static_cast<std::string *>(error)->assign(text, len);
+}
+
+// The width in bytes of the vectors libtorch's CPU kernels use on this machine: 64 with AVX-512,
+// 32 otherwise (AVX2, and the default build of at::vec).
+int tp_vector_bytes() {
+  try {
+    return at::get_cpu_capability() == "AVX512" ? 64 : 32;
+  } catch (...) {
+    return 32;
+  }
 }
 
 // Whether autograd records operations now: in a backward pass, whether it was asked to

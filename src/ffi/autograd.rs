@@ -36,6 +36,15 @@ extern "C" {
     ) -> *mut c_char;
     fn tp_error_set(error: *mut c_void, text: *const c_char, len: usize);
     fn tp_grad_enabled() -> c_int;
+    fn tp_vector_bytes() -> c_int;
+}
+
+/// The width in bytes of the vectors libtorch's CPU kernels run on this machine: 64 with AVX-512,
+/// 32 otherwise. Some kernels compute the elements that do not fill a vector in another order
+/// (softmax's float16 tail), so reproducing them to the bit needs it.
+pub fn vector_bytes() -> usize {
+    // SAFETY: reads libtorch's CPU capability, a string it computes once.
+    unsafe { tp_vector_bytes() as usize }
 }
 
 /// Whether autograd records operations at this point (libtorch's `GradMode::is_enabled`). Inside

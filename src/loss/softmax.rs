@@ -14,75 +14,91 @@ pub(crate) fn resolve_dim(t: &Tensor, dim: i64) -> Result<i64> {
     Ok(resolved)
 }
 
-/// `x − max(x)` along `dim` (the maximum detached: the shift cancels out mathematically, so it
-/// carries no gradient) and `ln Σ exp(x − max)`: every exponent is ≤ 0, so nothing overflows,
-/// and the largest term is exactly 1, so the sum is ≥ 1 and its log never underflows.
-fn shifted_and_log_sum_exp(x: &Tensor, dim: i64) -> Result<(Tensor, Tensor)> {
-    let max = x.f_amax([dim].as_slice(), true)?.f_detach()?;
-    // A row of −inf (or an infinite maximum) would give NaN from inf − inf; libtorch's kernels
-    // treat such a maximum as 0, and so does this.
+/// softmax or log_softmax along `dim` of a detached `x`, as libtorch 2.13's CPU kernels compute
+/// them: `x − max` (the maximum of a row of −inf, or an infinite one, taken as 0, as the kernels
+/// do, so that inf − inf gives no NaN), `e = exp(x − max)`, `s = Σ e`; softmax `e / s`,
+/// log_softmax `(x − max) − ln s`. Every exponent is ≤ 0, so nothing overflows, and the largest
+/// term is 1, so `s ≥ 1` and its log never underflows.
+///
+/// float16 and bfloat16 are computed in float32 and rounded once, except where the kernels keep
+/// an intermediate in the half dtype (measured against libtorch 2.13 on every layout): along the
+/// last dimension, log_softmax rounds `s` and then `ln s`; along another one, softmax rounds `e`
+/// for the inner positions its scalar loop takes (those past the last whole vector of
+/// `vector_bytes / 2` elements). That covers every shape the fixtures and the fuzzer draw. Along a
+/// dimension with a wide inner size libtorch sums in its vector lanes' order (a few elements in a
+/// hundred move by one rounding), and with a single outer row it rounds `e` in more positions
+/// (shape [37, 40] along dim 0: 259 of 1 480 elements one float16 ulp apart); neither is
+/// reproduced here.
+fn forward(x: &Tensor, dim: i64, log: bool) -> Result<Tensor> {
+    let kind = x.kind();
+    let half = matches!(kind, Kind::Half | Kind::BFloat16);
+    let round = |t: &Tensor| -> Result<Tensor> { Ok(t.f_to_kind(kind)?.f_to_kind(Kind::Float)?) };
+    let x = if half { x.f_to_kind(Kind::Float)? } else { x.shallow_clone() };
+    let max = x.f_amax([dim].as_slice(), true)?;
     let max = max.f_where_self(&max.f_isfinite()?, &max.f_zeros_like()?)?;
     let shifted = x.f_sub(&max)?;
-    let log_sum = shifted.f_exp()?.f_sum_dim_intlist([dim].as_slice(), true, None)?.f_log()?;
-    Ok((shifted, log_sum))
+    let mut e = shifted.f_exp()?;
+    let sum = e.f_sum_dim_intlist([dim].as_slice(), true, None)?;
+    let last = dim == x.dim() as i64 - 1;
+    let value = if log {
+        let log_sum = if half && last { round(&round(&sum)?.f_log()?)? } else { sum.f_log()? };
+        shifted.f_sub(&log_sum)?
+    } else {
+        if half && !last {
+            let sizes = x.size();
+            let inner_sizes = &sizes[dim as usize + 1..];
+            let inner: i64 = inner_sizes.iter().product();
+            let vector = (crate::ffi::vector_bytes() / 2) as i64;
+            let vectorized = inner / vector * vector;
+            if vectorized < inner {
+                let position = Tensor::f_arange(inner, (Kind::Int64, x.device()))?.f_reshape(inner_sizes)?;
+                e = round(&e)?.f_where_self(&position.f_ge(vectorized)?, &e)?;
+            }
+        }
+        e.f_div(&sum)?
+    };
+    Ok(value.f_to_kind(kind)?)
 }
 
-/// `exp(x_i) / Σ_j exp(x_j)` along `dim`, as `torch.softmax`.
+/// `exp(x_i) / Σ_j exp(x_j)` along `dim`, as `torch.softmax`. Its gradient is libtorch's
+/// `softmax_backward_data`, `y·(g − Σ g·y)` from the output `y`.
 pub fn softmax(x: &Tensor, dim: i64) -> Result<Tensor> {
-    check_floating("input", x)?;
-    let dim = resolve_dim(x, dim)?;
-    if x.dim() == 0 {
-        return Ok(x.f_ones_like()?.f_add(&x.f_mul_scalar(0.0)?)?);
-    }
-    if let Some(y) = half_kernel(x, dim, false)? {
-        return Ok(y);
-    }
-    let (shifted, log_sum) = shifted_and_log_sum_exp(x, dim)?;
-    Ok(shifted.f_sub(&log_sum)?.f_exp()?)
+    softmax_or_log(x, dim, false)
 }
 
-/// `x_i − ln Σ_j exp(x_j)` along `dim`, as `torch.log_softmax`, without forming the softmax.
+/// `x_i − ln Σ_j exp(x_j)` along `dim`, as `torch.log_softmax`, without forming the softmax. Its
+/// gradient is libtorch's `log_softmax_backward_data`, `g − exp(y)·Σ g` from the output `y`.
 pub fn log_softmax(x: &Tensor, dim: i64) -> Result<Tensor> {
+    softmax_or_log(x, dim, true)
+}
+
+/// Both, as libtorch's CPU kernels compute them: float16 and bfloat16 in float32, the output
+/// rounded once; the backward from that rounded output, in float32 as well (its sum included),
+/// rounded once.
+fn softmax_or_log(x: &Tensor, dim: i64, log: bool) -> Result<Tensor> {
     check_floating("input", x)?;
     let dim = resolve_dim(x, dim)?;
     if x.dim() == 0 {
-        return Ok(x.f_mul_scalar(0.0)?);
+        return Ok(if log { x.f_mul_scalar(0.0)? } else { x.f_ones_like()?.f_add(&x.f_mul_scalar(0.0)?)? });
     }
-    if let Some(y) = half_kernel(x, dim, true)? {
-        return Ok(y);
-    }
-    let (shifted, log_sum) = shifted_and_log_sum_exp(x, dim)?;
-    Ok(shifted.f_sub(&log_sum)?)
-}
-
-/// softmax (or log_softmax) of a float16 or bfloat16 `x` as libtorch's CPU kernels compute it:
-/// in float, the output rounded once to `x`'s dtype, and a backward that computes in float from
-/// that rounded output `y`: `y·(g − Σ g·y)` for softmax, `g − exp(y)·Σ g` for log_softmax.
-/// The backward is carried by a surrogate with exactly that Jacobian and the value 0:
-/// `s − detach(s)` for `s = p·(x − Σ p·x)` (softmax) or `s = x − Σ p·x` (log_softmax), with
-/// `p` the rounded probabilities held constant. `None` for other dtypes, and for inputs with an
-/// infinity, where the surrogate would be NaN: those are computed in float with autograd's
-/// backward (exact there: the gradient at −inf is 0 for softmax and g for log_softmax).
-fn half_kernel(x: &Tensor, dim: i64, log: bool) -> Result<Option<Tensor>> {
     let kind = x.kind();
-    if !matches!(kind, Kind::Half | Kind::BFloat16) {
-        return Ok(None);
-    }
-    let wide = x.f_to_kind(Kind::Float)?;
-    let finite = bool::try_from(wide.f_isfinite()?.f_all()?)?;
-    // With an infinity, autograd differentiates the float computation itself.
-    let (shifted, log_sum) =
-        shifted_and_log_sum_exp(&if finite { wide.f_detach()? } else { wide.shallow_clone() }, dim)?;
-    let value = if log { shifted.f_sub(&log_sum)? } else { shifted.f_sub(&log_sum)?.f_exp()? };
-    if !finite {
-        return Ok(Some(value.f_to_kind(kind)?));
-    }
-    let rounded = value.f_to_kind(kind)?.f_to_kind(Kind::Float)?;
-    let p = if log { rounded.f_exp()? } else { rounded.shallow_clone() };
-    let mix = p.f_mul(&wide)?.f_sum_dim_intlist([dim].as_slice(), true, None)?;
-    let surrogate = if log { wide.f_sub(&mix)? } else { p.f_mul(&wide.f_sub(&mix)?)? };
-    let zero = surrogate.f_sub(&surrogate.f_detach()?)?;
-    Ok(Some(rounded.f_add(&zero)?.f_to_kind(kind)?))
+    let half = matches!(kind, Kind::Half | Kind::BFloat16);
+    let widen = move |t: &Tensor| if half { t.f_to_kind(Kind::Float) } else { Ok(t.shallow_clone()) };
+    let value = forward(&x.f_detach()?, dim, log)?;
+    let saved = value.shallow_clone();
+    let name = if log { "LogSoftmaxBackward" } else { "SoftmaxBackward" };
+    super::with_backward_formula(name, &value, &[x], move |g, _, inputs| {
+        // The output recomputed from the attached input when the gradient must be differentiable.
+        let y = if crate::ffi::grad_enabled() { softmax_or_log(&inputs[0], dim, log)? } else { saved.shallow_clone() };
+        let (y, g) = (widen(&y)?, widen(g)?);
+        let grad = if log {
+            g.f_sub(&y.f_exp()?.f_mul(&g.f_sum_dim_intlist([dim].as_slice(), true, None)?)?)?
+        } else {
+            let mix = g.f_mul(&y)?.f_sum_dim_intlist([dim].as_slice(), true, None)?;
+            y.f_mul(&g.f_sub(&mix)?)?
+        };
+        Ok(grad.f_to_kind(kind)?)
+    })
 }
 
 #[cfg(test)]
