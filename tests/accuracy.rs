@@ -28,5 +28,6 @@ fn the_hand_written_side_is_clearly_less_accurate_only_where_the_readme_says_why
     );
     let libtorch_worse = rows.iter().filter(|r| r.reference_worse()).map(|r| format!("{}/{}", r.op, r.case));
     let libtorch_worse: std::collections::BTreeSet<String> = libtorch_worse.collect();
-    assert!(libtorch_worse.contains("cross_entropy/weight-smoothing-ignore"), "{libtorch_worse:?}");
+    assert!(libtorch_worse.contains("cross_entropy/moderate-soft-targets"), "{libtorch_worse:?}");
+    assert!(libtorch_worse.contains("softmax/negative-dim-3d"), "{libtorch_worse:?}");
 }
