@@ -3,7 +3,7 @@
 use super::scalar_loop::{map2, Scalar, ScalarFn2};
 use super::{
     check_broadcasts_to, check_floating, check_same_kind, check_same_shape, check_unit_interval, weight_and_reduce,
-    weighted, with_backward_formula, with_local_gradients, Reduction,
+    weighted, with_backward_formula, Reduction,
 };
 use crate::error::Result;
 use crate::ffi::grad_enabled;
@@ -28,20 +28,20 @@ pub fn sigmoid(x: &Tensor) -> Result<Tensor> {
     if check_floating("input", x).is_err() {
         return sigmoid(&x.f_to_kind(tch::Kind::Float)?);
     }
-    // libtorch's sigmoid kernel computes half inputs in float and rounds once; its backward,
-    // (1 − y)·y, computes in float from that rounded output.
+    // libtorch's sigmoid kernel computes half inputs in float and rounds once. Its backward is
+    // (g·(1 − y))·y from that rounded output: per operation in float16 (each product rounded),
+    // in float32 for bfloat16 (rounded once), and as such in float32 and float64 (measured).
     let kind = x.kind();
-    super::in_opmath(x, |x| {
-        let y = sigmoid_value(x)?.f_to_kind(kind)?.f_to_kind(x.kind())?;
-        let saved = y.shallow_clone();
-        with_local_gradients("SigmoidBackward", &y, &[x], move |_, inputs| {
-            // Recomputed from the attached input when the gradient must be differentiable.
-            let y = match grad_enabled() {
-                true => sigmoid(&inputs[0])?.f_to_kind(kind)?.f_to_kind(inputs[0].kind())?,
-                false => saved.shallow_clone(),
-            };
-            Ok(y.f_neg()?.f_add_scalar(1.0)?.f_mul(&y)?)
-        })
+    let y = sigmoid_value(&x.f_detach()?)?;
+    let saved = y.shallow_clone();
+    with_backward_formula("SigmoidBackward", &y, &[x], move |g, _, inputs| {
+        // Recomputed from the attached input when the gradient must be differentiable.
+        let y = if grad_enabled() { sigmoid(&inputs[0])? } else { saved.shallow_clone() };
+        let (g, y) = match kind {
+            tch::Kind::BFloat16 => (g.f_to_kind(tch::Kind::Float)?, y.f_to_kind(tch::Kind::Float)?),
+            _ => (g.shallow_clone(), y),
+        };
+        Ok(g.f_mul(&y.f_neg()?.f_add_scalar(1.0)?)?.f_mul(&y)?.f_to_kind(kind)?)
     })
 }
 
@@ -57,12 +57,26 @@ fn sigmoid_value(x: &Tensor) -> Result<Tensor> {
     })
 }
 
-/// `log σ(x)`, stable, with libtorch's gradient `1 − σ(x)` (autograd through `min` and `|·|`
-/// would be wrong at 0).
+/// `log σ(x)`, stable, with libtorch's `log_sigmoid_backward`: with `z = exp(−|x|)`,
+/// `(x < 0 ? 1 − z/(1 + z) : z/(1 + z))·g`, with `z` held in the input's dtype (the buffer
+/// libtorch's forward keeps) and the rest computed in float32 for float16 and bfloat16, rounded
+/// once, as its kernel does (autograd through `min` and `|·|` would be wrong at 0; a local
+/// gradient rounded to the half dtype before the product is 4-5 ulps off, and a z kept in float32
+/// differs in one element in eight).
 pub(crate) fn log_sigmoid(x: &Tensor) -> Result<Tensor> {
     let value = log_sigmoid_value(x)?;
-    with_local_gradients("LogSigmoidBackward", &value, &[x], |_, inputs| {
-        Ok(differentiable_sigmoid(&inputs[0])?.f_neg()?.f_add_scalar(1.0)?)
+    let kind = x.kind();
+    with_backward_formula("LogSigmoidBackward", &value, &[x], move |g, _, inputs| {
+        let widen = |t: &Tensor| match kind {
+            tch::Kind::Half | tch::Kind::BFloat16 => t.f_to_kind(tch::Kind::Float),
+            _ => Ok(t.shallow_clone()),
+        };
+        // z = exp(−|x|) is the buffer libtorch's forward kept, in the input's dtype.
+        let z = widen(&inputs[0].f_abs()?.f_neg()?.f_exp()?)?;
+        let (x, g) = (widen(&inputs[0])?, widen(g)?);
+        let ratio = z.f_div(&z.f_add_scalar(1.0)?)?;
+        let local = ratio.f_neg()?.f_add_scalar(1.0)?.f_where_self(&x.f_lt(0.0)?, &ratio)?;
+        Ok(local.f_mul(&g)?.f_to_kind(kind)?)
     })
 }
 

@@ -71,19 +71,64 @@ pub fn cosine_embedding_loss(
 
 /// `‖a − b + eps‖_p` over the last dimension, as `torch.pairwise_distance`.
 pub fn pairwise_distance(a: &Tensor, b: &Tensor, p: f64, eps: f64) -> Result<Tensor> {
-    let d = a.f_sub(b)?.f_add_scalar(eps)?;
-    let last = [-1i64];
-    Ok(if p == 2.0 {
-        d.f_mul(&d)?.f_sum_dim_intlist(last.as_slice(), false, None)?.f_sqrt()?
+    vector_norm(&a.f_sub(b)?.f_add_scalar(eps)?, p, -1, false)
+}
+
+/// `(Σ |x|^p)^(1/p)` over `dim` (the maximum of |x| for p = ∞, the sum of |x| for p = 1), as
+/// `torch.linalg.vector_norm`: float16 and bfloat16 accumulate in float32 and round once. Its
+/// gradient is libtorch's `norm_backward`, in the input's dtype: `g·(x/‖x‖)` for p = 2 (0 where
+/// the norm is 0), `sgn(x)·g` for p = 1, `sgn(x)·|x|^(p−1)·g/‖x‖^(p−1)` otherwise (as
+/// `x·|x|^(p−2)` above 2, and `·g·‖x‖^(1−p)` below 1), and for p = ∞ the gradient shared among
+/// the maxima.
+pub(crate) fn vector_norm(x: &Tensor, p: f64, dim: i64, keepdim: bool) -> Result<Tensor> {
+    if p <= 0.0 || p.is_nan() {
+        return invalid!("vector_norm: p must be positive, got {p}");
+    }
+    let kind = x.kind();
+    let wide = match kind {
+        tch::Kind::Half | tch::Kind::BFloat16 => x.f_detach()?.f_to_kind(tch::Kind::Float)?,
+        _ => x.f_detach()?,
+    };
+    let dims = [dim];
+    let norm = if p == 2.0 {
+        wide.f_mul(&wide)?.f_sum_dim_intlist(dims.as_slice(), keepdim, None)?.f_sqrt()?
     } else if p == 1.0 {
-        d.f_abs()?.f_sum_dim_intlist(last.as_slice(), false, None)?
+        wide.f_abs()?.f_sum_dim_intlist(dims.as_slice(), keepdim, None)?
     } else if p.is_infinite() {
-        d.f_abs()?.f_amax(last.as_slice(), false)?
+        wide.f_abs()?.f_amax(dims.as_slice(), keepdim)?
     } else {
-        d.f_abs()?
-            .f_pow_tensor_scalar(p)?
-            .f_sum_dim_intlist(last.as_slice(), false, None)?
-            .f_pow_tensor_scalar(1.0 / p)?
+        let sum = wide.f_abs()?.f_pow_tensor_scalar(p)?.f_sum_dim_intlist(dims.as_slice(), keepdim, None)?;
+        sum.f_pow_tensor_scalar(1.0 / p)?
+    }
+    .f_to_kind(kind)?;
+    let saved = norm.shallow_clone();
+    super::with_backward_formula("LinalgVectorNormBackward", &norm, &[x], move |g, _, inputs| {
+        let x = &inputs[0];
+        let norm = if crate::ffi::grad_enabled() { vector_norm(x, p, dim, keepdim)? } else { saved.shallow_clone() };
+        let (g, norm) = if keepdim { (g.shallow_clone(), norm) } else { (g.f_unsqueeze(dim)?, norm.f_unsqueeze(dim)?) };
+        let at_zero = norm.f_eq(0.0)?;
+        Ok(if p == 2.0 {
+            g.f_mul(&x.f_div(&norm)?.f_masked_fill(&at_zero, 0.0)?)?
+        } else if p == 1.0 {
+            x.f_sgn()?.f_mul(&g)?
+        } else if p.is_infinite() {
+            let magnitude = x.f_abs()?;
+            let maxima = magnitude.f_eq_tensor(&norm)?.f_logical_or(&magnitude.f_isnan()?)?;
+            let count = maxima.f_sum_dim_intlist(dims.as_slice(), true, None)?;
+            x.f_sgn()?.f_mul(&g.f_div(&count)?.f_mul(&maxima)?)?
+        } else if p < 1.0 {
+            let scaled =
+                x.f_sgn()?.f_mul(&x.f_abs()?.f_pow_tensor_scalar(p - 1.0)?.f_masked_fill(&x.f_eq(0.0)?, 0.0)?)?;
+            scaled.f_mul(&g)?.f_mul(&norm.f_pow_tensor_scalar(1.0 - p)?)?
+        } else {
+            let scaled = if p < 2.0 {
+                x.f_sgn()?.f_mul(&x.f_abs()?.f_pow_tensor_scalar(p - 1.0)?)?
+            } else {
+                x.f_mul(&x.f_abs()?.f_pow_tensor_scalar(p - 2.0)?)?
+            };
+            let scale = g.f_div(&norm.f_pow_tensor_scalar(p - 1.0)?)?.f_masked_fill(&at_zero, 0.0)?;
+            scaled.f_mul(&scale)?
+        })
     })
 }
 
@@ -135,7 +180,7 @@ pub fn triplet_margin_with_distance_loss(
 pub fn cosine_similarity(x: &Tensor, y: &Tensor, eps: f64) -> Result<Tensor> {
     let last = [-1i64];
     let normalised = |t: &Tensor| -> Result<Tensor> {
-        let norm = t.f_mul(t)?.f_sum_dim_intlist(last.as_slice(), true, None)?.f_sqrt()?;
+        let norm = vector_norm(t, 2.0, -1, true)?;
         let nd = norm.f_detach()?;
         let clamped = norm.f_add(&nd.f_clamp_min(eps)?.f_sub(&nd)?)?;
         Ok(t.f_div(&clamped)?)
@@ -170,5 +215,6 @@ fn triplet(
     if swap {
         to_negative = to_negative.f_minimum(&distance(positive, negative)?)?;
     }
-    reduction.apply(to_positive.f_sub(&to_negative)?.f_add_scalar(margin)?.f_clamp_min(0.0)?)
+    // margin + d(a, p) − d(a, n), in that order (each step rounds in the half dtypes).
+    reduction.apply(to_positive.f_add_scalar(margin)?.f_sub(&to_negative)?.f_clamp_min(0.0)?)
 }

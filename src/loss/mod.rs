@@ -2,7 +2,7 @@
 //!
 //! Where autograd through the primitives would give a gradient that differs from libtorch's
 //! documented backward formula (at kinks, at clamps, or through cancellation), the formula is
-//! attached explicitly through a node whose backward is Rust ([`with_local_gradients`]).
+//! attached explicitly through a node whose backward is Rust ([`with_backward_formula`]).
 
 pub mod binary;
 pub mod cross_entropy;
@@ -129,15 +129,6 @@ where
         };
         (0..attached.len()).map(gradient).collect()
     })
-}
-
-/// [`with_backward_formula`] for an elementwise `value` whose gradient with respect to
-/// `inputs[i]` is `upstream · local(i, inputs)`.
-pub(crate) fn with_local_gradients<F>(name: &str, value: &Tensor, inputs: &[&Tensor], local: F) -> Result<Tensor>
-where
-    F: Fn(usize, &[Tensor]) -> Result<Tensor> + Send + 'static,
-{
-    with_backward_formula(name, value, inputs, move |upstream, i, inputs| Ok(upstream.f_mul(&local(i, inputs)?)?))
 }
 
 /// The tail of libtorch's loss backward kernels: the elementwise gradient times the weight, then

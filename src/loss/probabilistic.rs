@@ -92,14 +92,25 @@ fn kl_div_elements(input: &Tensor, target: &Tensor, log_target: bool) -> Result<
     if log_target {
         return Ok(target.f_exp()?.f_mul(&target.f_sub(input)?)?);
     }
-    // xlogy(t, t) − t·x, libtorch's form (its rounding differs from t·(log t − x)). xlogy is 0
-    // where t = 0; the log is taken of a target with its zeros replaced, so that neither value
-    // nor gradient meets 0·(−inf).
-    let zero = target.f_eq(0.0)?;
-    let safe = target.f_where_self(&zero.f_logical_not()?, &target.f_ones_like()?)?;
-    let xlogy = target.f_mul(&safe.f_log()?)?;
-    let xlogy = xlogy.f_where_self(&zero.f_logical_not()?, &xlogy.f_zeros_like()?)?;
-    Ok(xlogy.f_sub(&target.f_mul(input)?)?)
+    // xlogy(t, t) − t·x, libtorch's composite, each operation rounded in the dtype as there
+    // (t·log t rounds twice in float16). xlogy is 0 where t = 0.
+    let (x, t) = (input.f_detach()?, target.f_detach()?);
+    let zero = t.f_eq(0.0)?;
+    let safe = t.f_where_self(&zero.f_logical_not()?, &t.f_ones_like()?)?;
+    let xlogy = t.f_mul(&safe.f_log()?)?.f_masked_fill(&zero, 0.0)?;
+    let value = xlogy.f_sub(&t.f_mul(&x)?)?;
+    // Autograd's gradients of that composite, in the order libtorch's engine sums them: for the
+    // input −g·t; for the target (xlogy(g, t) + g·t/t) − g·x, where xlogy's own backward is 0 at
+    // t = 0 and g·t/t is 0/0 = NaN there, as in libtorch.
+    super::with_backward_formula("KlDivBackward", &value, &[input, target], |g, i, inputs| {
+        let (x, t) = (&inputs[0], &inputs[1]);
+        if i == 0 {
+            return Ok(g.f_neg()?.f_mul(t)?);
+        }
+        let g_log_t = g.f_mul(&t.f_log()?)?.f_masked_fill(&g.f_eq(0.0)?, 0.0)?;
+        let g_log_t = g_log_t.f_where_self(&t.f_isnan()?.f_logical_not()?, t)?.f_masked_fill(&t.f_eq(0.0)?, 0.0)?;
+        Ok(g_log_t.f_add(&g.f_mul(t)?.f_div(t)?)?.f_sub(&g.f_mul(x)?)?)
+    })
 }
 
 /// `torch.nn.PoissonNLLLoss`: `exp(x) − t·x` with `log_input`, else `x − t·log(x + eps)`; with
