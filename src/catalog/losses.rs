@@ -47,22 +47,13 @@ fn resolve<T: Options>(given: &[NamedValue]) -> Result<Values, String> {
     Ok(T::from_named(given)?.values())
 }
 
-/// The losses whose half-precision parity is not settled: some of their cases still differ
-/// from libtorch beyond float16's or bfloat16's tolerance, because the hand-written side does
-/// not yet round in ATen's order there (the triplet distances, NLL's weighted mean, which ATen
-/// sums in a float16 cascade before one division, …). Those cases are recorded in float32 and
-/// float64 only (the README lists them), and the fuzzer draws these ops in float32 and float64
-/// only. NLL's and cross entropy's fixture cases all agree in half precision; random ones with
-/// spatial dimensions (libtorch's nll_loss2d) differ by 2 to 14 ulp in the reduction.
-pub const HALF_PENDING: &[&str] = &["cross_entropy", "nll_loss"];
-
 /// Whether the fuzzer draws `spec` in float16 and bfloat16 too. Not: the losses without a half
-/// kernel (the gate checks that both sides reject every one of their cases there),
-/// [`HALF_PENDING`], and soft margin, where libtorch's `log(1 + exp(−y·x))` overflows float16
-/// to inf once −y·x passes about 11 and the hand-written stable form does not
-/// (tests/libtorch_quirks.rs pins the float32 case, at 88), which random inputs reach often.
+/// kernel (the gate checks that both sides reject every one of their cases there), and soft
+/// margin, where libtorch's `log(1 + exp(−y·x))` overflows float16 to inf once −y·x passes about
+/// 11 and the hand-written stable form does not (tests/libtorch_quirks.rs pins the float32
+/// case, at 88), which random inputs reach often.
 pub fn fuzzed_in_half(spec: &LossSpec) -> bool {
-    spec.half_kernel && !HALF_PENDING.contains(&spec.id) && spec.id != "soft_margin_loss"
+    spec.half_kernel && spec.id != "soft_margin_loss"
 }
 
 pub struct LossSpec {
@@ -72,8 +63,7 @@ pub struct LossSpec {
     pub options: OptionsOf,
     /// Whether it takes a reduction; an elementwise function runs only as `none`.
     pub reduces: bool,
-    /// Whether libtorch has a CPU kernel for it in float16 and bfloat16 (see also
-    /// [`HALF_PENDING`]). Without one (2.13:
+    /// Whether libtorch has a CPU kernel for it in float16 and bfloat16. Without one (2.13:
     /// multi_margin, multilabel_margin, CTC), both sides must reject those dtypes, and its
     /// cases run in float32 and float64 only.
     pub half_kernel: bool,

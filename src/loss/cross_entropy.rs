@@ -110,14 +110,21 @@ pub fn nll_loss(
     let safe_target = target.f_masked_fill(&kept.f_logical_not()?, 0)?;
     let picked = input.f_gather(dim, &safe_target.f_unsqueeze(dim)?, false)?.f_squeeze_dim(dim)?;
     let target_weight = target_weights(weight, &safe_target, &kept, input.kind())?;
-    // −x·w, and exactly 0 (not −0·x, which is NaN for an infinite x) where ignored.
-    let loss = picked.f_neg()?.f_mul(&target_weight)?;
-    let loss = loss.f_where_self(&kept, &loss.f_zeros_like()?)?;
-    match reduction {
-        Reduction::None => Ok(loss),
-        Reduction::Sum => Ok(loss.f_sum(None)?),
-        Reduction::Mean => Ok(loss.f_sum(None)?.f_div(&target_weight.f_sum(None)?)?),
+    if reduction == Reduction::None {
+        // −x·w, and exactly 0 (not −0·x, which is NaN for an infinite x) where ignored.
+        let loss = picked.f_neg()?.f_mul(&target_weight)?;
+        return Ok(loss.f_where_self(&kept, &loss.f_zeros_like()?)?);
     }
+    // libtorch's reduction, its cascade of partial sums included, and its backward:
+    // −(g / total weight for mean, else g)·w[y] at each kept target, 0 elsewhere.
+    let weights = weight.map(|_| &target_weight);
+    let (loss, total) = super::scalar_loop::nll_reduction(&picked, weights, &kept, reduction == Reduction::Mean)?;
+    super::with_backward_formula("NllLossBackward", &loss, &[input], move |g, _, inputs| {
+        let scale = if reduction == Reduction::Mean { g.f_div(&total)? } else { g.shallow_clone() }.f_neg()?;
+        let per_target = target_weight.f_mul(&scale)?;
+        let per_target = per_target.f_where_self(&kept, &per_target.f_zeros_like()?)?;
+        Ok(inputs[0].f_zeros_like()?.f_scatter(dim, &safe_target.f_unsqueeze(dim)?, &per_target.f_unsqueeze(dim)?)?)
+    })
 }
 
 /// `w[y]` for each target (1 without weights), 0 where the target is ignored.

@@ -7,7 +7,7 @@
 //! `c10::Half` and `c10::BFloat16` arithmetic does.
 
 use crate::error::{invalid, Result};
-use std::ops::{Add, Mul, Neg, Sub};
+use std::ops::{Add, Div, Mul, Neg, Sub};
 use tch::{Kind, Tensor};
 
 /// An element type with C++'s scalar semantics.
@@ -19,9 +19,11 @@ pub(crate) trait Scalar:
     + Add<Output = Self>
     + Sub<Output = Self>
     + Mul<Output = Self>
+    + Div<Output = Self>
     + Neg<Output = Self>
 {
     fn from_f64(x: f64) -> Self;
+    fn to_f64(self) -> f64;
     /// `std::log`: through float32 for the half types.
     fn ln(self) -> Self;
     /// `std::log1p`: through float32 for the half types.
@@ -35,6 +37,9 @@ macro_rules! native {
         impl Scalar for $t {
             fn from_f64(x: f64) -> Self {
                 x as $t
+            }
+            fn to_f64(self) -> f64 {
+                self as f64
             }
             fn ln(self) -> Self {
                 <$t>::ln(self)
@@ -60,6 +65,9 @@ macro_rules! half {
         impl Scalar for $t {
             fn from_f64(x: f64) -> Self {
                 <$t>::from_f64(x)
+            }
+            fn to_f64(self) -> f64 {
+                <$t>::to_f64(self)
             }
             fn ln(self) -> Self {
                 <$t>::from_f32(self.to_f32().ln())
@@ -138,4 +146,83 @@ fn run<T: Scalar>(a: &Tensor, b: &Tensor, f: impl Fn(T, T) -> T + Sync) -> Resul
         }
     });
     Ok(out)
+}
+
+/// NLL's reduction as libtorch's CPU kernels compute it (`nll_loss_out_frame`, and
+/// `nll_loss2d_forward_out_frame` over batch × positions): a cascade of 8 partial sums in the
+/// input's dtype, the first taking `−x[y]·w[y]` for each kept sample in order and each level
+/// flushed into the next every 2^p samples, then the partials added in order. Returns the loss
+/// sum (divided by the total weight for `mean`) and the total weight (the kept count without
+/// weights), both in the input's dtype.
+pub(crate) fn nll_reduction(
+    picked: &Tensor,
+    weights: Option<&Tensor>,
+    kept: &Tensor,
+    mean: bool,
+) -> Result<(Tensor, Tensor)> {
+    match picked.kind() {
+        Kind::Float => cascade::<f32>(picked, weights, kept, mean),
+        Kind::Double => cascade::<f64>(picked, weights, kept, mean),
+        Kind::Half => cascade::<half::f16>(picked, weights, kept, mean),
+        Kind::BFloat16 => cascade::<half::bf16>(picked, weights, kept, mean),
+        kind => invalid!("nll_reduction: {kind:?} is not a floating dtype"),
+    }
+}
+
+fn cascade<T: Scalar>(
+    picked: &Tensor,
+    weights: Option<&Tensor>,
+    kept: &Tensor,
+    mean: bool,
+) -> Result<(Tensor, Tensor)> {
+    const LEVELS: usize = 8;
+    // Read through float64, which holds every value of the four dtypes exactly.
+    let values = |t: &Tensor| -> Result<Vec<T>> {
+        let wide = Vec::<f64>::try_from(t.f_detach()?.f_to_kind(Kind::Double)?.f_reshape([-1])?)?;
+        Ok(wide.into_iter().map(T::from_f64).collect())
+    };
+    let data = values(picked)?;
+    let weights = weights.map(values).transpose()?;
+    let kept = Vec::<bool>::try_from(kept.f_reshape([-1])?)?;
+    let n = data.len();
+    // utils::CeilLog2(n) / levels, at least 4.
+    let ceil_log2 = if n <= 1 { 0 } else { usize::BITS - (n - 1).leading_zeros() } as usize;
+    let level_power = (ceil_log2 / LEVELS).max(4);
+    let level_mask = (1usize << level_power) - 1;
+    let zero = T::from_f64(0.0);
+    let (mut losses, mut totals) = ([zero; LEVELS], [zero; LEVELS]);
+    let mut ignored = 0usize;
+    for b in 0..n {
+        if !kept[b] {
+            ignored += 1;
+            continue;
+        }
+        match &weights {
+            Some(w) => {
+                losses[0] = losses[0] - data[b] * w[b];
+                totals[0] = totals[0] + w[b];
+            }
+            None => losses[0] = losses[0] - data[b],
+        }
+        for j in 0..LEVELS - 1 {
+            if b & (level_mask << (j * level_power)) != 0 {
+                break;
+            }
+            losses[j + 1] = losses[j + 1] + losses[j];
+            totals[j + 1] = totals[j + 1] + totals[j];
+            losses[j] = zero;
+            totals[j] = zero;
+        }
+    }
+    let total = match weights {
+        Some(_) => totals.iter().fold(zero, |acc, &t| acc + t),
+        None => T::from_f64((n - ignored) as f64),
+    };
+    let mut loss = losses.iter().fold(zero, |acc, &l| acc + l);
+    if mean {
+        loss = loss / total;
+    }
+    let kind = picked.kind();
+    let scalar = |v: T| Tensor::f_from_slice(&[v.to_f64()])?.f_reshape([0i64; 0].as_slice())?.f_to_kind(kind);
+    Ok((scalar(loss)?, scalar(total)?))
 }
