@@ -108,12 +108,25 @@ fn smooth_l1_value(input: &Tensor, target: &Tensor, d: &Tensor, beta: f64) -> Re
         return Ok(quadratic.f_where_self(&z.f_lt(beta)?, &linear)?.f_to_kind(kind)?);
     }
     let z = d.f_abs()?;
-    let beta = Tensor::from(beta).f_to_kind(kind)?;
+    if beta == 1.0 {
+        // With β = 1 the clamp form (z − m/2)·m, m = min(z, 1), is the same operations bit for
+        // bit ((z/2)·z below the knee, (z − 0.5)·1 above), and needs no `where`.
+        return huber_value(&z, 1.0);
+    }
     let mut quadratic = z.f_mul_scalar(0.5)?;
     let _ = quadratic.f_mul_(&z)?;
-    let _ = quadratic.f_div_(&beta)?;
-    let linear = z.f_sub(&beta.f_mul_scalar(0.5)?)?;
-    Ok(quadratic.f_where_self(&z.f_lt_tensor(&beta)?, &linear)?)
+    if kind == tch::Kind::Half {
+        // A Rust scalar would stay in float32 against a float16 tensor; libtorch holds β at the
+        // dtype.
+        let beta = Tensor::from(beta).f_to_kind(kind)?;
+        let _ = quadratic.f_div_(&beta)?;
+        let linear = z.f_sub(&beta.f_mul_scalar(0.5)?)?;
+        return Ok(quadratic.f_where_self(&z.f_lt_tensor(&beta)?, &linear)?);
+    }
+    // float32 and float64 round a Rust scalar to the dtype, as libtorch's β.
+    let _ = quadratic.f_div_scalar_(beta)?;
+    let linear = z.f_sub_scalar(0.5 * beta)?;
+    Ok(quadratic.f_where_self(&z.f_lt(beta)?, &linear)?)
 }
 
 /// With `z = |x − t|`: `0.5·z²/β` where `z < β`, else `z − 0.5·β`, as `torch.nn.SmoothL1Loss`
