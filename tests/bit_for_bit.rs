@@ -50,13 +50,11 @@ fn assert_bit_for_bit(name: &str, hand: &Loss, reference: &Loss, inputs: (&Tenso
             // Bit for bit, so that −0 against +0 counts too.
             let differing = (0..n).filter(|&i| h[i].to_bits() != l[i].to_bits()).count();
             let worst = (0..n).max_by_key(|&i| ulp_distance(h[i], l[i], dtype)).unwrap();
+            let (ulps, mine, theirs) = (ulp_distance(h[worst], l[worst], dtype), h[worst], l[worst]);
+            let at = format!("{name} {dtype} {reduction} {what}");
             assert!(
                 differing == 0,
-                "{name} {dtype} {reduction} {what}: {differing} of {n} elements differ, the worst by {} ulp at {worst}: \
-                 {} against libtorch's {}",
-                ulp_distance(h[worst], l[worst], dtype),
-                h[worst],
-                l[worst]
+                "{at}: {differing} of {n} elements differ, the worst by {ulps} ulp at {worst}: {mine} against {theirs}"
             );
         }
     }
