@@ -535,8 +535,14 @@ pub fn upstream_gradient(shape: &[i64], kind: Kind) -> Tensor {
         .reshape(shape)
 }
 
-/// Reads a tensor back as f64 values with its shape.
+/// Reads a tensor back as f64 values with its shape. libtorch's backward formulas may return an
+/// efficient zero tensor (`_efficientzerotensor`, which has no storage: reading its data would
+/// read address 0); it reads as zeros.
 pub fn read(name: &str, t: &Tensor) -> Result<Computed, String> {
+    let zero = t.f_internal_is_zerotensor().map_err(|e| e.to_string())?;
+    if zero {
+        return Ok(Computed { name: name.to_owned(), shape: t.size(), values: vec![0.0; t.numel()] });
+    }
     let flat = t
         .f_detach()
         .and_then(|t| t.f_to_kind(Kind::Double))
@@ -565,6 +571,11 @@ pub fn evaluate_tensors(input: &LossInput, f: impl Fn(&LossCall) -> Option<crate
                 output.f_mul(&upstream).and_then(|t| t.f_sum(None)).map_err(|e| torch_message(&e))?
             };
             let leaves: Vec<&Tensor> = wanted.iter().map(|(_, t)| *t).collect();
+            // libtorch's engine dereferences the history of what it is given: an output with none
+            // would crash the process rather than raise.
+            if !scalar.requires_grad() {
+                return Err("the output does not require a gradient, though an input does".to_owned());
+            }
             let grads = Tensor::f_run_backward(&[scalar], &leaves, false, false)
                 .map_err(|e| format!("backward failed: {}", torch_message(&e)))?;
             for ((name, _), grad) in wanted.iter().zip(&grads) {
