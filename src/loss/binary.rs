@@ -82,7 +82,7 @@ pub(crate) fn log_sigmoid(x: &Tensor) -> Result<Tensor> {
 
 /// σ(x), through the node of [`sigmoid`] when a backward pass is creating a graph (so that a
 /// gradient built from it is differentiable), and without a node otherwise.
-fn differentiable_sigmoid(x: &Tensor) -> Result<Tensor> {
+pub(crate) fn differentiable_sigmoid(x: &Tensor) -> Result<Tensor> {
     match grad_enabled() {
         true => sigmoid(x),
         false => sigmoid_value(x),
@@ -168,9 +168,36 @@ pub fn binary_cross_entropy(
     let numel = x.numel() as i64;
     with_backward_formula("BinaryCrossEntropyBackward", &loss, &[input, target], move |g, i, inputs| {
         let (x, t) = (&inputs[0], &inputs[1]);
-        let grad = if i == 0 {
+        let input_gradient = |x: &Tensor, t: &Tensor, g: &Tensor| -> Result<Tensor> {
             let denominator = x.f_neg()?.f_add_scalar(1.0)?.f_mul(x)?.f_clamp_min(LOSS_EPSILON)?;
-            g.f_mul(&x.f_sub(t)?)?.f_div(&denominator)?
+            Ok(g.f_mul(&x.f_sub(t)?)?.f_div(&denominator)?)
+        };
+        let grad = if i == 0 && grad_enabled() {
+            // Under create_graph the input gradient carries libtorch's second-order formulas:
+            // autograd through the clamp would give g/ε at x ∈ {0, 1}, where libtorch's
+            // binary_cross_entropy_double_backward gives (x² − 2xt + t)·g/((x + ε)²(1 − x + ε)²).
+            let value = tch::no_grad(|| input_gradient(x, t, g))?;
+            // (The weight and the mean's division follow this node, so autograd applies them.)
+            let node = "BinaryCrossEntropyBackwardBackward";
+            with_backward_formula(node, &value, &[x, t, g], move |gg, j, ins| {
+                let (x, t, g) = (&ins[0], &ins[1], &ins[2]);
+                Ok(match j {
+                    0 => {
+                        let eps = 1e-12;
+                        let numerator = x.f_mul(x)?.f_sub(&x.f_mul(t)?.f_mul_scalar(2.0)?)?.f_add(t)?;
+                        let below = x.f_add_scalar(eps)?.f_square()?;
+                        let above = x.f_neg()?.f_add_scalar(1.0)?.f_add_scalar(eps)?.f_square()?;
+                        numerator.f_div(&below.f_mul(&above)?)?.f_mul(&gg.f_mul(g)?)?
+                    }
+                    1 => {
+                        let denominator = x.f_neg()?.f_add_scalar(1.0)?.f_mul(x)?.f_clamp_min(LOSS_EPSILON)?;
+                        gg.f_mul(g)?.f_neg()?.f_div(&denominator)?
+                    }
+                    _ => input_gradient(x, t, gg)?,
+                })
+            })?
+        } else if i == 0 {
+            input_gradient(x, t, g)?
         } else {
             // libtorch's at::logit, log(x / (1 − x)): ±inf at x ∈ {0, 1}, as there.
             let logit = x.f_div(&x.f_neg()?.f_add_scalar(1.0)?)?.f_log()?;

@@ -169,10 +169,11 @@ pub fn ctc_loss(
     if zero_infinity {
         loss = loss.f_where_self(&loss.f_isinf()?.f_logical_not()?, &loss.f_zeros_like()?)?;
     }
-    match reduction {
-        Reduction::None if unbatched => Ok(loss.f_squeeze_dim(0)?),
-        Reduction::None => Ok(loss),
-        Reduction::Sum => Ok(loss.f_sum(None)?),
-        Reduction::Mean => Ok(loss.f_div(&lengths.f_clamp_min(1)?.f_to_kind(lp.kind())?)?.f_mean(None)?),
-    }
+    let loss = match reduction {
+        Reduction::None if unbatched => loss.f_squeeze_dim(0)?,
+        Reduction::None => loss,
+        Reduction::Sum => loss.f_sum(None)?,
+        Reduction::Mean => loss.f_div(&lengths.f_clamp_min(1)?.f_to_kind(lp.kind())?)?.f_mean(None)?,
+    };
+    super::first_order_only("_ctc_loss", loss, &[log_probs])
 }

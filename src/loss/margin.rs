@@ -5,7 +5,6 @@
 //! `relu` (its gradient is 0 at 0); where libtorch composes `clamp_min`, it is `clamp_min`
 //! (gradient 1 at 0), so ties give libtorch's gradient.
 
-use super::binary::sigmoid;
 use super::{check_floating, check_same_shape, weighted, Reduction};
 use crate::error::{invalid, Result};
 use tch::{Kind, Tensor};
@@ -44,14 +43,20 @@ pub fn soft_margin_loss(input: &Tensor, target: &Tensor, reduction: Reduction) -
     check_same_shape("target", target, input)?;
     // libtorch's loss has the input's dtype: a target of another float dtype is cast to it.
     let target = &target.f_to_kind(input.kind())?;
-    let z = input.f_mul(target)?.f_neg()?;
-    // softplus(z) = max(z, 0) + log1p(exp(−|z|)), with σ(z) as the slope everywhere (the kink
-    // of max and |·| at 0 would give autograd the wrong slope there).
-    let zd = z.f_detach()?;
-    let value = zd.f_clamp_min(0.0)?.f_add(&zd.f_abs()?.f_neg()?.f_exp()?.f_log1p()?)?;
-    let slope = sigmoid(&zd)?;
-    let loss = value.f_add(&z.f_mul(&slope)?.f_sub(&z.f_mul(&slope)?.f_detach()?)?)?;
-    reduction.apply(loss)
+    let z = input.f_detach()?.f_mul(target)?.f_neg()?;
+    // softplus(z) = max(z, 0) + log1p(exp(−|z|)); its gradient libtorch's −t·σ(−t·x) (written
+    // out: the kink of max and |·| at 0 would give autograd the wrong slope there), computed from
+    // the attached input so that it is itself differentiable (t²·σ·(1 − σ), libtorch's double
+    // backward).
+    let value = z.f_clamp_min(0.0)?.f_add(&z.f_abs()?.f_neg()?.f_exp()?.f_log1p()?)?;
+    let numel = value.numel() as i64;
+    let loss = reduction.apply(value)?;
+    let target = target.f_detach()?;
+    super::with_backward_formula("SoftMarginLossBackward", &loss, &[input], move |g, _, inputs| {
+        let z = inputs[0].f_mul(&target)?.f_neg()?;
+        let local = super::binary::differentiable_sigmoid(&z)?.f_mul(&target)?.f_neg()?;
+        super::weight_and_reduce(local.f_mul(g)?, None, reduction, numel)
+    })
 }
 
 /// `max(0, −t·(x1 − x2) + margin)`, as `torch.nn.MarginRankingLoss`; all three tensors of the
@@ -99,9 +104,9 @@ fn batched(input: &Tensor, name: &str) -> Result<(Tensor, bool)> {
 }
 
 /// Per-sample values back to the input's batching, then reduced.
-fn finish(per_sample: Tensor, unbatched: bool, reduction: Reduction) -> Result<Tensor> {
+fn finish(op: &str, input: &Tensor, per_sample: Tensor, unbatched: bool, reduction: Reduction) -> Result<Tensor> {
     let per_sample = if unbatched { per_sample.f_squeeze_dim(0)? } else { per_sample };
-    reduction.apply(per_sample)
+    super::first_order_only(op, reduction.apply(per_sample)?, &[input])
 }
 
 /// `torch.nn.MultiLabelMarginLoss`: each row's targets are the class indices before its first
@@ -135,7 +140,7 @@ pub fn multilabel_margin_loss(input: &Tensor, target: &Tensor, reduction: Reduct
         .f_mul(&counted.f_to_kind(x.kind())?)?
         .f_sum_dim_intlist([1i64, 2].as_slice(), false, None)?
         .f_div_scalar(classes as f64)?;
-    finish(per_sample, unbatched, reduction)
+    finish("multilabel_margin_loss", input, per_sample, unbatched, reduction)
 }
 
 /// `torch.nn.MultiMarginLoss`: `Σ_{i ≠ y} w[y]·max(0, margin − x[y] + x[i])^p / C` per sample,
@@ -190,7 +195,7 @@ pub fn multi_margin_loss(
         None => hinge,
     };
     let per_sample = hinge.f_sum_dim_intlist([1i64].as_slice(), false, None)?.f_div_scalar(classes as f64)?;
-    finish(per_sample, unbatched, reduction)
+    finish("multi_margin_loss", input, per_sample, unbatched, reduction)
 }
 
 /// `torch.nn.MultiLabelSoftMarginLoss` (Python-only in PyTorch): per sample, the mean over

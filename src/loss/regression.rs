@@ -54,6 +54,14 @@ fn huber_value(z: &Tensor, delta: f64) -> Result<Tensor> {
     Ok(value)
 }
 
+/// How a piecewise loss's backward computes: in float32 (`wide`) or the dtype, and the slope's
+/// own derivative, `inner` where |d| < `knee` and 0 elsewhere.
+struct Kernel {
+    wide: bool,
+    knee: f64,
+    inner: f64,
+}
+
 /// `reduction(value)` with libtorch's smooth-L1 or Huber backward (its vectorized kernel, the
 /// path every tensor of more than a few dozen elements takes): `(norm·slope(x − t))·g` for the
 /// input and `(norm·slope(t − x))·g` for the target (libtorch evaluates the target's with the
@@ -61,6 +69,7 @@ fn huber_value(z: &Tensor, delta: f64) -> Result<Tensor> {
 /// tie), with `norm` = 1/N for `Mean` and 1 otherwise. `wide`: computed in float32 from the
 /// unrounded difference and rounded once, as libtorch 2.13 does for smooth L1 in float16 and
 /// bfloat16 (measured); otherwise each operation rounds in the dtype. `d` is `x − t`, detached.
+/// The slope's own derivative (under `create_graph`) is `inner` where |d| < `knee`, else 0.
 ///
 /// libtorch's scalar loop, which takes the last few elements that do not fill a vector (all of
 /// them in a tensor this small: fewer than 16 float32 elements, or 32 half ones), multiplies in
@@ -71,7 +80,7 @@ fn piecewise(
     d: Tensor,
     value: Tensor,
     reduction: Reduction,
-    wide: bool,
+    Kernel { wide, knee, inner }: Kernel,
     slope: impl Fn(&Tensor) -> Result<Tensor> + Send + 'static,
 ) -> Result<Tensor> {
     let norm = if reduction == Reduction::Mean { 1.0 / value.numel() as f64 } else { 1.0 };
@@ -90,7 +99,15 @@ fn piecewise(
         // norm at the computing dtype, as the kernel holds it (a Rust f64 given to mul_scalar would
         // stay in float32 for a float16 tensor).
         let norm = Tensor::from(norm).f_to_kind(d.kind())?;
-        Ok(slope(&d)?.f_mul(&norm)?.f_mul(&widen(g)?)?)
+        let mut slope = slope(&d.f_detach()?)?;
+        if crate::ffi::grad_enabled() {
+            // Differentiable as libtorch's double backward is: `inner` inside |d| < knee, strictly
+            // (autograd through clamp would count the knee itself as inside), 0 outside. The
+            // added term is 0 in value.
+            let inside = d.f_abs()?.f_lt(knee)?.f_to_kind(d.kind())?;
+            slope = slope.f_add(&inside.f_mul(&d.f_sub(&d.f_detach()?)?)?.f_mul_scalar(inner)?)?;
+        }
+        Ok(slope.f_mul(&norm)?.f_mul(&widen(g)?)?)
     })
 }
 
@@ -158,7 +175,9 @@ pub fn smooth_l1_loss(
         }
     };
     let wide = matches!(d.kind(), tch::Kind::Half | tch::Kind::BFloat16);
-    piecewise("SmoothL1LossBackward", (input, target), d, value, reduction, wide, slope)
+    let inner = if beta == 0.0 { 0.0 } else { 1.0 / beta };
+    let kernel = Kernel { wide, knee: beta, inner };
+    piecewise("SmoothL1LossBackward", (input, target), d, value, reduction, kernel, slope)
 }
 
 /// With `z = |x − t|`: `0.5·z²` where `z < δ`, else `δ·(z − 0.5·δ)`, as `torch.nn.HuberLoss`;
@@ -184,7 +203,8 @@ pub fn huber_loss(input: &Tensor, target: &Tensor, options: HuberOptions, reduct
         _ => huber_value(&d.f_abs()?, delta)?,
     };
     let slope = move |x: &Tensor| -> Result<Tensor> { Ok(x.f_clamp(-delta, delta)?) };
-    piecewise("HuberLossBackward", (input, target), d, value, reduction, false, slope)
+    let kernel = Kernel { wide: false, knee: delta, inner: 1.0 };
+    piecewise("HuberLossBackward", (input, target), d, value, reduction, kernel, slope)
 }
 
 #[cfg(test)]
