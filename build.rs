@@ -32,7 +32,7 @@ fn libtorch_version(lib: &Path) -> Option<String> {
 
 fn compile_shim(lib: &Path) {
     let sources = ["src/ffi/shim.cpp", "src/ffi/autograd.cpp"];
-    for source in sources {
+    for source in sources.iter().chain(&["src/ffi/message.h"]) {
         println!("cargo:rerun-if-changed={source}");
     }
     let root = lib.parent().expect("libtorch's lib folder has a parent");

@@ -14,6 +14,8 @@
 #include <torch/csrc/autograd/functions/utils.h>
 #include <torch/csrc/autograd/grad_mode.h>
 
+#include "message.h"
+
 #include <cstdlib>
 #include <cstring>
 #include <mutex>
@@ -76,15 +78,6 @@ struct TpRustBackward : public torch::autograd::Node {
   void *context_;
 };
 
-char *tp_message_of(const std::exception &e) {
-  std::string text = e.what();
-  auto cut = text.find("\nException raised from");
-  if (cut != std::string::npos) text = text.substr(0, cut);
-  char *out = static_cast<char *>(std::malloc(text.size() + 1));
-  std::memcpy(out, text.c_str(), text.size() + 1);
-  return out;
-}
-
 }  // namespace
 
 extern "C" {
@@ -131,7 +124,7 @@ char *tp_rust_backward(const char *name, at::Tensor *value, at::Tensor **inputs,
     *out = new at::Tensor(std::move(result));
     return nullptr;
   } catch (const std::exception &e) {
-    return tp_message_of(e);
+    return tp_message(e);
   }
 }
 

@@ -11,6 +11,8 @@
 #include <torch/optim/schedulers/reduce_on_plateau_scheduler.h>
 #include <torch/optim/schedulers/step_lr.h>
 
+#include "message.h"
+
 #include <cstdlib>
 #include <cstring>
 #include <string>
@@ -35,15 +37,6 @@ struct tp_optimizer {
   std::unique_ptr<torch::optim::Optimizer> optimizer;
   std::vector<at::Tensor> params;
 };
-
-static char *tp_message(const std::exception &e) {
-  std::string text = e.what();
-  auto cut = text.find("\nException raised from");
-  if (cut != std::string::npos) text = text.substr(0, cut);
-  char *out = static_cast<char *>(std::malloc(text.size() + 1));
-  std::memcpy(out, text.c_str(), text.size() + 1);
-  return out;
-}
 
 // The body may contain commas (braces do not protect them from the preprocessor).
 #define TP_GUARD(...)                 \
