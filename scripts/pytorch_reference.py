@@ -166,6 +166,24 @@ def flat(name, t):
     return {"name": name, "shape": list(t.shape), "data": [encode(x) for x in t.detach().double().flatten().tolist()]}
 
 
+def second_order(names, leaves, grads):
+    """grad2.NAME: the gradient of sum_i <grad_i, (i + 1) * quarters> with respect to each leaf
+    (src/implementation/mod.rs, Derivatives::Second); or one "grad2" entry with the error."""
+    terms = [(g * quarters(list(g.shape), g.dtype) * (i + 1)).sum() for i, g in enumerate(grads) if g.requires_grad]
+    if not terms:
+        return [flat(f"grad2.{name}", torch.zeros_like(t)) for name, t in zip(names, leaves)]
+    total = terms[0]
+    for term in terms[1:]:
+        total = total + term
+    try:
+        second = torch.autograd.grad(total, leaves, allow_unused=True)
+    except Exception as error:  # no double backward: both sides must say so
+        return [{"name": "grad2", "error": f"{type(error).__name__}: {error}"}]
+    return [
+        flat(f"grad2.{name}", torch.zeros_like(t) if s is None else s) for name, t, s in zip(names, leaves, second)
+    ]
+
+
 def record(request, table):
     fn = table[request["function"]]
     dtype = DTYPES[request["dtype"]]
@@ -181,8 +199,12 @@ def record(request, table):
         wanted = [spec["name"] for spec in request["inputs"] if spec.get("requires_grad")]
         if wanted:
             scalar = out if out.dim() == 0 else (out * quarters(list(out.shape), out.dtype)).sum()
-            grads = torch.autograd.grad(scalar, [inputs[name] for name in wanted])
+            leaves = [inputs[name] for name in wanted]
+            second = dtype in (torch.float32, torch.float64)
+            grads = torch.autograd.grad(scalar, leaves, create_graph=second)
             recorded += [flat(f"grad.{name}", g) for name, g in zip(wanted, grads)]
+            if second:
+                recorded += second_order(wanted, leaves, grads)
         outputs[reduction] = recorded
     return outputs
 

@@ -34,7 +34,7 @@ fn every_error_input_is_rejected_by_the_reference_and_the_hand_written_side() {
             };
             for &reduction in spec.reductions() {
                 let (args_ref, args_hand) = (args(), args());
-                let input = |args| LossInput { spec, args, dtype: DType::Float32, reduction };
+                let input = |args| LossInput::new(spec, args, DType::Float32, reduction);
                 let (reference, theirs) = registry.loss_reference(&input(&args_ref)).expect("a reference");
                 let at = format!("{}/{} {reduction}", spec.id, error.name);
                 match theirs {

@@ -28,6 +28,23 @@ fn every_fixture_case_agrees() {
     // set-up installs) for the losses libtorch has no op for.
     let unreferenced: Vec<String> = report.rows.iter().filter_map(|r| r.note.clone()).collect();
     assert!(unreferenced.is_empty(), "{:?}", &unreferenced[..unreferenced.len().min(3)]);
+    // Second derivatives: compared for every loss that has them, in float32 and float64, and
+    // refused by both sides, in libtorch's words, for exactly the ops the catalogue says lack
+    // them (2.13: CTC, multi_margin, multilabel_margin).
+    for spec in LOSSES.iter().filter(|s| s.inputs.iter().any(|i| i.differentiable)) {
+        let rows = |output: fn(&str) -> bool| {
+            report.rows.iter().filter(|r| r.op == spec.id && !r.dtype.is_half() && output(&r.output)).count()
+        };
+        let (compared, refused) = (rows(|o| o.starts_with("grad2.")), rows(|o| o == "grad2"));
+        if spec.double_backward {
+            assert!(compared >= 2 && refused == 0, "{}: {compared} grad2 rows, {refused} refusals", spec.id);
+        } else {
+            assert!(compared == 0 && refused >= 2, "{}: {compared} grad2 rows, {refused} refusals", spec.id);
+        }
+    }
+    let refusal = report.rows.iter().find(|r| r.output == "grad2").expect("a refusal row");
+    let said = refusal.checks.iter().filter_map(|c| c.message.as_deref()).collect::<Vec<_>>();
+    assert!(said.len() == 2 && said.iter().all(|m| m.contains("derivative for aten::")), "{said:?}");
 }
 
 #[test]

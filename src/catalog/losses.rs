@@ -67,6 +67,10 @@ pub struct LossSpec {
     /// multi_margin, multilabel_margin, CTC), both sides must reject those dtypes, and its
     /// cases run in float32 and float64 only.
     pub half_kernel: bool,
+    /// Whether libtorch differentiates its gradient (double backward). Without (2.13: CTC,
+    /// multi_margin, multilabel_margin: "derivative for aten::…_backward is not implemented"),
+    /// both sides must refuse a second backward pass, and no second-order values are recorded.
+    pub double_backward: bool,
     pub reference: Reference,
     /// The typed call of these arguments.
     pub bind: for<'a> fn(&'a Args, Reduction) -> Result<LossCall<'a>>,
@@ -151,6 +155,7 @@ pub static LOSSES: &[LossSpec] = &[
         options: OptionsOf::of::<NoOptions>(),
         reduces: false,
         half_kernel: true,
+        double_backward: true,
         reference: Reference::Libtorch,
         bind: |a, _| Ok(LossCall::Sigmoid { input: a.tensor("input")? }),
         sample: s::sigmoid,
@@ -163,6 +168,7 @@ pub static LOSSES: &[LossSpec] = &[
         options: OptionsOf::of::<NoOptions>(),
         reduces: true,
         half_kernel: true,
+        double_backward: true,
         reference: Reference::Libtorch,
         bind: |a, reduction| {
             let (input, target, weight) = (a.tensor("input")?, a.tensor("target")?, a.optional("weight"));
@@ -178,6 +184,7 @@ pub static LOSSES: &[LossSpec] = &[
         options: OptionsOf::of::<NoOptions>(),
         reduces: true,
         half_kernel: true,
+        double_backward: true,
         reference: Reference::Libtorch,
         bind: |a, reduction| {
             let (input, target) = (a.tensor("input")?, a.tensor("target")?);
@@ -194,6 +201,7 @@ pub static LOSSES: &[LossSpec] = &[
         options: OptionsOf::of::<DimOption>(),
         reduces: false,
         half_kernel: true,
+        double_backward: true,
         reference: Reference::Libtorch,
         bind: |a, _| Ok(LossCall::Softmax { input: a.tensor("input")?, dim: a.options::<DimOption>()?.dim }),
         sample: s::softmax,
@@ -206,6 +214,7 @@ pub static LOSSES: &[LossSpec] = &[
         options: OptionsOf::of::<DimOption>(),
         reduces: false,
         half_kernel: true,
+        double_backward: true,
         reference: Reference::Libtorch,
         bind: |a, _| Ok(LossCall::LogSoftmax { input: a.tensor("input")?, dim: a.options::<DimOption>()?.dim }),
         sample: s::softmax,
@@ -218,6 +227,7 @@ pub static LOSSES: &[LossSpec] = &[
         options: OptionsOf::of::<NllOptions>(),
         reduces: true,
         half_kernel: true,
+        double_backward: true,
         reference: Reference::Libtorch,
         bind: |a, reduction| {
             let (input, target, weight, options) =
@@ -235,6 +245,7 @@ pub static LOSSES: &[LossSpec] = &[
         options: OptionsOf::of::<CrossEntropyOptions>(),
         reduces: true,
         half_kernel: true,
+        double_backward: true,
         reference: Reference::Libtorch,
         bind: |a, reduction| {
             let (input, target, weight, options) =
@@ -252,6 +263,7 @@ pub static LOSSES: &[LossSpec] = &[
         options: OptionsOf::of::<SmoothedTargetOptions>(),
         reduces: true,
         half_kernel: true,
+        double_backward: true,
         reference: Reference::Libtorch,
         bind: |a, reduction| {
             let (input, target, options) = (a.tensor("input")?, a.tensor("target")?, a.options()?);
@@ -267,6 +279,7 @@ pub static LOSSES: &[LossSpec] = &[
         options: OptionsOf::of::<FocalOptions>(),
         reduces: true,
         half_kernel: true,
+        double_backward: true,
         reference: Reference::Python("torchvision.ops.sigmoid_focal_loss"),
         bind: |a, reduction| {
             let (input, target, options) = (a.tensor("input")?, a.tensor("target")?, a.options()?);
@@ -282,6 +295,7 @@ pub static LOSSES: &[LossSpec] = &[
         options: OptionsOf::of::<NoOptions>(),
         reduces: true,
         half_kernel: true,
+        double_backward: true,
         reference: Reference::Libtorch,
         bind: |a, reduction| Ok(LossCall::L1Loss { input: a.tensor("input")?, target: a.tensor("target")?, reduction }),
         sample: s::l1_loss,
@@ -294,6 +308,7 @@ pub static LOSSES: &[LossSpec] = &[
         options: OptionsOf::of::<NoOptions>(),
         reduces: true,
         half_kernel: true,
+        double_backward: true,
         reference: Reference::Libtorch,
         bind: |a, reduction| {
             Ok(LossCall::MseLoss { input: a.tensor("input")?, target: a.tensor("target")?, reduction })
@@ -308,6 +323,7 @@ pub static LOSSES: &[LossSpec] = &[
         options: OptionsOf::of::<SmoothL1Options>(),
         reduces: true,
         half_kernel: true,
+        double_backward: true,
         reference: Reference::Libtorch,
         bind: |a, reduction| {
             let (input, target, options) = (a.tensor("input")?, a.tensor("target")?, a.options()?);
@@ -323,6 +339,7 @@ pub static LOSSES: &[LossSpec] = &[
         options: OptionsOf::of::<HuberOptions>(),
         reduces: true,
         half_kernel: true,
+        double_backward: true,
         reference: Reference::Libtorch,
         bind: |a, reduction| {
             let (input, target, options) = (a.tensor("input")?, a.tensor("target")?, a.options()?);
@@ -338,6 +355,7 @@ pub static LOSSES: &[LossSpec] = &[
         options: OptionsOf::of::<KlDivCaseOptions>(),
         reduces: true,
         half_kernel: true,
+        double_backward: true,
         reference: Reference::Libtorch,
         bind: |a, reduction| {
             let case: KlDivCaseOptions = a.options()?;
@@ -358,6 +376,7 @@ pub static LOSSES: &[LossSpec] = &[
         options: OptionsOf::of::<NoOptions>(),
         reduces: true,
         half_kernel: true,
+        double_backward: true,
         reference: Reference::Libtorch,
         bind: |a, reduction| {
             Ok(LossCall::SoftMarginLoss { input: a.tensor("input")?, target: a.tensor("target")?, reduction })
@@ -372,6 +391,7 @@ pub static LOSSES: &[LossSpec] = &[
         options: OptionsOf::of::<NoOptions>(),
         reduces: true,
         half_kernel: false,
+        double_backward: false,
         reference: Reference::Libtorch,
         bind: |a, reduction| {
             Ok(LossCall::MultilabelMarginLoss { input: a.tensor("input")?, target: a.tensor("target")?, reduction })
@@ -386,6 +406,7 @@ pub static LOSSES: &[LossSpec] = &[
         options: OptionsOf::of::<MultiMarginOptions>(),
         reduces: true,
         half_kernel: false,
+        double_backward: false,
         reference: Reference::Libtorch,
         bind: |a, reduction| {
             let (input, target, weight, options) =
@@ -402,6 +423,7 @@ pub static LOSSES: &[LossSpec] = &[
         options: OptionsOf::of::<MarginRankingOptions>(),
         reduces: true,
         half_kernel: true,
+        double_backward: true,
         reference: Reference::Libtorch,
         bind: |a, reduction| {
             let (input1, input2, target) = (a.tensor("input1")?, a.tensor("input2")?, a.tensor("target")?);
@@ -417,6 +439,7 @@ pub static LOSSES: &[LossSpec] = &[
         options: OptionsOf::of::<HingeEmbeddingOptions>(),
         reduces: true,
         half_kernel: true,
+        double_backward: true,
         reference: Reference::Libtorch,
         bind: |a, reduction| {
             let (input, target, options) = (a.tensor("input")?, a.tensor("target")?, a.options()?);
@@ -432,6 +455,7 @@ pub static LOSSES: &[LossSpec] = &[
         options: OptionsOf::of::<CosineEmbeddingOptions>(),
         reduces: true,
         half_kernel: true,
+        double_backward: true,
         reference: Reference::Libtorch,
         bind: |a, reduction| {
             let (input1, input2, target) = (a.tensor("input1")?, a.tensor("input2")?, a.tensor("target")?);
@@ -447,6 +471,7 @@ pub static LOSSES: &[LossSpec] = &[
         options: OptionsOf::of::<TripletMarginOptions>(),
         reduces: true,
         half_kernel: true,
+        double_backward: true,
         reference: Reference::Libtorch,
         bind: |a, reduction| {
             let (anchor, positive, negative) = (a.tensor("anchor")?, a.tensor("positive")?, a.tensor("negative")?);
@@ -462,6 +487,7 @@ pub static LOSSES: &[LossSpec] = &[
         options: OptionsOf::of::<PoissonNllOptions>(),
         reduces: true,
         half_kernel: true,
+        double_backward: true,
         reference: Reference::Libtorch,
         bind: |a, reduction| {
             let (input, target, options) = (a.tensor("input")?, a.tensor("target")?, a.options()?);
@@ -482,6 +508,7 @@ pub static LOSSES: &[LossSpec] = &[
         options: OptionsOf::of::<CtcOptions>(),
         reduces: true,
         half_kernel: false,
+        double_backward: false,
         reference: Reference::Libtorch,
         bind: |a, reduction| {
             Ok(LossCall::CtcLoss {
@@ -503,6 +530,7 @@ pub static LOSSES: &[LossSpec] = &[
         options: OptionsOf::of::<GaussianNllOptions>(),
         reduces: true,
         half_kernel: true,
+        double_backward: true,
         reference: Reference::Python("torch.nn.functional.gaussian_nll_loss"),
         bind: |a, reduction| {
             let (input, target, var) = (a.tensor("input")?, a.tensor("target")?, a.tensor("var")?);
@@ -518,6 +546,7 @@ pub static LOSSES: &[LossSpec] = &[
         options: OptionsOf::of::<NoOptions>(),
         reduces: true,
         half_kernel: true,
+        double_backward: true,
         reference: Reference::Python("torch.nn.functional.multilabel_soft_margin_loss"),
         bind: |a, reduction| {
             let (input, target, weight) = (a.tensor("input")?, a.tensor("target")?, a.optional("weight"));
@@ -533,6 +562,7 @@ pub static LOSSES: &[LossSpec] = &[
         options: OptionsOf::of::<TripletWithDistanceOptions>(),
         reduces: true,
         half_kernel: true,
+        double_backward: true,
         reference: Reference::Python("torch.nn.functional.triplet_margin_with_distance_loss"),
         bind: |a, reduction| {
             let (anchor, positive, negative) = (a.tensor("anchor")?, a.tensor("positive")?, a.tensor("negative")?);

@@ -90,7 +90,7 @@ pub fn audit(registry: &Registry, files: &[FixtureFile], selection: &Selection) 
             let Ok(low) = materialize::loss_args(case, spec, dtype) else { continue };
             let high = widened(&low);
             for &reduction in spec.reductions() {
-                let input = |args, dtype| LossInput { spec, args, dtype, reduction };
+                let input = |args, dtype| LossInput::new(spec, args, dtype, reduction);
                 let Some((reference, truth)) = registry.loss_reference(&input(&high, DType::Float64)) else { continue };
                 let Some(truth) = computed(truth) else { continue };
                 let Some(theirs) = registry.loss_reference(&input(&low, dtype)).and_then(|(_, e)| computed(e)) else {

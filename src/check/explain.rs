@@ -7,11 +7,11 @@ use super::compare::{compare_element, ulp_distance};
 use super::optim_run::{
     first_failing_step, per_step_ulp, references, setup, side_variants, simulate, stand_in_notes, Mode,
 };
-use super::run::{evaluate, reference, tolerance_for};
+use super::run::{derivatives_for, evaluate, reference, tolerance_for};
 use crate::catalog::{self, LossSpec, Op, OptimizerSpec};
-use crate::fixture::parse::output_names;
+use crate::fixture::parse::{output_names, second_order_names};
 use crate::fixture::{float, Case, DType, ExpectedTensor, FixtureFile, Outcome, TRAJECTORY};
-use crate::implementation::{Computed, Evaluation, Registry};
+use crate::implementation::{Computed, Derivatives, Evaluation, Registry};
 use std::fmt::Write;
 
 /// The case `query` names: `op/name`, a name, or a part of one, if exactly one case matches.
@@ -91,13 +91,14 @@ fn explain_loss(out: &mut String, registry: &Registry, spec: &'static LossSpec, 
     let resolved = (spec.options.resolve)(&given).unwrap_or_default();
     options_line(out, &case.options, resolved.into_iter().map(|(n, v)| (n, v.to_string())).collect());
     for &dtype in dtypes {
+        let derivatives = derivatives_for(spec, case, dtype);
         for &reduction in spec.reductions() {
             let _ = writeln!(out, "\n== {dtype} {reduction}");
-            let live = reference(registry, case, spec, dtype, reduction);
+            let live = reference(registry, case, spec, dtype, (reduction, derivatives));
             let subjects: Vec<(&str, Evaluation)> = registry
                 .subjects
                 .iter()
-                .map(|s| (s.name(), evaluate(s.as_ref(), case, spec, dtype, reduction)))
+                .map(|s| (s.name(), evaluate(s.as_ref(), case, spec, dtype, (reduction, derivatives))))
                 .collect();
             if let Outcome::Rejects(text) = &case.outcome {
                 let _ = writeln!(out, "expected: the reference rejects, its message containing \"{text}\"");
@@ -108,7 +109,8 @@ fn explain_loss(out: &mut String, registry: &Registry, spec: &'static LossSpec, 
                 continue;
             }
             let recorded = case.expected().and_then(|e| e.outputs(dtype, reduction.name()));
-            for output in output_names(&case.inputs) {
+            let second = if derivatives == Derivatives::Second { second_order_names(&case.inputs) } else { vec![] };
+            for output in output_names(&case.inputs).into_iter().chain(second) {
                 let fixture = recorded.and_then(|o| o.iter().find(|(n, _)| *n == output)).map(|(_, t)| t);
                 let (tolerance, reason) = tolerance_for(case, dtype, reduction.name(), &output);
                 let why = reason.unwrap_or_else(|| format!("torch.testing.assert_close's default for {dtype}"));

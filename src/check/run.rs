@@ -6,9 +6,9 @@ use super::materialize;
 use super::report::Report;
 use super::select::Selection;
 use crate::catalog::{self, Args, LossSpec, Op};
-use crate::fixture::parse::output_names;
+use crate::fixture::parse::{output_names, second_order_names};
 use crate::fixture::{Case, CaseKind, DType, ExpectedTensor, FixtureFile, Outcome, Tolerance};
-use crate::implementation::{Evaluation, Implementation, LossInput, Registry};
+use crate::implementation::{Derivatives, Evaluation, Implementation, LossInput, Registry};
 use crate::loss::Reduction;
 use serde::Serialize;
 
@@ -173,10 +173,10 @@ pub fn evaluate(
     case: &Case,
     spec: &'static LossSpec,
     dtype: DType,
-    reduction: Reduction,
+    (reduction, derivatives): (Reduction, Derivatives),
 ) -> Evaluation {
     match materialize::loss_args(case, spec, dtype) {
-        Ok(args) => implementation.loss(&LossInput { spec, args: &args, dtype, reduction }),
+        Ok(args) => implementation.loss(&LossInput::new(spec, &args, dtype, reduction).with(derivatives)),
         Err(message) => Evaluation::Rejected(format!("the case's inputs: {message}")),
     }
 }
@@ -187,12 +187,28 @@ pub fn reference(
     case: &Case,
     spec: &'static LossSpec,
     dtype: DType,
-    reduction: Reduction,
+    (reduction, derivatives): (Reduction, Derivatives),
 ) -> Option<(&'static str, Evaluation)> {
     let args = materialize::loss_args(case, spec, dtype).ok()?;
-    let input = LossInput { spec, args: &args, dtype, reduction };
+    let input = LossInput::new(spec, &args, dtype, reduction).with(derivatives);
     registry.loss_reference(&input).map(|(r, evaluation)| (r.name(), evaluation))
 }
+
+/// How far a case is differentiated in `dtype`: to second order in float32 and float64 when it
+/// has values and an input that requires a gradient (half dtypes stop at the first: libtorch's
+/// double backward rounds differently there, and training never takes it), else to the first.
+pub fn derivatives_for(spec: &LossSpec, case: &Case, dtype: DType) -> Derivatives {
+    let differentiable = case.inputs.iter().any(|(_, t)| t.requires_grad);
+    let values = matches!(case.outcome, Outcome::Values(_));
+    if differentiable && values && spec.double_backward && !DType::HALF.contains(&dtype) {
+        Derivatives::Second
+    } else {
+        Derivatives::First
+    }
+}
+
+/// What both sides say, in 2.13, when asked for a second derivative they do not have.
+pub const NO_DOUBLE_BACKWARD: &str = "is not implemented";
 
 /// Every row of one case.
 pub fn run_case(registry: &Registry, file: &str, case: &Case, dtypes: &[DType]) -> Vec<Row> {
@@ -235,11 +251,32 @@ pub fn pin_known_differences(case: &Case, rows: &mut [Row]) {
 fn run_loss_case(registry: &Registry, spec: &'static LossSpec, file: &str, case: &Case, dtypes: &[DType]) -> Vec<Row> {
     let mut rows = Vec::new();
     for &dtype in case.dtypes.iter().filter(|d| dtypes.contains(d)) {
+        let derivatives = derivatives_for(spec, case, dtype);
         for &reduction in spec.reductions() {
-            let reference = reference(registry, case, spec, dtype, reduction);
+            let reference = reference(registry, case, spec, dtype, (reduction, derivatives));
             for subject in &registry.subjects {
-                let evaluation = evaluate(subject.as_ref(), case, spec, dtype, reduction);
-                rows.extend(loss_rows(file, case, dtype, reduction, subject.name(), &evaluation, reference.as_ref()));
+                let evaluation = evaluate(subject.as_ref(), case, spec, dtype, (reduction, derivatives));
+                let call = (reduction, derivatives);
+                rows.extend(loss_rows(file, case, dtype, call, subject.name(), &evaluation, reference.as_ref()));
+            }
+        }
+        // An op without double backward: both sides refuse a second backward pass, with
+        // libtorch's words, rather than return a silent zero.
+        let differentiable = case.inputs.iter().any(|(_, t)| t.requires_grad);
+        let values = matches!(case.outcome, Outcome::Values(_));
+        if !spec.double_backward && differentiable && values && !DType::HALF.contains(&dtype) {
+            for &reduction in spec.reductions() {
+                let second = (reduction, Derivatives::Second);
+                let reference = reference(registry, case, spec, dtype, second);
+                let live = reference.as_ref().filter(|(_, e)| !matches!(e, Evaluation::Unavailable(_)));
+                for subject in &registry.subjects {
+                    let evaluation = evaluate(subject.as_ref(), case, spec, dtype, second);
+                    let mut row = Row::new(file, case, dtype, reduction.name(), "grad2", subject.name());
+                    row.reference = live.map(|(n, _)| (*n).to_owned());
+                    row.checks =
+                        rejection_checks(NO_DOUBLE_BACKWARD, (subject.name(), &evaluation), live.map(|(n, e)| (*n, e)));
+                    rows.push(row);
+                }
             }
         }
     }
@@ -248,10 +285,11 @@ fn run_loss_case(registry: &Registry, spec: &'static LossSpec, file: &str, case:
     if !spec.half_kernel && matches!(case.outcome, Outcome::Values(_)) {
         for &dtype in DType::HALF.iter().filter(|d| dtypes.contains(d)) {
             for &reduction in spec.reductions() {
-                let reference = reference(registry, case, spec, dtype, reduction);
+                let first = (reduction, Derivatives::First);
+                let reference = reference(registry, case, spec, dtype, first);
                 let live = reference.as_ref().filter(|(_, e)| !matches!(e, Evaluation::Unavailable(_)));
                 for subject in &registry.subjects {
-                    let evaluation = evaluate(subject.as_ref(), case, spec, dtype, reduction);
+                    let evaluation = evaluate(subject.as_ref(), case, spec, dtype, first);
                     let mut row = Row::new(file, case, dtype, reduction.name(), REJECTS, subject.name());
                     row.reference = live.map(|(n, _)| (*n).to_owned());
                     row.checks = rejection_checks(
@@ -282,7 +320,7 @@ fn loss_rows(
     file: &str,
     case: &Case,
     dtype: DType,
-    reduction: Reduction,
+    (reduction, derivatives): (Reduction, Derivatives),
     subject: &str,
     evaluation: &Evaluation,
     reference: Option<&(&'static str, Evaluation)>,
@@ -308,8 +346,10 @@ fn loss_rows(
         }
         Outcome::Values(expected) => {
             let recorded = expected.as_ref().and_then(|e| e.outputs(dtype, reduction.name()));
+            let second = if derivatives == Derivatives::Second { second_order_names(&case.inputs) } else { vec![] };
             output_names(&case.inputs)
                 .into_iter()
+                .chain(second)
                 .map(|name| {
                     let mut row = row(&name);
                     let fixture = recorded.and_then(|outs| outs.iter().find(|(n, _)| *n == name)).map(|(_, t)| t);
@@ -421,10 +461,8 @@ fn prepare(registry: &Registry, files: &[FixtureFile], selection: &Selection, dt
             }
         }
     }
-    let inputs: Vec<LossInput> = calls
-        .iter()
-        .map(|(spec, args, dtype, reduction)| LossInput { spec, args, dtype: *dtype, reduction: *reduction })
-        .collect();
+    let inputs: Vec<LossInput> =
+        calls.iter().map(|(spec, args, dtype, reduction)| LossInput::new(spec, args, *dtype, *reduction)).collect();
     registry.prepare(&inputs);
     let setups: Vec<super::optim_run::Setup> = files
         .iter()

@@ -3,7 +3,7 @@
 //! problem is an error naming the file, the case and the field, as parsing's are.
 
 use crate::catalog::{self, objectives, LossSpec, Op, OptimizerSpec};
-use crate::fixture::parse::{kind_of, output_names, trajectory_outputs, Cx, TRAJECTORY_KEYS};
+use crate::fixture::parse::{kind_of, output_names, second_order_names, trajectory_outputs, Cx, TRAJECTORY_KEYS};
 use crate::fixture::{float, Case, CaseKind, DType, FixtureError, FixtureFile, Outcome, Trajectory, TRAJECTORY};
 use crate::options::{NamedValue, OptionSpec, OptionValue};
 use serde_json::Value;
@@ -191,7 +191,11 @@ fn validate_loss(cx: &Cx, case: &Case, spec: &LossSpec) -> Res<()> {
         }
     }
     let variants: Vec<&str> = spec.reductions().iter().map(|r| r.name()).collect();
-    validate_expected(cx, case, (&variants, &|_| false), (&output_names(&case.inputs), &|_| false), &|_| None)
+    // Second-order gradients are recorded in float32 and float64 only, where the op has them.
+    let second = second_order_names(&case.inputs);
+    let double_backward = spec.double_backward;
+    let second_order = move |name: &str| double_backward && second.iter().any(|n| n == name);
+    validate_expected(cx, case, (&variants, &|_| false), (&output_names(&case.inputs), &second_order), &|_| None)
 }
 
 fn validate_optimizer(cx: &Cx, case: &Case, spec: &OptimizerSpec, trajectory: &Trajectory) -> Res<()> {

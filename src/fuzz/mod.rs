@@ -13,7 +13,7 @@ use crate::check::compare::{compare, default_tolerance};
 use crate::check::materialize;
 use crate::check::optim_run::{run_steps, Gradients, OtherRoundingOrder};
 use crate::check::report::describe_comparison;
-use crate::check::run::evaluate;
+use crate::check::run::{derivatives_for, evaluate};
 use crate::fixture::{float, Case, CaseKind, DType, InputTensor, Outcome};
 use crate::implementation::{read, Evaluation, Implementation, LossInput, OptimizerRun, Registry, RunGradients};
 use crate::optim::{OptimizerOptions, Stepper};
@@ -81,16 +81,18 @@ pub fn generate(spec: &LossSpec, seed: u64, size: Size) -> Case {
 pub fn check_loss(registry: &Registry, case: &Case, spec: &'static LossSpec) -> Result<(), String> {
     let dtype = case.dtypes[0];
     let tolerance = default_tolerance(dtype);
+    // Second derivatives too, where libtorch has them (float32, float64).
+    let derivatives = derivatives_for(spec, case, dtype);
     for &reduction in spec.reductions() {
         let Ok(args) = materialize::loss_args(case, spec, dtype) else { continue };
-        let Some((reference, theirs)) = registry.loss_reference(&LossInput { spec, args: &args, dtype, reduction })
-        else {
+        let input = LossInput::new(spec, &args, dtype, reduction).with(derivatives);
+        let Some((reference, theirs)) = registry.loss_reference(&input) else {
             continue;
         };
         let reference = reference.name();
         for subject in &registry.subjects {
             let name = subject.name();
-            match (evaluate(subject.as_ref(), case, spec, dtype, reduction), &theirs) {
+            match (evaluate(subject.as_ref(), case, spec, dtype, (reduction, derivatives)), &theirs) {
                 (_, Evaluation::Unavailable(_)) | (Evaluation::Unsupported, _) => {}
                 (Evaluation::Rejected(_), Evaluation::Rejected(_)) => {}
                 (Evaluation::Computed(_), Evaluation::Rejected(e)) => {
@@ -453,10 +455,8 @@ fn draw_chunk(
         .iter()
         .filter_map(|d| Some((d, materialize::loss_args(&d.case, d.spec, d.case.dtypes[0]).ok()?)))
         .collect();
-    let inputs: Vec<LossInput> = calls
-        .iter()
-        .map(|(d, args)| LossInput { spec: d.spec, args, dtype: d.case.dtypes[0], reduction: d.spec.reductions()[0] })
-        .collect();
+    let inputs: Vec<LossInput> =
+        calls.iter().map(|(d, args)| LossInput::new(d.spec, args, d.case.dtypes[0], d.spec.reductions()[0])).collect();
     registry.prepare(&inputs);
     let optimizer_draws: Vec<DrawnOptimizer> = (first..cases.min(first + CHUNK))
         .filter_map(|k| {

@@ -128,6 +128,45 @@ pub struct LossInput<'a> {
     pub args: &'a Args,
     pub dtype: DType,
     pub reduction: Reduction,
+    /// How far to differentiate.
+    pub derivatives: Derivatives,
+}
+
+impl<'a> LossInput<'a> {
+    /// The output and first-order gradients of `spec` at `args`.
+    pub fn new(spec: &'static LossSpec, args: &'a Args, dtype: DType, reduction: Reduction) -> Self {
+        LossInput { spec, args, dtype, reduction, derivatives: Derivatives::First }
+    }
+
+    pub fn with(self, derivatives: Derivatives) -> Self {
+        LossInput { derivatives, ..self }
+    }
+}
+
+/// How far a loss evaluation differentiates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Derivatives {
+    /// The output only ("output"): what finite differences evaluate.
+    None,
+    /// The output and the gradient of each input that requires one ("grad.<input>"), of
+    /// Σ output·[`upstream_gradient`] for an unreduced output.
+    First,
+    /// Those, and the second-order gradients "grad2.<input>": the gradient of Σᵢ ⟨gradᵢ, vᵢ⟩
+    /// with respect to each input, where gradᵢ is taken with `create_graph` and
+    /// vᵢ = (i + 1)·[`upstream_gradient`] (i: the input's place among those that require a
+    /// gradient). A backward pass that refuses (no double backward) makes the evaluation a
+    /// rejection.
+    Second,
+}
+
+/// The name of the second-order gradient of `input`.
+pub fn second_order_name(input: &str) -> String {
+    format!("grad2.{input}")
+}
+
+/// vᵢ of [`Derivatives::Second`]: the weight of the `i`-th first-order gradient.
+pub fn second_order_weight(i: usize, shape: &[i64], kind: Kind) -> Tensor {
+    upstream_gradient(shape, kind) * (i as f64 + 1.0)
 }
 
 /// The code an optimizer's arithmetic follows. The order of operations, and how each applies
@@ -558,28 +597,42 @@ pub fn read(name: &str, t: &Tensor) -> Result<Computed, String> {
 pub fn evaluate_tensors(input: &LossInput, f: impl Fn(&LossCall) -> Option<crate::Result<Tensor>>) -> Evaluation {
     let run = || -> Result<Option<Vec<Computed>>, String> {
         let call = (input.spec.bind)(input.args, input.reduction).map_err(|e| e.to_string())?;
-        let Some(output) = f(&call) else { return Ok(None) };
+        let output = if input.derivatives == Derivatives::None {
+            // Nothing is differentiated: no graph to build.
+            let _guard = tch::no_grad_guard();
+            f(&call)
+        } else {
+            f(&call)
+        };
+        let Some(output) = output else { return Ok(None) };
         let output = output.map_err(|e| e.to_string())?;
         let mut computed = vec![read("output", &output)?];
         let wanted: Vec<(&String, &Tensor)> =
             input.args.tensors.iter().filter(|(_, t)| t.requires_grad()).map(|(n, t)| (n, t)).collect();
-        if !wanted.is_empty() {
-            let scalar = if output.dim() == 0 {
-                output.shallow_clone()
-            } else {
-                let upstream = upstream_gradient(&output.size(), output.kind());
-                output.f_mul(&upstream).and_then(|t| t.f_sum(None)).map_err(|e| torch_message(&e))?
-            };
-            let leaves: Vec<&Tensor> = wanted.iter().map(|(_, t)| *t).collect();
-            // libtorch's engine dereferences the history of what it is given: an output with none
-            // would crash the process rather than raise.
-            if !scalar.requires_grad() {
-                return Err("the output does not require a gradient, though an input does".to_owned());
-            }
-            let grads = Tensor::f_run_backward(&[scalar], &leaves, false, false)
-                .map_err(|e| format!("backward failed: {}", torch_message(&e)))?;
-            for ((name, _), grad) in wanted.iter().zip(&grads) {
-                computed.push(read(&format!("grad.{name}"), grad)?);
+        if wanted.is_empty() || input.derivatives == Derivatives::None {
+            return Ok(Some(computed));
+        }
+        let scalar = if output.dim() == 0 {
+            output.shallow_clone()
+        } else {
+            let upstream = upstream_gradient(&output.size(), output.kind());
+            output.f_mul(&upstream).and_then(|t| t.f_sum(None)).map_err(|e| torch_message(&e))?
+        };
+        let leaves: Vec<&Tensor> = wanted.iter().map(|(_, t)| *t).collect();
+        // libtorch's engine dereferences the history of what it is given: an output with none
+        // would crash the process rather than raise.
+        if !scalar.requires_grad() {
+            return Err("the output does not require a gradient, though an input does".to_owned());
+        }
+        let second = input.derivatives == Derivatives::Second;
+        let grads = Tensor::f_run_backward(&[scalar], &leaves, second, second)
+            .map_err(|e| format!("backward failed: {}", torch_message(&e)))?;
+        for ((name, _), grad) in wanted.iter().zip(&grads) {
+            computed.push(read(&format!("grad.{name}"), grad)?);
+        }
+        if second {
+            for ((name, _), grad2) in wanted.iter().zip(second_order(&grads, &leaves)?) {
+                computed.push(read(&second_order_name(name), &grad2)?);
             }
         }
         Ok(Some(computed))
@@ -589,4 +642,21 @@ pub fn evaluate_tensors(input: &LossInput, f: impl Fn(&LossCall) -> Option<crate
         Ok(None) => Evaluation::Unsupported,
         Err(message) => Evaluation::Rejected(message),
     }
+}
+
+/// The gradient of Σᵢ ⟨gradsᵢ, vᵢ⟩ with respect to each leaf ([`Derivatives::Second`]); zeros
+/// where nothing depends on a leaf (a first gradient that is constant has no history).
+fn second_order(grads: &[Tensor], leaves: &[&Tensor]) -> Result<Vec<Tensor>, String> {
+    let mut total: Option<Tensor> = None;
+    for (i, g) in grads.iter().enumerate().filter(|(_, g)| g.defined() && g.requires_grad()) {
+        let term = (g * second_order_weight(i, &g.size(), g.kind())).f_sum(g.kind()).map_err(|e| torch_message(&e))?;
+        total = Some(match total {
+            Some(t) => t + term,
+            None => term,
+        });
+    }
+    let Some(total) = total else { return Ok(leaves.iter().map(|t| t.zeros_like()).collect()) };
+    let second = Tensor::f_run_backward(&[total], leaves, false, false)
+        .map_err(|e| format!("second backward failed: {}", torch_message(&e)))?;
+    Ok(second.into_iter().zip(leaves).map(|(s, t)| if s.defined() { s } else { t.zeros_like() }).collect())
 }

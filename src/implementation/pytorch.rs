@@ -7,7 +7,8 @@
 
 use super::replay::{Replay, Series};
 use super::{
-    ClipCall, Computed, Evaluation, Implementation, LossInput, OptimizerCode, OptimizerRun, RunGradients, ScheduleRun,
+    ClipCall, Computed, Derivatives, Evaluation, Implementation, LossInput, OptimizerCode, OptimizerRun, RunGradients,
+    ScheduleRun,
 };
 use crate::catalog::Reference;
 use crate::error::Error;
@@ -263,12 +264,30 @@ impl Implementation for PyTorch {
             Some(Ok(response)) => match response.outputs(input.reduction.name()) {
                 None => Evaluation::Unavailable(format!("Python gave no {} result", input.reduction)),
                 Some(Err(message)) => Evaluation::Rejected(message.clone()),
-                Some(Ok(outputs)) => Evaluation::Computed(
-                    outputs
-                        .iter()
-                        .map(|o| Computed { name: o.name.clone(), shape: o.shape.clone(), values: o.values.clone() })
-                        .collect(),
-                ),
+                Some(Ok(outputs)) => {
+                    // Python records every order it can at once; the input says how far to go.
+                    let wanted = |name: &str| match input.derivatives {
+                        Derivatives::None => name == "output",
+                        Derivatives::First => !name.starts_with("grad2"),
+                        Derivatives::Second => true,
+                    };
+                    if input.derivatives == Derivatives::Second {
+                        if let Some(error) = outputs.iter().find_map(|o| o.error.as_ref()) {
+                            return Evaluation::Rejected(format!("second backward failed: {error}"));
+                        }
+                    }
+                    Evaluation::Computed(
+                        outputs
+                            .iter()
+                            .filter(|o| o.error.is_none() && wanted(&o.name))
+                            .map(|o| Computed {
+                                name: o.name.clone(),
+                                shape: o.shape.clone(),
+                                values: o.values.clone(),
+                            })
+                            .collect(),
+                    )
+                }
             },
         }
     }

@@ -116,9 +116,11 @@ fn regenerate_loss_case(
     let mut values = BTreeMap::new();
     for &dtype in &case.dtypes {
         let mut by_reduction = Vec::new();
+        // Second-order gradients are recorded where the checker compares them.
+        let derivatives = crate::check::run::derivatives_for(spec, case, dtype);
         for &reduction in spec.reductions() {
             let at = format!("{dtype} {reduction}");
-            let evaluation = reference(registry, case, spec, dtype, reduction);
+            let evaluation = reference(registry, case, spec, dtype, (reduction, derivatives));
             match (&case.outcome, evaluation) {
                 (_, None) => problems.push(format!("{at}: no reference implements {}", spec.id)),
                 (_, Some((name, Evaluation::Unavailable(why)))) => {

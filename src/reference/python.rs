@@ -33,12 +33,14 @@ pub struct Request {
     pub inputs: Vec<TensorSpec>,
 }
 
-/// One output of a call: "output" or "grad.<input>", with float64 values.
+/// One output of a call: "output", "grad.<input>" or "grad2.<input>", with float64 values; or
+/// "grad2" with the error of a second backward pass that failed.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Output {
     pub name: String,
     pub shape: Vec<i64>,
     pub values: Vec<f64>,
+    pub error: Option<String>,
 }
 
 /// What Python answered for one request: per reduction, the outputs or the exception raised.
@@ -218,6 +220,10 @@ pub fn parse_response(request: &Request, v: &Value) -> Result<Response, String> 
             let mut outs = Vec::new();
             for o in list {
                 let name = o["name"].as_str().ok_or("an output without a name")?.to_owned();
+                if let Some(error) = o.get("error").and_then(Value::as_str) {
+                    outs.push(Output { name, shape: Vec::new(), values: Vec::new(), error: Some(error.to_owned()) });
+                    continue;
+                }
                 let shape: Vec<i64> = o["shape"]
                     .as_array()
                     .ok_or("an output without a shape")?
@@ -230,7 +236,7 @@ pub fn parse_response(request: &Request, v: &Value) -> Result<Response, String> 
                     .iter()
                     .map(number)
                     .collect::<Result<_, _>>()?;
-                outs.push(Output { name, shape, values });
+                outs.push(Output { name, shape, values, error: None });
             }
             Ok(outs)
         };
