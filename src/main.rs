@@ -81,6 +81,11 @@ enum Command {
         /// result, both sides' error in ulps (a table, and "accuracy" in the JSON report).
         #[arg(long)]
         accuracy: bool,
+        /// Also check every float64 gradient, first and second order, against central
+        /// differences of each side's own forward, as torch.autograd.gradcheck and
+        /// gradgradcheck do (eps 1e-6, atol 1e-5, rtol 1e-3; a few seconds more). CI sets it.
+        #[arg(long)]
+        calculus: bool,
     },
     /// Record the fixtures' expected values again from the live references.
     Regen {
@@ -145,7 +150,7 @@ fn default_fixtures() -> PathBuf {
 impl Filter {
     fn selection(&self) -> Selection {
         let dtypes = self.dtypes.iter().map(|&d| DType::from(d)).collect();
-        Selection { filters: self.filters.clone(), dtypes }
+        Selection { filters: self.filters.clone(), dtypes, calculus: false }
     }
 }
 
@@ -158,8 +163,8 @@ fn main() -> ExitCode {
     // bit for bit either way).
     tch::set_num_threads(1);
     match cli.command {
-        Command::Check { filter, format, output, rows, live, accuracy } => {
-            check(&filter, format, output, rows, live, accuracy)
+        Command::Check { filter, format, output, rows, live, accuracy, calculus } => {
+            check(&filter, format, output, rows, (live, accuracy, calculus))
         }
         Command::Regen { filter, check, exact } => regen(&filter, check, exact),
         Command::List { fixtures } => list(&fixtures),
@@ -175,12 +180,18 @@ fn load(path: &std::path::Path) -> Result<Vec<FixtureFile>, ExitCode> {
     })
 }
 
-fn check(filter: &Filter, format: Format, output: Option<PathBuf>, rows: bool, live: bool, accuracy: bool) -> ExitCode {
+fn check(
+    filter: &Filter,
+    format: Format,
+    output: Option<PathBuf>,
+    rows: bool,
+    (live, accuracy, calculus): (bool, bool, bool),
+) -> ExitCode {
     let files = match load(&filter.fixtures) {
         Ok(files) => files,
         Err(code) => return code,
     };
-    let selection = filter.selection();
+    let selection = Selection { calculus, ..filter.selection() };
     let registry = if live { Registry::live() } else { Registry::standard() };
     let mut report = check::check(&registry, &files, &selection);
     if accuracy {
@@ -219,7 +230,8 @@ fn explain(query: &str, dtypes: &[DTypeArg], fixtures: &std::path::Path) -> Exit
     };
     match check::explain::find(&files, query) {
         Ok((file, case)) => {
-            let selection = Selection { filters: Vec::new(), dtypes: dtypes.iter().map(|&d| DType::from(d)).collect() };
+            let selection =
+                Selection { dtypes: dtypes.iter().map(|&d| DType::from(d)).collect(), ..Default::default() };
             print!("{}", check::explain::explain(&Registry::standard(), file, case, &selection.dtypes()));
             ExitCode::SUCCESS
         }

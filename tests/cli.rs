@@ -39,15 +39,16 @@ fn check_prints_one_line_per_op_then_the_verdict_and_exits_zero() {
     for column in ["op", "compared", "cases", "rows", "passed", "failed", "worst ulp", "worst rel", "worst at"] {
         assert!(header.contains(column), "{header}");
     }
-    // 3 ops, each compared with libtorch: 3 lines, not one per row. BCE: 126 rows in float32 and
-    // float64 from 13 cases, 126 in float16 and bfloat16 from the 10 cases recorded in them.
+    // 3 ops, each compared with libtorch: 3 lines, not one per row. BCE: 174 rows in float32 and
+    // float64 from 13 cases (their second-order rows included), 126 in float16 and bfloat16 from
+    // the 10 cases recorded in them.
     let lines: Vec<&str> = stdout.lines().skip(1).take_while(|l| !l.is_empty()).collect();
     assert_eq!(lines.len(), 3, "{stdout}");
     let bce = lines.iter().find(|l| l.starts_with("binary_cross_entropy ")).expect("a BCE line");
     let cells: Vec<&str> = bce.split_whitespace().collect();
-    assert_eq!(&cells[1..8], ["hand-written", "vs", "libtorch", "13", "252", "252", "0"], "{bce}");
+    assert_eq!(&cells[1..8], ["hand-written", "vs", "libtorch", "13", "300", "300", "0"], "{bce}");
     assert!(!stdout.contains("binary_cross_entropy/seed"), "no row lines by default");
-    assert!(stdout.trim_end().lines().last().unwrap().starts_with("all agree: 484 rows from 24 cases"));
+    assert!(stdout.trim_end().lines().last().unwrap().starts_with("all agree: 590 rows from 24 cases"));
     // Piped, so no colour.
     assert!(!stdout.contains('\x1b'));
 }
@@ -57,7 +58,7 @@ fn check_with_rows_prints_every_row() {
     for flag in ["--rows", "-v"] {
         let stdout = text(&run(&["check", flag, "--fixtures", BINARY]).stdout);
         assert!(stdout.lines().next().unwrap().contains("max |Δ|"));
-        assert_eq!(stdout.lines().filter(|l| l.starts_with("ok ")).count(), 484, "{flag}");
+        assert_eq!(stdout.lines().filter(|l| l.starts_with("ok ")).count(), 590, "{flag}");
         // A row that passes as a known difference is marked as such: GradScaler's bfloat16 run.
         let stdout = text(&run(&["check", flag, "--fixtures", "fixtures/amp/grad_scaler.json"]).stdout);
         assert_eq!(stdout.lines().filter(|l| l.starts_with("known ")).count(), 1, "{flag}");
@@ -101,7 +102,7 @@ fn junit_and_markdown_reports() {
     let markdown = text(&run(&["check", "--format", "markdown", "--fixtures", BINARY]).stdout);
     assert!(markdown.starts_with("## ✅ tch-parity:"), "{markdown}");
     assert!(
-        markdown.contains("| ✅ | `binary_cross_entropy` | hand-written vs libtorch | 13 | 252 | 252 | 0 |"),
+        markdown.contains("| ✅ | `binary_cross_entropy` | hand-written vs libtorch | 13 | 300 | 300 | 0 |"),
         "{markdown}"
     );
     assert!(!markdown.contains("binary_cross_entropy/seed"), "rows are in JSON and JUnit, not in the summary");
@@ -209,7 +210,7 @@ fn regen_reports_changed_values_and_check_mode_writes_nothing() {
 
     let out = run(&["regen", "--check", "--fixtures", path.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(1));
-    assert!(text(&out.stdout).contains("seed: 1 of 40 values changed, by up to 408588 ulp"), "{}", text(&out.stdout));
+    assert!(text(&out.stdout).contains("seed: 1 of 52 values changed, by up to 408588 ulp"), "{}", text(&out.stdout));
     assert_eq!(std::fs::read_to_string(&path).unwrap(), stale, "--check writes nothing");
 
     let out = run(&["regen", "--fixtures", path.to_str().unwrap()]);
@@ -234,7 +235,7 @@ fn regen_keeps_rounding_differences_unless_exact() {
     let out = run(&["regen", "--check", "--fixtures", path.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stdout));
     assert!(text(&out.stdout)
-        .contains("seed: 1 of 40 values differ on this machine by up to 2 ulp, within tolerance: kept"));
+        .contains("seed: 1 of 52 values differ on this machine by up to 2 ulp, within tolerance: kept"));
     let out = run(&["regen", "--fixtures", path.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(0));
     assert_eq!(std::fs::read_to_string(&path).unwrap(), stale, "kept");

@@ -20,7 +20,7 @@ fn fixtures() -> Vec<FixtureFile> {
 #[test]
 fn every_fixture_case_agrees() {
     // Live: torch.optim runs too, rather than its recorded trajectories.
-    let report = check(&Registry::live(), &fixtures(), &Selection::default());
+    let report = check(&Registry::live(), &fixtures(), &Selection { calculus: true, ..Default::default() });
     let failures: String = report.rows.iter().filter(|r| !r.passed()).map(failure_detail).collect();
     assert!(report.rows.len() > 10000, "{} rows", report.rows.len());
     assert!(failures.is_empty(), "disagreements:\n{failures}");
@@ -40,6 +40,25 @@ fn every_fixture_case_agrees() {
             assert!(compared >= 2 && refused == 0, "{}: {compared} grad2 rows, {refused} refusals", spec.id);
         } else {
             assert!(compared == 0 && refused >= 2, "{}: {compared} grad2 rows, {refused} refusals", spec.id);
+        }
+    }
+    // Calculus: every loss's float64 gradients of both orders are checked against central
+    // differences, on both sides where libtorch computes in process.
+    for spec in LOSSES.iter().filter(|s| s.inputs.iter().any(|i| i.differentiable)) {
+        let checked = |prefix: &str, side: &str| {
+            report
+                .rows
+                .iter()
+                .filter(|r| r.op == spec.id && r.output.starts_with(prefix))
+                .filter(|r| r.checks.iter().any(|c| c.against == "calculus" && c.subject == side))
+                .count()
+        };
+        assert!(checked("grad.", "hand-written") >= 2, "{}: first order not checked against calculus", spec.id);
+        if spec.double_backward {
+            assert!(checked("grad2.", "hand-written") >= 2, "{}: second order not checked against calculus", spec.id);
+        }
+        if spec.reference == tch_parity::catalog::Reference::Libtorch {
+            assert!(checked("grad.", "libtorch") >= 2, "{}: libtorch not checked against calculus", spec.id);
         }
     }
     let refusal = report.rows.iter().find(|r| r.output == "grad2").expect("a refusal row");
@@ -126,7 +145,12 @@ fn log_clamp_rows(registry: &Registry) -> Vec<Row> {
     let path: PathBuf = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/binary/binary_cross_entropy.json");
     let file = load_path(&path).unwrap().remove(0);
     let case = file.cases.iter().find(|c| c.name == "log-clamp").expect("the log-clamp case");
-    run_case(registry, "binary_cross_entropy.json", case, &[DType::Float32])
+    run_case(
+        registry,
+        "binary_cross_entropy.json",
+        case,
+        &Selection { dtypes: vec![DType::Float32], ..Default::default() },
+    )
 }
 
 /// A third implementation is registered in one place, the registry, without touching the
@@ -214,7 +238,12 @@ fn a_known_difference_passes_while_it_shows_and_fails_once_it_is_gone() {
         );
     let file = tch_parity::fixture::parse::parse_file(Path::new("mse_loss.json"), &text).unwrap();
     let seed = |registry: &Registry| -> Vec<Row> {
-        let rows = run_case(registry, "mse_loss.json", &file.cases[0], &[DType::Float64]);
+        let rows = run_case(
+            registry,
+            "mse_loss.json",
+            &file.cases[0],
+            &Selection { dtypes: vec![DType::Float64], ..Default::default() },
+        );
         rows.into_iter().filter(|r| r.output == "output").collect()
     };
     let wrong_mse = wrong_mse();

@@ -4,6 +4,7 @@
 //! rule ([`compare`]); the result as a report ([`report`]).
 
 pub mod accuracy;
+pub mod calculus;
 pub mod compare;
 pub mod explain;
 pub mod html;

@@ -61,6 +61,10 @@ pub struct OpSummary {
     pub worst_rel: f64,
     /// Where the worst ulp is: case, dtype, variant, output and element.
     pub worst_at: Option<String>,
+    /// Checks of a gradient against central differences (`check --calculus`), and how many
+    /// passed, over every side.
+    pub calculus_checks: usize,
+    pub calculus_passed: usize,
 }
 
 #[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
@@ -145,6 +149,10 @@ impl Report {
                 (false, true) => summary.passed += 1,
                 (false, false) => summary.failed += 1,
             }
+            for check in row.checks.iter().filter(|c| c.against == super::calculus::CALCULUS) {
+                summary.calculus_checks += 1;
+                summary.calculus_passed += usize::from(check.passed);
+            }
             // A known difference is reported with its reason, not as the op's worst agreement.
             let compared = row.reference_check().filter(|_| row.known_difference.is_none());
             if let Some(c) = compared.and_then(|c| c.comparison.as_ref()) {
@@ -208,8 +216,20 @@ impl Report {
 
     /// One line per op and pair of implementations.
     fn ops_table(&self, style: Style) -> String {
-        let headers = ["op", "compared", "cases", "rows", "passed", "failed", "worst ulp", "worst rel", "worst at"];
-        let lines: Vec<[String; 9]> = self
+        let calculus = self.rows.iter().any(|r| r.checks.iter().any(|c| c.against == super::calculus::CALCULUS));
+        let headers = [
+            "op",
+            "compared",
+            "cases",
+            "rows",
+            "passed",
+            "failed",
+            "worst ulp",
+            "worst rel",
+            "vs calculus",
+            "worst at",
+        ];
+        let lines: Vec<[String; 10]> = self
             .op_summaries()
             .into_iter()
             .map(|o| {
@@ -227,11 +247,29 @@ impl Report {
                     failed,
                     ulps(o.worst_ulp),
                     sci(o.worst_rel),
+                    match o.calculus_checks {
+                        0 => String::new(),
+                        n => format!("{}/{n}", o.calculus_passed),
+                    },
                     o.worst_at.filter(|_| o.worst_ulp > 0).unwrap_or_default(),
                 ]
             })
             .collect();
-        let mut out = aligned(&headers, &lines, &[0, 1, 8]);
+        // The calculus column only where the run checked against calculus.
+        let (headers, lines): (Vec<&str>, Vec<Vec<String>>) = if calculus {
+            (headers.to_vec(), lines.into_iter().map(|l| l.to_vec()).collect())
+        } else {
+            let keep = |i: &usize| *i != 8;
+            (
+                headers.iter().enumerate().filter(|(i, _)| keep(i)).map(|(_, h)| *h).collect(),
+                lines
+                    .into_iter()
+                    .map(|l| l.into_iter().enumerate().filter(|(i, _)| keep(i)).map(|(_, v)| v).collect())
+                    .collect(),
+            )
+        };
+        let worst_at = headers.len() - 1;
+        let mut out = aligned(&headers, &lines, &[0, 1, worst_at]);
         if style.color {
             // Colour the lines of ops with failures; alignment is computed on the plain text.
             let failing: Vec<bool> = lines.iter().map(|l| !l[5].starts_with('0')).collect();
@@ -261,8 +299,10 @@ impl Report {
             "worst at",
             "mismatched",
             "fixture ulp",
+            "vs calculus",
         ];
-        let mut lines: Vec<[String; 11]> = Vec::new();
+        let calculus = self.rows.iter().any(|r| r.checks.iter().any(|c| c.against == super::calculus::CALCULUS));
+        let mut lines: Vec<Vec<String>> = Vec::new();
         for row in &self.rows {
             let status = match (row.unsupported, row.passed()) {
                 (true, _) => "n/a",
@@ -286,7 +326,16 @@ impl Report {
                 row.drift_check().and_then(|c| c.comparison.as_ref()).map(|c| ulps(c.max_ulp)).unwrap_or_default();
             let output =
                 if row.tolerance_override.is_some() { format!("{} (tol*)", row.output) } else { row.output.clone() };
-            lines.push([
+            // The subject's gradient against central differences: its greatest |Δ|.
+            let against_calculus = row
+                .checks
+                .iter()
+                .find(|c| c.against == super::calculus::CALCULUS && c.subject == row.subject)
+                .and_then(|c| c.comparison.as_ref())
+                .map(|c| sci(c.max_abs))
+                .or_else(|| row.not_against_calculus.as_ref().map(|_| "left out".to_owned()))
+                .unwrap_or_default();
+            lines.push(vec![
                 status.into(),
                 case,
                 row.dtype.to_string(),
@@ -298,9 +347,50 @@ impl Report {
                 worst,
                 mismatched,
                 drift,
+                against_calculus,
             ]);
         }
-        aligned(&headers, &lines, &[0, 1, 2, 3, 4])
+        let columns = if calculus { headers.len() } else { headers.len() - 1 };
+        let lines: Vec<Vec<String>> = lines
+            .into_iter()
+            .map(|mut l| {
+                l.truncate(columns);
+                l
+            })
+            .collect();
+        aligned(&headers[..columns], &lines, &[0, 1, 2, 3, 4])
+    }
+
+    /// What "vs calculus" means and what it left out, when the run checked against calculus.
+    fn calculus_note(&self) -> Option<String> {
+        let calculus: Vec<&Check> =
+            self.rows.iter().flat_map(|r| &r.checks).filter(|c| c.against == super::calculus::CALCULUS).collect();
+        if calculus.is_empty() {
+            return None;
+        }
+        let t = super::calculus::TOLERANCE;
+        let moved = calculus.iter().filter(|c| c.message.as_deref().is_some_and(|m| m.contains("moved"))).count();
+        let mut out = format!(
+            "\"vs calculus\": {} float64 gradients (first and second order) against central differences of each \
+             side's own forward, ε {:e}, rtol {:e}, atol {:e} (torch.autograd.gradcheck's defaults); {moved} of \
+             them at inputs moved off a kink.\n",
+            calculus.len(),
+            super::calculus::EPS,
+            t.rtol,
+            t.atol
+        );
+        let skipped: Vec<&Row> = self.rows.iter().filter(|r| r.not_against_calculus.is_some()).collect();
+        if let Some(first) = skipped.first() {
+            let _ = writeln!(
+                out,
+                "{} gradient rows are not checked against calculus, e.g. {}/{}: {}.",
+                skipped.len(),
+                first.op,
+                first.case,
+                first.not_against_calculus.as_deref().unwrap_or_default()
+            );
+        }
+        Some(out)
     }
 
     /// What the figures mean, rows checked without their live reference, tolerance overrides.
@@ -312,6 +402,9 @@ impl Report {
              PyTorch in Python where libtorch has no op); \"fixture ulp\" is the reference against the recorded \
              values (drift)."
         );
+        if let Some(note) = self.calculus_note() {
+            out.push_str(&note);
+        }
         if let Some(note) = self.rows.iter().find_map(|r| r.note.as_deref()) {
             let n = self.rows.iter().filter(|r| r.note.is_some()).count();
             let _ = writeln!(out, "{n} rows were checked against the recorded values only: {note}.");
@@ -402,12 +495,18 @@ impl Report {
             "## {icon} tch-parity: {} of {} rows agree ({} cases, libtorch {})\n",
             s.passed, s.rows, s.cases, self.libtorch
         );
-        out.push_str("| | op | compared | cases | rows | passed | failed | worst ulp | worst rel | worst at |\n");
-        out.push_str("|---|---|---|--:|--:|--:|--:|--:|--:|---|\n");
+        // "vs calculus" where the run checked against central differences (`--calculus`).
+        let calculus = self.rows.iter().any(|r| r.checks.iter().any(|c| c.against == super::calculus::CALCULUS));
+        let (header, rule) = if calculus { (" vs calculus |", "--:|") } else { ("", "") };
+        let _ = writeln!(
+            out,
+            "| | op | compared | cases | rows | passed | failed | worst ulp | worst rel |{header} worst at |\n\
+             |---|---|---|--:|--:|--:|--:|--:|--:|{rule}---|"
+        );
         for o in self.op_summaries() {
             let _ = writeln!(
                 out,
-                "| {} | `{}` | {} | {} | {} | {} | {}{} | {} | {} | {} |",
+                "| {} | `{}` | {} | {} | {} | {} | {}{} | {} | {} |{} {} |",
                 if o.failed == 0 { "✅" } else { "❌" },
                 o.op,
                 o.compared,
@@ -418,8 +517,16 @@ impl Report {
                 if o.unsupported > 0 { format!(" ({} n/a)", o.unsupported) } else { String::new() },
                 ulps(o.worst_ulp),
                 sci(o.worst_rel),
+                match (calculus, o.calculus_checks) {
+                    (false, _) => String::new(),
+                    (true, 0) => " |".to_owned(),
+                    (true, n) => format!(" {}/{n} |", o.calculus_passed),
+                },
                 o.worst_at.filter(|_| o.worst_ulp > 0).map(|w| format!("`{w}`")).unwrap_or_default(),
             );
+        }
+        if let Some(note) = self.calculus_note() {
+            let _ = write!(out, "\n{note}");
         }
         if let Some(note) = self.rows.iter().find_map(|r| r.note.as_deref()) {
             let _ =
@@ -460,6 +567,15 @@ fn describe(check: &Check, row: &Row) -> String {
     let Some(c) = &check.comparison else {
         return check.message.clone().unwrap_or_else(|| "failed".into());
     };
+    if check.against == super::calculus::CALCULUS {
+        // gradcheck's tolerance, not the row's; and where the differences were taken.
+        let t = super::calculus::TOLERANCE;
+        let text = describe_comparison(c, &check.subject, "central differences", t.rtol, t.atol);
+        return match &check.message {
+            Some(note) => format!("{text}; {note}"),
+            None => text,
+        };
+    }
     describe_comparison(c, &check.subject, &check.against, row.rtol, row.atol)
 }
 
@@ -541,17 +657,17 @@ fn paint(text: &str, code: &str, style: Style) -> String {
 
 /// Columns padded to their widest cell: the columns in `left` flush left, the others (figures)
 /// flush right.
-fn aligned<const N: usize>(headers: &[&str; N], lines: &[[String; N]], left: &[usize]) -> String {
-    let mut widths = headers.map(|h| h.chars().count());
+fn aligned<L: AsRef<[String]>>(headers: &[&str], lines: &[L], left: &[usize]) -> String {
+    let mut widths: Vec<usize> = headers.iter().map(|h| h.chars().count()).collect();
     for line in lines {
-        for (w, cell) in widths.iter_mut().zip(line) {
+        for (w, cell) in widths.iter_mut().zip(line.as_ref()) {
             *w = (*w).max(cell.chars().count());
         }
     }
     let mut out = String::new();
     let mut push_line = |cells: &[String]| {
         let mut line = String::new();
-        for (i, (cell, w)) in cells.iter().zip(widths).enumerate() {
+        for (i, (cell, &w)) in cells.iter().zip(&widths).enumerate() {
             let pad = w - cell.chars().count();
             if left.contains(&i) {
                 line.push_str(cell);
@@ -565,9 +681,9 @@ fn aligned<const N: usize>(headers: &[&str; N], lines: &[[String; N]], left: &[u
         out.push_str(line.trim_end());
         out.push('\n');
     };
-    push_line(&headers.map(String::from));
+    push_line(&headers.iter().map(|h| h.to_string()).collect::<Vec<_>>());
     for line in lines {
-        push_line(line);
+        push_line(line.as_ref());
     }
     out
 }

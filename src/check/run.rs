@@ -1,6 +1,7 @@
 //! Runs fixture cases: every implementation under test against the live reference, and both
 //! against the values the fixture recorded, one [`Row`] per case × dtype × variant × output.
 
+use super::calculus;
 use super::compare::{compare, default_tolerance, Comparison};
 use super::materialize;
 use super::report::Report;
@@ -99,6 +100,10 @@ pub struct Row {
     /// What the row could not check, and why (a reference that could not run here).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
+    /// Why a gradient row of a `check --calculus` run has no check against central differences
+    /// (every element's difference left out: an infinite logit, a huge term in S).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub not_against_calculus: Option<String>,
     pub checks: Vec<Check>,
     /// For an optimizer: the worst distance in ulp against the reference after each step (for
     /// the HTML report's charts; JSON has the row's figures).
@@ -127,6 +132,7 @@ impl Row {
             unsupported: false,
             known_difference: None,
             note: None,
+            not_against_calculus: None,
             checks: Vec::new(),
             per_step_ulp: Vec::new(),
         }
@@ -211,9 +217,12 @@ pub fn derivatives_for(spec: &LossSpec, case: &Case, dtype: DType) -> Derivative
 pub const NO_DOUBLE_BACKWARD: &str = "is not implemented";
 
 /// Every row of one case.
-pub fn run_case(registry: &Registry, file: &str, case: &Case, dtypes: &[DType]) -> Vec<Row> {
+pub fn run_case(registry: &Registry, file: &str, case: &Case, selection: &Selection) -> Vec<Row> {
+    let dtypes = &selection.dtypes();
     let mut rows = match catalog::find(&case.op) {
-        Some(Op::Loss(spec)) if case.kind == CaseKind::Loss => run_loss_case(registry, spec, file, case, dtypes),
+        Some(Op::Loss(spec)) if case.kind == CaseKind::Loss => {
+            run_loss_case(registry, spec, file, case, (dtypes, selection.calculus))
+        }
         Some(Op::Optimizer(spec)) => super::optim_run::run_case(registry, spec, file, case, dtypes),
         Some(Op::Scheduler(_) | Op::Clip(_)) => super::train_run::run_case(registry, file, case, dtypes),
         _ => unreachable!("validation matches every case with its op"),
@@ -248,7 +257,13 @@ pub fn pin_known_differences(case: &Case, rows: &mut [Row]) {
     }
 }
 
-fn run_loss_case(registry: &Registry, spec: &'static LossSpec, file: &str, case: &Case, dtypes: &[DType]) -> Vec<Row> {
+fn run_loss_case(
+    registry: &Registry,
+    spec: &'static LossSpec,
+    file: &str,
+    case: &Case,
+    (dtypes, calculus): (&[DType], bool),
+) -> Vec<Row> {
     let mut rows = Vec::new();
     for &dtype in case.dtypes.iter().filter(|d| dtypes.contains(d)) {
         let derivatives = derivatives_for(spec, case, dtype);
@@ -257,7 +272,13 @@ fn run_loss_case(registry: &Registry, spec: &'static LossSpec, file: &str, case:
             for subject in &registry.subjects {
                 let evaluation = evaluate(subject.as_ref(), case, spec, dtype, (reduction, derivatives));
                 let call = (reduction, derivatives);
-                rows.extend(loss_rows(file, case, dtype, call, subject.name(), &evaluation, reference.as_ref()));
+                let mut subject_rows =
+                    loss_rows(file, case, dtype, call, subject.name(), &evaluation, reference.as_ref());
+                if calculus && dtype == DType::Float64 && matches!(case.outcome, Outcome::Values(_)) {
+                    let order = if derivatives == Derivatives::Second { 2 } else { 1 };
+                    calculus_checks(registry, subject.as_ref(), case, spec, (reduction, order), &mut subject_rows);
+                }
+                rows.extend(subject_rows);
             }
         }
         // An op without double backward: both sides refuse a second backward pass, with
@@ -303,6 +324,53 @@ fn run_loss_case(registry: &Registry, spec: &'static LossSpec, file: &str, case:
         }
     }
     rows
+}
+
+/// Adds to the rows of "grad.x" (and "grad2.x", up to `order`) the subject's and the live
+/// reference's check against central differences of their own forward ([`calculus`]). A
+/// reference out of process (PyTorch in Python) is not differenced: thousands of calls.
+fn calculus_checks(
+    registry: &Registry,
+    subject: &dyn Implementation,
+    case: &Case,
+    spec: &'static LossSpec,
+    (reduction, order): (Reduction, usize),
+    rows: &mut [Row],
+) {
+    let reference = registry.references.iter().find(|r| {
+        let args = materialize::loss_args(case, spec, DType::Float64);
+        args.is_ok_and(|args| {
+            !matches!(r.loss(&LossInput::new(spec, &args, DType::Float64, reduction)), Evaluation::Unsupported)
+        })
+    });
+    let sides = std::iter::once(subject).chain(reference.map(|r| r.as_ref()).filter(|r| r.in_process()));
+    for side in sides {
+        for order in 1..=order {
+            let Some(result) = calculus::check(side, case, spec, reduction, order) else { continue };
+            let prefix = if order == 1 { "grad." } else { "grad2." };
+            match result {
+                Ok(found) => {
+                    for (output, comparison) in found.compared {
+                        let Some(row) = rows.iter_mut().find(|r| r.output == output) else { continue };
+                        let Some(comparison) = comparison else {
+                            row.not_against_calculus = Some(found.note.clone());
+                            continue;
+                        };
+                        let mut check = Check::compared(side.name(), calculus::CALCULUS, comparison);
+                        check.message = (!found.note.is_empty()).then(|| found.note.clone());
+                        row.checks.push(check);
+                    }
+                }
+                // Not a failure: where S is not finite at the case's inputs (an infinite logit, every
+                // target ignored) there is no derivative to take, and the row says so.
+                Err(message) => {
+                    for row in rows.iter_mut().filter(|r| r.output.starts_with(prefix)) {
+                        row.not_against_calculus = Some(format!("{}: {message}", side.name()));
+                    }
+                }
+            }
+        }
+    }
 }
 
 /// The name libtorch's messages give a dtype ("not implemented for 'Half'").
@@ -509,7 +577,7 @@ pub fn check(registry: &Registry, files: &[FixtureFile], selection: &Selection) 
                 let k = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 let Some(&i) = order.get(k) else { break };
                 let (file, case) = &cases[i];
-                let case_rows = run_case(registry, file, case, &dtypes);
+                let case_rows = run_case(registry, file, case, selection);
                 done.lock().unwrap_or_else(|e| e.into_inner())[i] = case_rows;
             });
         }

@@ -9,6 +9,9 @@ pub struct Selection {
     pub filters: Vec<String>,
     /// Only these dtypes; empty means all.
     pub dtypes: Vec<DType>,
+    /// Also check every float64 gradient, first and second order, against central differences
+    /// ([`super::calculus`]): `check --calculus`, which CI runs.
+    pub calculus: bool,
 }
 
 impl Selection {

@@ -200,6 +200,13 @@ pub trait Implementation: Send + Sync {
         None
     }
 
+    /// Whether it computes in this process, so that calling it thousands of times is cheap (the
+    /// checker differences its forward for the check against calculus). PyTorch in Python
+    /// answers each call over a pipe: it says no.
+    fn in_process(&self) -> bool {
+        true
+    }
+
     /// One loss, forward and backward.
     fn loss(&self, input: &LossInput) -> Evaluation {
         let _ = input;

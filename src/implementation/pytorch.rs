@@ -247,6 +247,10 @@ impl Implementation for PyTorch {
         self.versions()
     }
 
+    fn in_process(&self) -> bool {
+        false
+    }
+
     /// Sends the announced requests as one batch at once: Python (starting now, if it has not)
     /// works on them while the rest of the run goes on.
     fn prepare(&self, inputs: &[LossInput]) {

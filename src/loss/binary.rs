@@ -71,8 +71,12 @@ pub(crate) fn log_sigmoid(x: &Tensor) -> Result<Tensor> {
             tch::Kind::Half | tch::Kind::BFloat16 => t.f_to_kind(tch::Kind::Float),
             _ => Ok(t.shallow_clone()),
         };
-        // z = exp(−|x|) is the buffer libtorch's forward kept, in the input's dtype.
-        let z = widen(&inputs[0].f_abs()?.f_neg()?.f_exp()?)?;
+        // z = exp(−|x|) is the buffer libtorch's forward kept, in the input's dtype. −|x| is
+        // written where(x < 0, x, −x): the same values, and, under create_graph, a derivative
+        // of −1 at 0 where autograd through |x| gives 0, which made the second derivative 0
+        // there instead of −σ(0)(1 − σ(0)) = −1/4 (the fuzzer found it).
+        let x = &inputs[0];
+        let z = widen(&x.f_where_self(&x.f_lt(0.0)?, &x.f_neg()?)?.f_exp()?)?;
         let (x, g) = (widen(&inputs[0])?, widen(g)?);
         let ratio = z.f_div(&z.f_add_scalar(1.0)?)?;
         let local = ratio.f_neg()?.f_add_scalar(1.0)?.f_where_self(&x.f_lt(0.0)?, &ratio)?;
