@@ -86,6 +86,11 @@ enum Command {
         /// gradgradcheck do (eps 1e-6, atol 1e-5, rtol 1e-3; a few seconds more). CI sets it.
         #[arg(long)]
         calculus: bool,
+        /// Also run every loss case with its inputs as views that are not contiguous
+        /// (transposed, a strided slice, expanded with stride 0): the hand-written side must give
+        /// the contiguous run's values bit for bit. CI sets it.
+        #[arg(long)]
+        layouts: bool,
     },
     /// Record the fixtures' expected values again from the live references.
     Regen {
@@ -150,7 +155,7 @@ fn default_fixtures() -> PathBuf {
 impl Filter {
     fn selection(&self) -> Selection {
         let dtypes = self.dtypes.iter().map(|&d| DType::from(d)).collect();
-        Selection { filters: self.filters.clone(), dtypes, calculus: false }
+        Selection { filters: self.filters.clone(), dtypes, ..Default::default() }
     }
 }
 
@@ -163,8 +168,8 @@ fn main() -> ExitCode {
     // bit for bit either way).
     tch::set_num_threads(1);
     match cli.command {
-        Command::Check { filter, format, output, rows, live, accuracy, calculus } => {
-            check(&filter, format, output, rows, (live, accuracy, calculus))
+        Command::Check { filter, format, output, rows, live, accuracy, calculus, layouts } => {
+            check(&filter, format, output, rows, (live, accuracy), (calculus, layouts))
         }
         Command::Regen { filter, check, exact } => regen(&filter, check, exact),
         Command::List { fixtures } => list(&fixtures),
@@ -185,13 +190,14 @@ fn check(
     format: Format,
     output: Option<PathBuf>,
     rows: bool,
-    (live, accuracy, calculus): (bool, bool, bool),
+    (live, accuracy): (bool, bool),
+    (calculus, layouts): (bool, bool),
 ) -> ExitCode {
     let files = match load(&filter.fixtures) {
         Ok(files) => files,
         Err(code) => return code,
     };
-    let selection = Selection { calculus, ..filter.selection() };
+    let selection = Selection { calculus, layouts, ..filter.selection() };
     let registry = if live { Registry::live() } else { Registry::standard() };
     let mut report = check::check(&registry, &files, &selection);
     if accuracy {

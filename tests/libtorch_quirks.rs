@@ -381,3 +381,55 @@ fn float16_strong_wolfe_lbfgs_overflows_on_both_sides() {
         }
     }
 }
+
+/// Found by `check --layouts` (and reproduced in PyTorch 2.13's Python): libtorch's
+/// nll_loss on a 4-d input (nll_loss2d) whose last two dimensions are stored transposed computes
+/// the loss but refuses the backward pass, "grad_input must be contiguous". The hand-written
+/// loss starts from a row-major copy and gives the contiguous input's gradient.
+#[test]
+fn libtorch_nll_loss_2d_backward_refuses_a_transposed_input() {
+    let values =
+        Tensor::arange(2 * 3 * 2 * 2, (Kind::Double, tch::Device::Cpu)).g_div_scalar(10.0).reshape([2, 3, 2, 2]);
+    let target = Tensor::from_slice(&[0i64, 1, 2, 0, 1, 2, 0, 1]).reshape([2, 2, 2]);
+    let base = values.transpose(-1, -2).contiguous().set_requires_grad(true);
+    let transposed = base.transpose(-1, -2);
+    let options = loss::NllOptions::default();
+    let theirs = libtorch::nll_loss(&transposed, &target, None, options, Reduction::Mean).unwrap();
+    let error = Tensor::f_run_backward(&[theirs], &[&transposed], false, false).unwrap_err();
+    assert!(error.to_string().contains("grad_input must be contiguous"), "{error}");
+
+    let mine = loss::nll_loss(&transposed, &target, None, options, Reduction::Mean).unwrap();
+    let grad = Tensor::run_backward(&[mine], &[&transposed], false, false).remove(0);
+    let contiguous = values.set_requires_grad(true);
+    let expected = loss::nll_loss(&contiguous, &target, None, options, Reduction::Mean).unwrap();
+    let expected = Tensor::run_backward(&[expected], &[&contiguous], false, false).remove(0);
+    assert_eq!(
+        Vec::<f64>::try_from(grad.reshape([-1])).unwrap(),
+        Vec::<f64>::try_from(expected.reshape([-1])).unwrap()
+    );
+}
+
+/// Found by `check --layouts` (and reproduced in PyTorch 2.13's Python): libtorch's ctc_loss
+/// reads concatenated (1-d) targets given as a strided view as if they were contiguous, and
+/// returns a wrong loss and gradient without an error. The hand-written loss reads the view's
+/// values.
+#[test]
+fn libtorch_ctc_loss_misreads_strided_concatenated_targets() {
+    let log_probs = Tensor::arange(6 * 3 * 5, (Kind::Double, tch::Device::Cpu))
+        .g_div_scalar(37.0)
+        .sin()
+        .reshape([6, 3, 5])
+        .log_softmax(-1, Kind::Double);
+    let targets = Tensor::from_slice(&[1i64, 2, 2, 3, 4, 1]);
+    let wide = Tensor::full([12], -1, (Kind::Int64, tch::Device::Cpu));
+    wide.slice(0, 0, None, 2).copy_(&targets);
+    let strided = wide.slice(0, 0, None, 2);
+    let (inputs, lengths) = (Tensor::from_slice(&[6i64, 5, 4]), Tensor::from_slice(&[3i64, 2, 1]));
+    let options = loss::CtcOptions::default();
+    let ctc = |targets: &Tensor| libtorch::ctc_loss(&log_probs, targets, &inputs, &lengths, options, Reduction::Sum);
+    let (right, wrong) = (ctc(&targets).unwrap().double_value(&[]), ctc(&strided).unwrap().double_value(&[]));
+    // 15.10 and 15.83 here: far beyond any rounding.
+    assert!((wrong - right).abs() > 1e-3 * right, "contiguous {right}, strided {wrong}");
+    let mine = loss::ctc_loss(&log_probs, &strided, &[6, 5, 4], &[3, 2, 1], options, Reduction::Sum).unwrap();
+    assert!((mine.double_value(&[]) - right).abs() < 1e-12, "{} against {right}", mine.double_value(&[]));
+}

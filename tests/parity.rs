@@ -20,7 +20,8 @@ fn fixtures() -> Vec<FixtureFile> {
 #[test]
 fn every_fixture_case_agrees() {
     // Live: torch.optim runs too, rather than its recorded trajectories.
-    let report = check(&Registry::live(), &fixtures(), &Selection { calculus: true, ..Default::default() });
+    let selection = Selection { calculus: true, layouts: true, ..Default::default() };
+    let report = check(&Registry::live(), &fixtures(), &selection);
     let failures: String = report.rows.iter().filter(|r| !r.passed()).map(failure_detail).collect();
     assert!(report.rows.len() > 10000, "{} rows", report.rows.len());
     assert!(failures.is_empty(), "disagreements:\n{failures}");
@@ -60,6 +61,17 @@ fn every_fixture_case_agrees() {
         if spec.reference == tch_parity::catalog::Reference::Libtorch {
             assert!(checked("grad.", "libtorch") >= 2, "{}: libtorch not checked against calculus", spec.id);
         }
+    }
+    // Layouts: every loss runs strided, and transposed and expanded wherever an input allows,
+    // the hand-written side equal to the contiguous run value for value (the gate's check).
+    for spec in LOSSES {
+        let layouts: std::collections::BTreeSet<&str> = report
+            .rows
+            .iter()
+            .filter(|r| r.op == spec.id && r.output == "every output")
+            .filter_map(|r| r.variant.split('/').nth(1))
+            .collect();
+        assert!(layouts.contains("strided") && layouts.len() >= 2, "{}: {layouts:?}", spec.id);
     }
     let refusal = report.rows.iter().find(|r| r.output == "grad2").expect("a refusal row");
     let said = refusal.checks.iter().filter_map(|c| c.message.as_deref()).collect::<Vec<_>>();

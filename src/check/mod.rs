@@ -8,6 +8,7 @@ pub mod calculus;
 pub mod compare;
 pub mod explain;
 pub mod html;
+pub mod layouts;
 pub mod materialize;
 pub mod optim_run;
 pub mod report;

@@ -3,6 +3,7 @@
 
 use super::calculus;
 use super::compare::{compare, default_tolerance, Comparison};
+use super::layouts;
 use super::materialize;
 use super::report::Report;
 use super::select::Selection;
@@ -221,7 +222,7 @@ pub fn run_case(registry: &Registry, file: &str, case: &Case, selection: &Select
     let dtypes = &selection.dtypes();
     let mut rows = match catalog::find(&case.op) {
         Some(Op::Loss(spec)) if case.kind == CaseKind::Loss => {
-            run_loss_case(registry, spec, file, case, (dtypes, selection.calculus))
+            run_loss_case(registry, spec, file, case, (dtypes, selection))
         }
         Some(Op::Optimizer(spec)) => super::optim_run::run_case(registry, spec, file, case, dtypes),
         Some(Op::Scheduler(_) | Op::Clip(_)) => super::train_run::run_case(registry, file, case, dtypes),
@@ -262,7 +263,7 @@ fn run_loss_case(
     spec: &'static LossSpec,
     file: &str,
     case: &Case,
-    (dtypes, calculus): (&[DType], bool),
+    (dtypes, selection): (&[DType], &Selection),
 ) -> Vec<Row> {
     let mut rows = Vec::new();
     for &dtype in case.dtypes.iter().filter(|d| dtypes.contains(d)) {
@@ -274,11 +275,17 @@ fn run_loss_case(
                 let call = (reduction, derivatives);
                 let mut subject_rows =
                     loss_rows(file, case, dtype, call, subject.name(), &evaluation, reference.as_ref());
-                if calculus && dtype == DType::Float64 && matches!(case.outcome, Outcome::Values(_)) {
+                let values = matches!(case.outcome, Outcome::Values(_));
+                if selection.calculus && dtype == DType::Float64 && values {
                     let order = if derivatives == Derivatives::Second { 2 } else { 1 };
                     calculus_checks(registry, subject.as_ref(), case, spec, (reduction, order), &mut subject_rows);
                 }
                 rows.extend(subject_rows);
+                if let (true, true, Ok(args)) = (selection.layouts, values, materialize::loss_args(case, spec, dtype)) {
+                    let reference = loss_reference_of(registry, case, spec, dtype, reduction);
+                    let call = (dtype, reduction, derivatives);
+                    rows.extend(layouts::rows(file, case, spec, &args, call, subject.as_ref(), reference));
+                }
             }
         }
         // An op without double backward: both sides refuse a second backward pass, with
@@ -337,13 +344,8 @@ fn calculus_checks(
     (reduction, order): (Reduction, usize),
     rows: &mut [Row],
 ) {
-    let reference = registry.references.iter().find(|r| {
-        let args = materialize::loss_args(case, spec, DType::Float64);
-        args.is_ok_and(|args| {
-            !matches!(r.loss(&LossInput::new(spec, &args, DType::Float64, reduction)), Evaluation::Unsupported)
-        })
-    });
-    let sides = std::iter::once(subject).chain(reference.map(|r| r.as_ref()).filter(|r| r.in_process()));
+    let reference = loss_reference_of(registry, case, spec, DType::Float64, reduction);
+    let sides = std::iter::once(subject).chain(reference.filter(|r| r.in_process()));
     for side in sides {
         for order in 1..=order {
             let Some(result) = calculus::check(side, case, spec, reduction, order) else { continue };
@@ -371,6 +373,19 @@ fn calculus_checks(
             }
         }
     }
+}
+
+/// The reference a loss call is checked against: the first that implements it.
+fn loss_reference_of<'r>(
+    registry: &'r Registry,
+    case: &Case,
+    spec: &'static LossSpec,
+    dtype: DType,
+    reduction: Reduction,
+) -> Option<&'r dyn Implementation> {
+    let args = materialize::loss_args(case, spec, dtype).ok()?;
+    let input = LossInput::new(spec, &args, dtype, reduction).with(Derivatives::None);
+    registry.references.iter().find(|r| !matches!(r.loss(&input), Evaluation::Unsupported)).map(|r| r.as_ref())
 }
 
 /// The name libtorch's messages give a dtype ("not implemented for 'Half'").

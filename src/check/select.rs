@@ -12,6 +12,9 @@ pub struct Selection {
     /// Also check every float64 gradient, first and second order, against central differences
     /// ([`super::calculus`]): `check --calculus`, which CI runs.
     pub calculus: bool,
+    /// Also run every loss case with its inputs transposed, strided and expanded
+    /// ([`super::layouts`]): `check --layouts`, which CI runs.
+    pub layouts: bool,
 }
 
 impl Selection {

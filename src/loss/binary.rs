@@ -25,6 +25,9 @@ pub(crate) const LOSS_EPSILON: f64 = 1e-12_f32 as f64;
 ///
 /// Integer and bool inputs are promoted to float32, as libtorch promotes them.
 pub fn sigmoid(x: &Tensor) -> Result<Tensor> {
+    // Row-major copies of inputs laid out otherwise (no-ops for contiguous ones): the result
+    // does not depend on layout, bit for bit (`check --layouts`).
+    let x = &super::row_major(x)?;
     if check_floating("input", x).is_err() {
         return sigmoid(&x.f_to_kind(tch::Kind::Float)?);
     }
@@ -147,6 +150,12 @@ pub fn binary_cross_entropy(
     weight: Option<&Tensor>,
     reduction: Reduction,
 ) -> Result<Tensor> {
+    // Row-major copies of inputs laid out otherwise (no-ops for contiguous ones): the result
+    // does not depend on layout, bit for bit (`check --layouts`).
+    let input = &super::row_major(input)?;
+    let target = &super::row_major(target)?;
+    let weight = weight.map(super::row_major).transpose()?;
+    let weight = weight.as_ref();
     check_input_target_weight(input, target, weight)?;
     check_unit_interval("input", input)?;
     check_unit_interval("target", target)?;
@@ -233,6 +242,14 @@ pub fn binary_cross_entropy_with_logits(
     pos_weight: Option<&Tensor>,
     reduction: Reduction,
 ) -> Result<Tensor> {
+    // Row-major copies of inputs laid out otherwise (no-ops for contiguous ones): the result
+    // does not depend on layout, bit for bit (`check --layouts`).
+    let input = &super::row_major(input)?;
+    let target = &super::row_major(target)?;
+    let weight = weight.map(super::row_major).transpose()?;
+    let weight = weight.as_ref();
+    let pos_weight = pos_weight.map(super::row_major).transpose()?;
+    let pos_weight = pos_weight.as_ref();
     // Unlike BCE on probabilities, libtorch takes a target of another float dtype here.
     check_floating("input", input)?;
     check_floating("target", target)?;

@@ -98,6 +98,12 @@ pub fn nll_loss(
     options: NllOptions,
     reduction: Reduction,
 ) -> Result<Tensor> {
+    // Row-major copies of inputs laid out otherwise (no-ops for contiguous ones): the result
+    // does not depend on layout, bit for bit (`check --layouts`).
+    let input = &super::row_major(input)?;
+    let target = &super::row_major(target)?;
+    let weight = weight.map(super::row_major).transpose()?;
+    let weight = weight.as_ref();
     let ignore_index = options.ignore_index;
     check_floating("input", input)?;
     check_class_targets(input, target, ignore_index)?;
@@ -176,6 +182,12 @@ pub fn cross_entropy(
     options: CrossEntropyOptions,
     reduction: Reduction,
 ) -> Result<Tensor> {
+    // Row-major copies of inputs laid out otherwise (no-ops for contiguous ones): the result
+    // does not depend on layout, bit for bit (`check --layouts`).
+    let input = &super::row_major(input)?;
+    let target = &super::row_major(target)?;
+    let weight = weight.map(super::row_major).transpose()?;
+    let weight = weight.as_ref();
     check_floating("input", input)?;
     if input.dim() == 0 {
         return invalid!("the input needs a class dimension; it is a scalar");
@@ -269,6 +281,10 @@ pub fn smoothed_target_cross_entropy(
     options: SmoothedTargetOptions,
     reduction: Reduction,
 ) -> Result<Tensor> {
+    // Row-major copies of inputs laid out otherwise (no-ops for contiguous ones): the result
+    // does not depend on layout, bit for bit (`check --layouts`).
+    let input = &super::row_major(input)?;
+    let target = &super::row_major(target)?;
     let alpha = options.label_smooth;
     check_floating("input", input)?;
     if input.dim() != 2 {

@@ -58,6 +58,10 @@ pub fn ctc_loss(
     options: CtcOptions,
     reduction: Reduction,
 ) -> Result<Tensor> {
+    // Row-major copies of inputs laid out otherwise (no-ops for contiguous ones): the result
+    // does not depend on layout, bit for bit (`check --layouts`).
+    let log_probs = &super::row_major(log_probs)?;
+    let targets = &super::row_major(targets)?;
     let CtcOptions { blank, zero_infinity } = options;
     check_floating("log_probs", log_probs)?;
     super::refuse_half("ctc_loss", "log_probs", log_probs)?;

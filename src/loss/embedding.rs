@@ -50,6 +50,11 @@ pub fn cosine_embedding_loss(
     options: CosineEmbeddingOptions,
     reduction: Reduction,
 ) -> Result<Tensor> {
+    // Row-major copies of inputs laid out otherwise (no-ops for contiguous ones): the result
+    // does not depend on layout, bit for bit (`check --layouts`).
+    let input1 = &super::row_major(input1)?;
+    let input2 = &super::row_major(input2)?;
+    let target = &super::row_major(target)?;
     let margin = options.margin;
     check_floating("input1", input1)?;
     check_same_shape("input2", input2, input1)?;
@@ -71,6 +76,10 @@ pub fn cosine_embedding_loss(
 
 /// `‖a − b + eps‖_p` over the last dimension, as `torch.pairwise_distance`.
 pub fn pairwise_distance(a: &Tensor, b: &Tensor, p: f64, eps: f64) -> Result<Tensor> {
+    // Row-major copies of inputs laid out otherwise (no-ops for contiguous ones): the result
+    // does not depend on layout, bit for bit (`check --layouts`).
+    let a = &super::row_major(a)?;
+    let b = &super::row_major(b)?;
     vector_norm(&a.f_sub(b)?.f_add_scalar(eps)?, p, -1, false)
 }
 
@@ -143,6 +152,11 @@ pub fn triplet_margin_loss(
     options: TripletMarginOptions,
     reduction: Reduction,
 ) -> Result<Tensor> {
+    // Row-major copies of inputs laid out otherwise (no-ops for contiguous ones): the result
+    // does not depend on layout, bit for bit (`check --layouts`).
+    let anchor = &super::row_major(anchor)?;
+    let positive = &super::row_major(positive)?;
+    let negative = &super::row_major(negative)?;
     let TripletMarginOptions { margin, p, eps, swap } = options;
     check_triplet(anchor, positive, negative)?;
     let distance = |x: &Tensor, y: &Tensor| pairwise_distance(x, y, p, eps);
@@ -159,6 +173,11 @@ pub fn triplet_margin_with_distance_loss(
     options: TripletWithDistanceOptions,
     reduction: Reduction,
 ) -> Result<Tensor> {
+    // Row-major copies of inputs laid out otherwise (no-ops for contiguous ones): the result
+    // does not depend on layout, bit for bit (`check --layouts`).
+    let anchor = &super::row_major(anchor)?;
+    let positive = &super::row_major(positive)?;
+    let negative = &super::row_major(negative)?;
     let TripletWithDistanceOptions { cosine_distance, margin, swap } = options;
     if margin.is_nan() || margin <= 0.0 {
         return invalid!("the margin must be greater than 0, got {margin}");
@@ -178,6 +197,10 @@ pub fn triplet_margin_with_distance_loss(
 /// vector normalised first, its norm clamped at `eps` without blocking the gradient (libtorch
 /// clamps under no_grad).
 pub fn cosine_similarity(x: &Tensor, y: &Tensor, eps: f64) -> Result<Tensor> {
+    // Row-major copies of inputs laid out otherwise (no-ops for contiguous ones): the result
+    // does not depend on layout, bit for bit (`check --layouts`).
+    let x = &super::row_major(x)?;
+    let y = &super::row_major(y)?;
     let last = [-1i64];
     let normalised = |t: &Tensor| -> Result<Tensor> {
         let norm = vector_norm(t, 2.0, -1, true)?;

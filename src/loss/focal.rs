@@ -27,6 +27,10 @@ pub fn sigmoid_focal_loss(
     options: FocalOptions,
     reduction: Reduction,
 ) -> Result<Tensor> {
+    // Row-major copies of inputs laid out otherwise (no-ops for contiguous ones): the result
+    // does not depend on layout, bit for bit (`check --layouts`).
+    let input = &super::row_major(input)?;
+    let target = &super::row_major(target)?;
     let FocalOptions { alpha, gamma } = options;
     if !((0.0..=1.0).contains(&alpha) || alpha == -1.0) {
         return invalid!("alpha must be in [0, 1], or -1 to switch the weighting off; got {alpha}");

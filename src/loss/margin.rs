@@ -39,6 +39,10 @@ crate::options! {
 /// stays finite where libtorch's `log(1 + exp(…))` overflows to inf (t·x below about −88 in
 /// float32); its gradient is libtorch's `−t·σ(−t·x)`.
 pub fn soft_margin_loss(input: &Tensor, target: &Tensor, reduction: Reduction) -> Result<Tensor> {
+    // Row-major copies of inputs laid out otherwise (no-ops for contiguous ones): the result
+    // does not depend on layout, bit for bit (`check --layouts`).
+    let input = &super::row_major(input)?;
+    let target = &super::row_major(target)?;
     check_floating("input", input)?;
     check_same_shape("target", target, input)?;
     // libtorch's loss has the input's dtype: a target of another float dtype is cast to it.
@@ -69,6 +73,11 @@ pub fn margin_ranking_loss(
     options: MarginRankingOptions,
     reduction: Reduction,
 ) -> Result<Tensor> {
+    // Row-major copies of inputs laid out otherwise (no-ops for contiguous ones): the result
+    // does not depend on layout, bit for bit (`check --layouts`).
+    let input1 = &super::row_major(input1)?;
+    let input2 = &super::row_major(input2)?;
+    let target = &super::row_major(target)?;
     let margin = options.margin;
     check_floating("input1", input1)?;
     check_same_shape("input2", input2, input1)?;
@@ -85,6 +94,10 @@ pub fn hinge_embedding_loss(
     options: HingeEmbeddingOptions,
     reduction: Reduction,
 ) -> Result<Tensor> {
+    // Row-major copies of inputs laid out otherwise (no-ops for contiguous ones): the result
+    // does not depend on layout, bit for bit (`check --layouts`).
+    let input = &super::row_major(input)?;
+    let target = &super::row_major(target)?;
     let margin = options.margin;
     check_floating("input", input)?;
     let zeros = input.f_zeros_like()?;
@@ -112,6 +125,10 @@ fn finish(op: &str, input: &Tensor, per_sample: Tensor, unbatched: bool, reducti
 /// `torch.nn.MultiLabelMarginLoss`: each row's targets are the class indices before its first
 /// −1; the loss is `Σ_j Σ_{i ∉ targets} max(0, 1 − (x[y_j] − x[i])) / C`.
 pub fn multilabel_margin_loss(input: &Tensor, target: &Tensor, reduction: Reduction) -> Result<Tensor> {
+    // Row-major copies of inputs laid out otherwise (no-ops for contiguous ones): the result
+    // does not depend on layout, bit for bit (`check --layouts`).
+    let input = &super::row_major(input)?;
+    let target = &super::row_major(target)?;
     check_floating("input", input)?;
     super::refuse_half("multilabel_margin_loss", "input", input)?;
     if target.kind() != Kind::Int64 {
@@ -152,6 +169,12 @@ pub fn multi_margin_loss(
     options: MultiMarginOptions,
     reduction: Reduction,
 ) -> Result<Tensor> {
+    // Row-major copies of inputs laid out otherwise (no-ops for contiguous ones): the result
+    // does not depend on layout, bit for bit (`check --layouts`).
+    let input = &super::row_major(input)?;
+    let target = &super::row_major(target)?;
+    let weight = weight.map(super::row_major).transpose()?;
+    let weight = weight.as_ref();
     let MultiMarginOptions { p, margin } = options;
     check_floating("input", input)?;
     super::refuse_half("multi_margin_loss", "input", input)?;
@@ -206,6 +229,12 @@ pub fn multilabel_soft_margin_loss(
     weight: Option<&Tensor>,
     reduction: Reduction,
 ) -> Result<Tensor> {
+    // Row-major copies of inputs laid out otherwise (no-ops for contiguous ones): the result
+    // does not depend on layout, bit for bit (`check --layouts`).
+    let input = &super::row_major(input)?;
+    let target = &super::row_major(target)?;
+    let weight = weight.map(super::row_major).transpose()?;
+    let weight = weight.as_ref();
     check_floating("input", input)?;
     check_same_shape("target", target, input)?;
     // Python's form, −(t·log σ(x) + (1 − t)·log σ(−x)), with the hand-written log σ (stable, and

@@ -63,12 +63,15 @@ impl Reduction {
         }
     }
 
-    /// Applies the reduction the way libtorch's `apply_loss_reduction` does.
+    /// Applies the reduction the way libtorch's `apply_loss_reduction` does. The elementwise
+    /// loss keeps its inputs' memory layout (a transposed input gives a transposed loss), and a
+    /// sum runs in memory order: it is summed from a row-major copy, so that the result does
+    /// not depend on how the inputs were laid out (a no-op for the usual contiguous loss).
     pub fn apply(self, loss: Tensor) -> Result<Tensor> {
         Ok(match self {
             Reduction::None => loss,
-            Reduction::Mean => loss.f_mean(None)?,
-            Reduction::Sum => loss.f_sum(None)?,
+            Reduction::Mean => loss.f_contiguous()?.f_mean(None)?,
+            Reduction::Sum => loss.f_contiguous()?.f_sum(None)?,
         })
     }
 }
@@ -129,6 +132,14 @@ where
         };
         (0..attached.len()).map(gradient).collect()
     })
+}
+
+/// `t` laid out row-major: itself when it already is, else a copy (differentiable). The
+/// losses start from these, so that a transposed, strided or expanded input gives the values of
+/// the contiguous one bit for bit: elementwise kernels split vectorized and scalar work by
+/// memory position, and reductions sum in memory order.
+pub(crate) fn row_major(t: &Tensor) -> Result<Tensor> {
+    Ok(t.f_contiguous()?)
 }
 
 /// `output` (computed with autograd through the primitives) behind a node that keeps its first

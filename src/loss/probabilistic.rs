@@ -68,6 +68,10 @@ pub fn kl_div(
     options: KlDivOptions,
     reduction: impl Into<KlDivReduction>,
 ) -> Result<Tensor> {
+    // Row-major copies of inputs laid out otherwise (no-ops for contiguous ones): the result
+    // does not depend on layout, bit for bit (`check --layouts`).
+    let input = &super::row_major(input)?;
+    let target = &super::row_major(target)?;
     let elements = kl_div_elements(input, target, options.log_target)?;
     match reduction.into() {
         KlDivReduction::None => Ok(elements),
@@ -83,6 +87,10 @@ pub fn kl_div(
 /// PyTorch's `reduction='batchmean'`.
 #[deprecated(since = "0.2.0", note = "use `kl_div(input, target, options, KlDivReduction::BatchMean)`")]
 pub fn kl_div_batchmean(input: &Tensor, target: &Tensor, log_target: bool) -> Result<Tensor> {
+    // Row-major copies of inputs laid out otherwise (no-ops for contiguous ones): the result
+    // does not depend on layout, bit for bit (`check --layouts`).
+    let input = &super::row_major(input)?;
+    let target = &super::row_major(target)?;
     kl_div(input, target, KlDivOptions { log_target }, KlDivReduction::BatchMean)
 }
 
@@ -122,6 +130,10 @@ pub fn poisson_nll_loss(
     options: PoissonNllOptions,
     reduction: Reduction,
 ) -> Result<Tensor> {
+    // Row-major copies of inputs laid out otherwise (no-ops for contiguous ones): the result
+    // does not depend on layout, bit for bit (`check --layouts`).
+    let input = &super::row_major(input)?;
+    let target = &super::row_major(target)?;
     let PoissonNllOptions { log_input, full, eps } = options;
     check_floating("input", input)?;
     let mut loss = if log_input {
@@ -155,6 +167,11 @@ pub fn gaussian_nll_loss(
     options: GaussianNllOptions,
     reduction: Reduction,
 ) -> Result<Tensor> {
+    // Row-major copies of inputs laid out otherwise (no-ops for contiguous ones): the result
+    // does not depend on layout, bit for bit (`check --layouts`).
+    let input = &super::row_major(input)?;
+    let target = &super::row_major(target)?;
+    let var = &super::row_major(var)?;
     let GaussianNllOptions { full, eps } = options;
     check_floating("input", input)?;
     check_same_shape("target", target, input)?;

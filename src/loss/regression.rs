@@ -35,11 +35,19 @@ fn difference(input: &Tensor, target: &Tensor) -> Result<Tensor> {
 
 /// `|x − t|`, as `torch.nn.L1Loss`; its gradient is `sign(x − t)` (0 where equal).
 pub fn l1_loss(input: &Tensor, target: &Tensor, reduction: Reduction) -> Result<Tensor> {
+    // Row-major copies of inputs laid out otherwise (no-ops for contiguous ones): the result
+    // does not depend on layout, bit for bit (`check --layouts`).
+    let input = &super::row_major(input)?;
+    let target = &super::row_major(target)?;
     reduction.apply(difference(input, target)?.f_abs()?)
 }
 
 /// `(x − t)²`, as `torch.nn.MSELoss` (the document's "L2").
 pub fn mse_loss(input: &Tensor, target: &Tensor, reduction: Reduction) -> Result<Tensor> {
+    // Row-major copies of inputs laid out otherwise (no-ops for contiguous ones): the result
+    // does not depend on layout, bit for bit (`check --layouts`).
+    let input = &super::row_major(input)?;
+    let target = &super::row_major(target)?;
     let d = difference(input, target)?;
     reduction.apply(d.f_mul(&d)?)
 }
@@ -158,6 +166,10 @@ pub fn smooth_l1_loss(
     options: SmoothL1Options,
     reduction: Reduction,
 ) -> Result<Tensor> {
+    // Row-major copies of inputs laid out otherwise (no-ops for contiguous ones): the result
+    // does not depend on layout, bit for bit (`check --layouts`).
+    let input = &super::row_major(input)?;
+    let target = &super::row_major(target)?;
     let beta = options.beta;
     if beta < 0.0 {
         return invalid!("beta must not be negative, got {beta}");
@@ -184,6 +196,10 @@ pub fn smooth_l1_loss(
 /// equal to δ·SmoothL1(β = δ) (Huber, *Robust Estimation of a Location Parameter*, 1964). δ
 /// defaults to 1; δ ≤ 0 is rejected.
 pub fn huber_loss(input: &Tensor, target: &Tensor, options: HuberOptions, reduction: Reduction) -> Result<Tensor> {
+    // Row-major copies of inputs laid out otherwise (no-ops for contiguous ones): the result
+    // does not depend on layout, bit for bit (`check --layouts`).
+    let input = &super::row_major(input)?;
+    let target = &super::row_major(target)?;
     let delta = options.delta;
     if delta.is_nan() || delta <= 0.0 {
         return invalid!("delta must be positive, got {delta}");

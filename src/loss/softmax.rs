@@ -63,12 +63,18 @@ fn forward(x: &Tensor, dim: i64, log: bool) -> Result<Tensor> {
 /// `exp(x_i) / Σ_j exp(x_j)` along `dim`, as `torch.softmax`. Its gradient is libtorch's
 /// `softmax_backward_data`, `y·(g − Σ g·y)` from the output `y`.
 pub fn softmax(x: &Tensor, dim: i64) -> Result<Tensor> {
+    // Row-major copies of inputs laid out otherwise (no-ops for contiguous ones): the result
+    // does not depend on layout, bit for bit (`check --layouts`).
+    let x = &super::row_major(x)?;
     softmax_or_log(x, dim, false)
 }
 
 /// `x_i − ln Σ_j exp(x_j)` along `dim`, as `torch.log_softmax`, without forming the softmax. Its
 /// gradient is libtorch's `log_softmax_backward_data`, `g − exp(y)·Σ g` from the output `y`.
 pub fn log_softmax(x: &Tensor, dim: i64) -> Result<Tensor> {
+    // Row-major copies of inputs laid out otherwise (no-ops for contiguous ones): the result
+    // does not depend on layout, bit for bit (`check --layouts`).
+    let x = &super::row_major(x)?;
     softmax_or_log(x, dim, true)
 }
 
