@@ -92,3 +92,22 @@ fn a_broken_implementation_is_found_and_shrunk() {
     let original: i64 = generate(sigmoid, seed, size).inputs[0].1.shape.iter().product();
     assert!(numel >= 6 && numel < original, "shrunk from {original} to {numel} elements");
 }
+
+/// MSE that is right on contiguous inputs and twice too large on any other layout.
+fn layout_dependent(call: &LossCall) -> Option<tch_parity::Result<Tensor>> {
+    let LossCall::MseLoss { input, target, reduction } = *call else { return None };
+    let factor = if input.is_contiguous() { 1.0 } else { 2.0 };
+    Some(reduction.apply((input - target).square() * factor))
+}
+
+#[test]
+fn a_loss_that_depends_on_the_layout_of_its_inputs_is_found() {
+    let registry = Registry {
+        subjects: vec![Box::new(LossFunction::new("layout-dependent", layout_dependent))],
+        references: Registry::standard_references(),
+    };
+    let spec = find("mse_loss").unwrap();
+    let case = generate(spec, 3, Size { batch: 2, classes: 3, extra: 1 });
+    let error = check_loss(&registry, &case, spec).unwrap_err();
+    assert!(error.contains("on transposed inputs differs from its contiguous run"), "{error}");
+}

@@ -79,6 +79,17 @@ impl Layout {
         })
     }
 
+    /// A parameter in this layout: a leaf sharing storage with a base laid out so (an optimizer
+    /// updates it in place); `None` where the shape does not allow it. Expanded is never one: a
+    /// tensor that overlaps itself cannot be updated in place.
+    pub fn parameter(self, t: &Tensor) -> Option<Tensor> {
+        if self == Layout::Expanded {
+            return None;
+        }
+        let (view, _) = self.view(&t.detach()).ok()??;
+        Some(view.detach())
+    }
+
     /// The case's arguments in this layout and the contiguous arguments of the same values, or
     /// `None` when no input takes the layout. Options are shared.
     pub fn apply(self, args: &Args) -> Result<Option<(Args, Args)>, String> {

@@ -10,6 +10,7 @@ pub mod training;
 use crate::catalog::samples::{self, Rng, Sample, SampleData, Size};
 use crate::catalog::{ClipSpec, LossSpec, OptimizerSpec, SchedulerSpec, CLIPPING, LOSSES, OPTIMIZERS, SCHEDULERS};
 use crate::check::compare::{compare, default_tolerance};
+use crate::check::layouts::Layout;
 use crate::check::materialize;
 use crate::check::optim_run::{run_steps, Gradients, OtherRoundingOrder};
 use crate::check::report::describe_comparison;
@@ -112,6 +113,47 @@ pub fn check_loss(registry: &Registry, case: &Case, spec: &'static LossSpec) -> 
                 }
                 (other, _) => return Err(format!("{dtype} {reduction}: {name}: {other:?}")),
             }
+            // Layouts: the subject on transposed, strided and expanded inputs gives its
+            // contiguous run's values, bit for bit (libtorch's own layout bugs are the checker's).
+            if subject.in_process() {
+                layouts_agree(subject.as_ref(), spec, &args, (dtype, reduction, derivatives))?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// `Err` describes the first layout whose run differs from the contiguous one.
+fn layouts_agree(
+    subject: &dyn Implementation,
+    spec: &'static LossSpec,
+    args: &crate::catalog::Args,
+    (dtype, reduction, derivatives): (DType, crate::Reduction, crate::implementation::Derivatives),
+) -> Result<(), String> {
+    for layout in Layout::ALL {
+        let Ok(Some((viewed, contiguous))) = layout.apply(args) else { continue };
+        let run = |args| subject.loss(&LossInput::new(spec, args, dtype, reduction).with(derivatives));
+        let (a, b) = (run(&viewed), run(&contiguous));
+        let same = match (&a, &b) {
+            (Evaluation::Computed(x), Evaluation::Computed(y)) => {
+                x.len() == y.len()
+                    && x.iter().zip(y).all(|(p, q)| {
+                        p.name == q.name
+                            && p.shape == q.shape
+                            && p.values.iter().zip(&q.values).all(|(u, v)| u == v || (u.is_nan() && v.is_nan()))
+                    })
+            }
+            (Evaluation::Rejected(_), Evaluation::Rejected(_)) => true,
+            _ => false,
+        };
+        if !same {
+            return Err(format!(
+                "{dtype} {reduction}: {} on {} inputs differs from its contiguous run ({} against {})",
+                subject.name(),
+                layout.name(),
+                a.describe(),
+                b.describe()
+            ));
         }
     }
     Ok(())
@@ -161,6 +203,11 @@ pub fn shrink(registry: &Registry, spec: &'static LossSpec, seed: u64, mut size:
         }
     }
     case
+}
+
+/// Parameters as leaves in `layout`, with the same values.
+fn laid_out(params: Vec<Tensor>, layout: Layout) -> Vec<Tensor> {
+    params.into_iter().map(|p| layout.parameter(&p).unwrap_or(p)).collect()
 }
 
 /// The parameters' names in a drawn optimizer case.
@@ -216,6 +263,15 @@ impl OptimizerDraw {
                     .collect()
             })
             .collect();
+        // Now and then the parameters are laid out otherwise: stored transposed, or every other
+        // column of a wider buffer (each reference gets them so: libtorch's paths keep the
+        // layout, PyTorch in Python gets the values).
+        let mut layout_rng = Rng::new(seed ^ 0x1a70);
+        let params = match layout_rng.below(4) {
+            0 => laid_out(params, Layout::Transposed),
+            1 => laid_out(params, Layout::Strided),
+            _ => params,
+        };
         let group_of = vec![0; params.len()];
         // A GradScaler for the optimizers stepped with dense gradients, as torch.amp allows.
         let mut scaler_rng = Rng::new(seed ^ 0xa3f);

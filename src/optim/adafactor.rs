@@ -75,9 +75,12 @@ pub struct AdafactorState {
     pub variance: Option<Tensor>,
 }
 
-/// The 2-norm of `t` over `dims` (all of them when empty), as `torch.norm` computes it.
+/// The 2-norm of `t` over `dims` (all of them when empty), as `torch.norm` computes it, over
+/// a row-major copy: a norm sums in memory order, and a parameter stored transposed or strided
+/// (and the update, which takes its layout) must give the contiguous parameter's step bit for
+/// bit (torch.optim's would differ in the last bit).
 fn norm(t: &Tensor, dims: &[i64], keepdim: bool) -> Result<Tensor> {
-    crate::ffi::vector_norm(t, 2.0, (!dims.is_empty()).then_some(dims), keepdim)
+    crate::ffi::vector_norm(&t.f_contiguous()?, 2.0, (!dims.is_empty()).then_some(dims), keepdim)
 }
 
 /// `√numel`, as Python's `numel ** 0.5`.

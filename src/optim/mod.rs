@@ -596,9 +596,26 @@ pub(crate) fn direction(grad: &Tensor, maximize: bool) -> Result<Tensor> {
 }
 
 /// Fresh leaf copies of `params`, each able to hold a gradient: what an optimizer driven from
-/// outside (a [`Stepper`]) updates, apart from the caller's tensors.
+/// outside (a [`Stepper`]) updates, apart from the caller's tensors. Each copy has its
+/// parameter's strides (a transposed parameter, or every other element of a buffer, stays one),
+/// so that the optimizer updates a parameter laid out as the caller's is; a parameter that
+/// overlaps itself (an expanded view, stride 0) cannot be updated in place and is copied
+/// contiguous.
 pub fn leaves(params: &[Tensor]) -> Result<Vec<Tensor>> {
-    params.iter().map(|p| Ok(p.f_detach_copy()?.set_requires_grad(true))).collect()
+    params
+        .iter()
+        .map(|p| {
+            let overlapping = p.size().iter().zip(p.stride()).any(|(&n, s)| n > 1 && s == 0);
+            let copy = if p.is_contiguous() || overlapping || p.is_sparse() {
+                p.f_detach_copy()?
+            } else {
+                let mut copy = Tensor::f_empty_strided(p.size(), p.stride(), (p.kind(), p.device()))?;
+                tch::no_grad(|| copy.f_copy_(&p.detach()))?;
+                copy
+            };
+            Ok(copy.set_requires_grad(true))
+        })
+        .collect()
 }
 
 /// `step` as a scalar tensor, for `buffers`.
