@@ -269,6 +269,8 @@ fn regen(filter: &Filter, dry_run: bool, exact: bool) -> ExitCode {
     let (mut rewritten, mut problems, mut io_errors) = (0, 0, 0);
     let selected = |case: &fixture::Case| selection.selects(case);
     let registry = Registry::live();
+    // Python computes the torch.optim runs of every file while the files are recorded in turn.
+    check::run::prepare(&registry, &files, &selection, &DType::ALL);
     let total = files.iter().flat_map(|f| &f.cases).filter(|c| selection.selects(c)).count() as u64;
     let mut progress = Progress::new("regen", total);
     let mut done = 0;

@@ -530,9 +530,9 @@ pub(super) fn value_checks(
     checks
 }
 
-/// Every announced loss call of the selected cases, so that implementations that batch (PyTorch
-/// in Python) can start at once.
-fn prepare(registry: &Registry, files: &[FixtureFile], selection: &Selection, dtypes: &[DType]) {
+/// Announces every loss call and optimizer run of the selected cases, so that implementations
+/// that batch (PyTorch in Python) can start at once: `check`, and `regen` before it records.
+pub fn prepare(registry: &Registry, files: &[FixtureFile], selection: &Selection, dtypes: &[DType]) {
     let mut calls: Vec<(&'static LossSpec, Args, DType, Reduction)> = Vec::new();
     for case in files.iter().flat_map(|f| &f.cases).filter(|c| selection.selects(c) && c.kind == CaseKind::Loss) {
         let Some(Op::Loss(spec)) = catalog::find(&case.op) else { continue };

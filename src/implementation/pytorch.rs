@@ -23,9 +23,9 @@ use tch::{Kind, Tensor};
 
 /// PyTorch in Python: `torch.optim`'s for-loop implementations (and the losses), or with
 /// `foreach`, its multi-tensor ones (which round differently; both are PyTorch). Every `PyTorch`
-/// of a process shares one Python process and its answers (importing torch costs a second or
-/// two of CPU, so tests that build many registries start it once); it ends with the process,
-/// whose exit closes its pipes.
+/// of a process shares its Python processes (one, and a second for a large batch) and their
+/// answers (importing torch costs a second or two of CPU, so tests that build many registries
+/// start them once); they end with the process, whose exit closes their pipes.
 pub struct PyTorch {
     state: &'static Mutex<State>,
     foreach: bool,
@@ -59,10 +59,12 @@ enum Answer {
 
 #[derive(Default)]
 struct State {
-    /// Started at the first need; `Err` once it could not be.
-    worker: Option<Result<Worker, String>>,
-    /// Batches sent and not yet received, oldest first.
-    in_flight: std::collections::VecDeque<Vec<Job>>,
+    /// Up to [`workers`] Python processes, each started at its first need; `Err` once it
+    /// could not be.
+    workers: Vec<Option<Result<Worker, String>>>,
+    /// Batches sent and not yet received, oldest first, with the worker each went to (each
+    /// answers its own in order).
+    in_flight: std::collections::VecDeque<(usize, Vec<Job>)>,
     answers: HashMap<String, Answer>,
     versions: Option<String>,
 }
@@ -165,29 +167,41 @@ impl PyTorch {
     }
 }
 
+/// How many Python processes share a large batch: the machine's cores, at most 2. Announced
+/// optimizer runs keep one process busy for tens of seconds (`regen`, `check --live`) while the
+/// Rust side waits; a batch below [`SPLIT_FROM`] jobs goes to one process, to spare the second
+/// its start (importing torch costs a second or two of CPU).
+fn workers() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get()).clamp(1, 2)
+}
+const SPLIT_FROM: usize = 64;
+
 impl State {
-    fn worker(&mut self) -> Result<&mut Worker, String> {
-        self.worker.get_or_insert_with(Worker::start).as_mut().map_err(|e| e.clone())
+    fn worker(&mut self, w: usize) -> Result<&mut Worker, String> {
+        if self.workers.len() <= w {
+            self.workers.resize_with(w + 1, || None);
+        }
+        self.workers[w].get_or_insert_with(Worker::start).as_mut().map_err(|e| e.clone())
     }
 
     /// Whether the request is answered or on its way.
     fn known(&self, key: &str) -> bool {
-        self.answers.contains_key(key) || self.in_flight.iter().flatten().any(|j| j.key == key)
+        self.answers.contains_key(key) || self.in_flight.iter().flat_map(|(_, b)| b).any(|j| j.key == key)
     }
 
     /// Sends a batch; Python works on it while the caller goes on.
-    fn send(&mut self, batch: Vec<Job>) -> Result<(), String> {
+    fn send(&mut self, w: usize, batch: Vec<Job>) -> Result<(), String> {
         let requests: Vec<Value> = batch.iter().map(|j| j.json.clone()).collect();
-        self.worker()?.send(&requests).inspect_err(|e| self.worker = Some(Err(e.clone())))?;
-        self.in_flight.push_back(batch);
+        self.worker(w)?.send(&requests).inspect_err(|e| self.workers[w] = Some(Err(e.clone())))?;
+        self.in_flight.push_back((w, batch));
         Ok(())
     }
 
     /// Receives the oldest batch in flight.
     fn receive(&mut self) -> Result<(), String> {
-        let batch = self.in_flight.pop_front().expect("a batch in flight");
+        let (w, batch) = self.in_flight.pop_front().expect("a batch in flight");
         // A worker that failed once is not asked again.
-        let answers = self.worker()?.receive(batch.len()).inspect_err(|e| self.worker = Some(Err(e.clone())))?;
+        let answers = self.worker(w)?.receive(batch.len()).inspect_err(|e| self.workers[w] = Some(Err(e.clone())))?;
         for (job, answer) in batch.into_iter().zip(answers) {
             self.versions.get_or_insert_with(|| python::versions(&answer));
             let answer = match &job.loss {
@@ -207,9 +221,15 @@ impl State {
                 batch.push(job);
             }
         }
-        if !batch.is_empty() {
-            // Unavailable Python shows in each call's evaluation instead.
-            let _ = self.send(batch);
+        // A large batch is dealt out in turn (neighbouring runs cost alike). Unavailable Python
+        // shows in each call's evaluation instead.
+        let n = if batch.len() >= SPLIT_FROM { workers() } else { 1 };
+        let mut shares: Vec<Vec<Job>> = vec![Vec::new(); n];
+        for (i, job) in batch.into_iter().enumerate() {
+            shares[i % n].push(job);
+        }
+        for (w, share) in shares.into_iter().enumerate().filter(|(_, s)| !s.is_empty()) {
+            let _ = self.send(w, share);
         }
     }
 
@@ -217,7 +237,7 @@ impl State {
     fn answer(&mut self, job: Job) -> Result<Answer, String> {
         let key = job.key.clone();
         if !self.known(&key) {
-            self.send(vec![job])?;
+            self.send(0, vec![job])?;
         }
         while !self.answers.contains_key(&key) {
             self.receive()?;
