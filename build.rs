@@ -38,7 +38,8 @@ fn compile_shim(lib: &Path) {
     let root = lib.parent().expect("libtorch's lib folder has a parent");
     // torch-sys builds its own wrapper with the same flags; the ABI default matches its.
     let abi = std::env::var("LIBTORCH_CXX11_ABI").unwrap_or_else(|_| "1".to_owned());
-    cc::Build::new()
+    let mut build = cc::Build::new();
+    build
         .cpp(true)
         .pic(true)
         .warnings(false)
@@ -46,9 +47,17 @@ fn compile_shim(lib: &Path) {
         .include(root.join("include/torch/csrc/api/include"))
         .flag("-std=c++17")
         .flag(format!("-D_GLIBCXX_USE_CXX11_ABI={abi}"))
-        .flag("-DGLOG_USE_GLOG_EXPORT")
-        .files(sources)
-        .compile("tch_parity_shim");
+        .flag("-DGLOG_USE_GLOG_EXPORT");
+    // libtorch's at::parallel_for is a header template: compiled here without OpenMP it would
+    // run every chunk on the calling thread. With the OpenMP runtime libtorch ships (pip's
+    // torch/lib/libgomp.so.1), the shim's parallel loops run on libtorch's own worker threads,
+    // and that one runtime is linked (two OpenMP runtimes in a process would each spin).
+    let gomp = lib.join("libgomp.so.1");
+    if gomp.exists() {
+        build.flag("-fopenmp").flag("-DAT_PARALLEL_OPENMP=1");
+        println!("cargo:rustc-link-arg={}", gomp.display());
+    }
+    build.files(sources).compile("tch_parity_shim");
     for name in ["torch_cpu", "torch", "c10"] {
         println!("cargo:rustc-link-lib={name}");
     }

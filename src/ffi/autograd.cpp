@@ -9,6 +9,7 @@
 // variables after a backward without retain_graph, or when it is destroyed, whichever is first.
 
 #include <ATen/ATen.h>
+#include <ATen/Parallel.h>
 #include <ATen/Version.h>
 #include <torch/csrc/autograd/function.h>
 #include <torch/csrc/autograd/functions/utils.h>
@@ -95,6 +96,15 @@ int tp_vector_bytes() {
   } catch (...) {
     return 32;
   }
+}
+
+// Runs body(context, begin, end) over [0, n) on libtorch's intra-op thread pool, split as
+// at::parallel_for splits its own kernels' work (grain: the fewest elements worth a thread).
+// Rust loops that stand in for a libtorch kernel run on the same threads: Rust threads of their
+// own would compete for the cores with libtorch's OpenMP workers, which spin for a while after
+// every parallel op. body must not throw (the Rust side catches its panics).
+void tp_parallel_for(int64_t n, int64_t grain, void (*body)(void*, int64_t, int64_t), void* context) {
+  at::parallel_for(0, n, grain, [&](int64_t begin, int64_t end) { body(context, begin, end); });
 }
 
 // Whether autograd records operations now: in a backward pass, whether it was asked to

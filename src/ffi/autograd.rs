@@ -37,6 +37,31 @@ extern "C" {
     fn tp_error_set(error: *mut c_void, text: *const c_char, len: usize);
     fn tp_grad_enabled() -> c_int;
     fn tp_vector_bytes() -> c_int;
+    fn tp_parallel_for(n: i64, grain: i64, body: extern "C" fn(*mut c_void, i64, i64), context: *mut c_void);
+}
+
+/// Runs `body(begin, end)` over `0..n` on libtorch's intra-op thread pool, in chunks of at
+/// least `grain` elements, as `at::parallel_for` splits libtorch's own kernels (one chunk, on
+/// this thread, below `grain`). A panic in `body` is raised again here once every chunk is done.
+pub fn parallel_for(n: usize, grain: usize, body: impl Fn(usize, usize) + Sync) {
+    struct Job<'a> {
+        body: &'a (dyn Fn(usize, usize) + Sync),
+        panicked: std::sync::atomic::AtomicBool,
+    }
+    extern "C" fn trampoline(context: *mut c_void, begin: i64, end: i64) {
+        // SAFETY: the shim calls back with the pointer given below, during this call.
+        let job = unsafe { &*(context as *const Job) };
+        let run = std::panic::AssertUnwindSafe(|| (job.body)(begin as usize, end as usize));
+        if std::panic::catch_unwind(run).is_err() {
+            job.panicked.store(true, std::sync::atomic::Ordering::Relaxed);
+        }
+    }
+    let job = Job { body: &body, panicked: false.into() };
+    // SAFETY: `job` outlives the call, which returns once every chunk has run.
+    unsafe { tp_parallel_for(n as i64, grain as i64, trampoline, &job as *const Job as *mut c_void) };
+    if job.panicked.into_inner() {
+        panic!("a parallel_for body panicked");
+    }
 }
 
 /// The width in bytes of the vectors libtorch's CPU kernels run on this machine: 64 with AVX-512,
@@ -137,6 +162,31 @@ mod tests {
     use std::sync::atomic::{AtomicUsize, Ordering};
     use std::sync::Arc;
     use tch::Kind;
+
+    #[test]
+    fn parallel_for_covers_every_index_once_on_libtorch_threads_and_raises_a_panic_again() {
+        let n = 5 * 32768 + 7;
+        let seen: Vec<AtomicUsize> = (0..n).map(|_| AtomicUsize::new(0)).collect();
+        let chunks = AtomicUsize::new(0);
+        parallel_for(n, 32768, |begin, end| {
+            chunks.fetch_add(1, Ordering::Relaxed);
+            for count in &seen[begin..end] {
+                count.fetch_add(1, Ordering::Relaxed);
+            }
+        });
+        assert!(seen.iter().all(|c| c.load(Ordering::Relaxed) == 1));
+        // Split as libtorch splits its own kernels: one chunk per thread when there is work
+        // enough, one chunk on this thread below the grain.
+        let threads = tch::get_num_threads().max(1) as usize;
+        assert_eq!(chunks.load(Ordering::Relaxed), threads.min(6));
+        let small = AtomicUsize::new(0);
+        parallel_for(100, 32768, |_, _| {
+            small.fetch_add(1, Ordering::Relaxed);
+        });
+        assert_eq!(small.load(Ordering::Relaxed), 1);
+        let panicked = std::panic::catch_unwind(|| parallel_for(n, 32768, |_, _| panic!("inside")));
+        assert!(panicked.is_err());
+    }
 
     fn values(t: &Tensor) -> Vec<f64> {
         Vec::<f64>::try_from(t.to_kind(Kind::Double).reshape([-1])).unwrap()

@@ -5,7 +5,7 @@
 //! The bottom layer: it knows tensors and libtorch, nothing of this crate's losses or catalogue.
 
 mod autograd;
-pub use autograd::{grad_enabled, vector_bytes, with_backward};
+pub use autograd::{grad_enabled, parallel_for, vector_bytes, with_backward};
 
 use crate::error::{Error, Result};
 use std::ffi::{c_char, c_int, c_void, CStr, CString};

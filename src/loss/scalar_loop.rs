@@ -89,8 +89,13 @@ half!(half::f16);
 half!(half::bf16);
 
 /// Below this many elements libtorch runs a kernel on one thread (`at::internal::GRAIN_SIZE`);
-/// above, this loop splits the work the same number of ways libtorch would.
+/// above, `at::parallel_for` splits the work.
 const GRAIN_SIZE: usize = 32768;
+
+/// An output buffer written from several threads, each in its own range.
+struct Disjoint<T>(*mut T);
+// SAFETY: each thread writes only the elements of the range it is handed.
+unsafe impl<T> Sync for Disjoint<T> {}
 
 /// `f(a[i], b[i])` for two tensors of one shape and one floating dtype, into a new tensor.
 pub(crate) fn map2(a: &Tensor, b: &Tensor, f: impl ScalarFn2) -> Result<Tensor> {
@@ -127,22 +132,14 @@ fn run<T: Scalar>(a: &Tensor, b: &Tensor, f: impl Fn(T, T) -> T + Sync) -> Resul
             std::slice::from_raw_parts_mut(out.data_ptr() as *mut T, n),
         )
     };
-    let threads = (tch::get_num_threads().max(1) as usize).min(n.div_ceil(GRAIN_SIZE));
-    if threads == 1 {
-        for ((x, y), z) in xs.iter().zip(ys).zip(zs) {
-            *z = f(*x, *y);
-        }
-        return Ok(out);
-    }
-    let chunk = n.div_ceil(threads);
-    std::thread::scope(|scope| {
-        for ((xs, ys), zs) in xs.chunks(chunk).zip(ys.chunks(chunk)).zip(zs.chunks_mut(chunk)) {
-            let f = &f;
-            scope.spawn(move || {
-                for ((x, y), z) in xs.iter().zip(ys).zip(zs) {
-                    *z = f(*x, *y);
-                }
-            });
+    // On libtorch's own threads, split as its kernels are: Rust threads of their own would
+    // compete with its OpenMP workers, which spin for a while after each parallel op.
+    let zs = Disjoint(zs.as_mut_ptr());
+    crate::ffi::parallel_for(n, GRAIN_SIZE, |begin, end| {
+        let zs = &zs;
+        for i in begin..end {
+            // SAFETY: parallel_for hands out disjoint ranges of 0..n; `out` has n elements.
+            unsafe { *zs.0.add(i) = f(xs[i], ys[i]) };
         }
     });
     Ok(out)
