@@ -1,6 +1,6 @@
 //! Sigmoid and the binary cross-entropy losses (seed §2.1).
 
-use super::scalar_loop::{map2, Scalar, ScalarFn2};
+use super::scalar_loop::{map2, map3, Scalar, ScalarFn2, ScalarFn3};
 use super::{
     check_broadcasts_to, check_floating, check_same_kind, check_same_shape, check_unit_interval, weight_and_reduce,
     weighted, with_backward_formula, Reduction,
@@ -209,6 +209,9 @@ pub fn binary_cross_entropy(
                     _ => input_gradient(x, t, gg)?,
                 })
             })?
+        } else if i == 0 && matches!(x.kind(), tch::Kind::Float | tch::Kind::Double) {
+            // libtorch's kernel in one pass on its threads, rather than seven tensor passes.
+            map3(&x.f_detach()?, &t.f_detach()?, &g.f_detach()?, BceGradient)?
         } else if i == 0 {
             input_gradient(x, t, g)?
         } else {
@@ -218,6 +221,17 @@ pub fn binary_cross_entropy(
         };
         weight_and_reduce(grad, weight.as_ref(), reduction, numel)
     })
+}
+
+/// One element of BCE's input gradient as libtorch's backward kernel computes it, rounding after
+/// each operation: `(g·(x − t)) / max((1 − x)·x, ε)`, ε = 1e-12.
+struct BceGradient;
+
+impl ScalarFn3 for BceGradient {
+    fn call<T: Scalar>(&self, x: T, t: T, g: T) -> T {
+        let one = T::from_f64(1.0);
+        (g * (x - t)) / ((one - x) * x).max_of(T::from_f64(LOSS_EPSILON))
+    }
 }
 
 /// One element of BCE as libtorch's scalar kernel computes it, rounding after each operation:

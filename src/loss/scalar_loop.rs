@@ -145,6 +145,55 @@ fn run<T: Scalar>(a: &Tensor, b: &Tensor, f: impl Fn(T, T) -> T + Sync) -> Resul
     Ok(out)
 }
 
+/// A function of three elements, generic over the element type.
+pub(crate) trait ScalarFn3: Sync {
+    fn call<T: Scalar>(&self, a: T, b: T, c: T) -> T;
+}
+
+/// `f(a[i], b[i], c[i])` for two tensors of one shape and one floating dtype and a third that is
+/// either of that shape or a single element (a reduced loss's upstream gradient), into a new
+/// tensor, on libtorch's threads. float32 and float64 only: the half types' rounding is the
+/// tensor ops' business.
+pub(crate) fn map3(a: &Tensor, b: &Tensor, c: &Tensor, f: impl ScalarFn3) -> Result<Tensor> {
+    let broadcast = c.numel() == 1;
+    if a.size() != b.size() || a.kind() != b.kind() || c.kind() != a.kind() || !(broadcast || c.size() == a.size()) {
+        return invalid!("map3: {:?} {:?}, {:?} {:?}, {:?} {:?}", a.kind(), a.size(), b.kind(), b.size(), c.kind(), c.size());
+    }
+    match a.kind() {
+        Kind::Float => run3::<f32>(a, b, c, |x, y, z| f.call(x, y, z)),
+        Kind::Double => run3::<f64>(a, b, c, |x, y, z| f.call(x, y, z)),
+        kind => invalid!("map3: {kind:?} is not float32 or float64"),
+    }
+}
+
+fn run3<T: Scalar>(a: &Tensor, b: &Tensor, c: &Tensor, f: impl Fn(T, T, T) -> T + Sync) -> Result<Tensor> {
+    let (a, b, c) = (a.f_detach()?.f_contiguous()?, b.f_detach()?.f_contiguous()?, c.f_detach()?.f_contiguous()?);
+    let out = a.f_empty_like()?;
+    let n = a.numel();
+    if n == 0 {
+        return Ok(out);
+    }
+    let m = c.numel();
+    // SAFETY: as in `run`; `c` holds m (1 or n) elements of T.
+    let (xs, ys, zs, out_ptr) = unsafe {
+        (
+            std::slice::from_raw_parts(a.data_ptr() as *const T, n),
+            std::slice::from_raw_parts(b.data_ptr() as *const T, n),
+            std::slice::from_raw_parts(c.data_ptr() as *const T, m),
+            Disjoint(out.data_ptr() as *mut T),
+        )
+    };
+    crate::ffi::parallel_for(n, GRAIN_SIZE, |begin, end| {
+        let out = &out_ptr;
+        for i in begin..end {
+            let z = if m == 1 { zs[0] } else { zs[i] };
+            // SAFETY: disjoint ranges of 0..n, and `out` has n elements.
+            unsafe { *out.0.add(i) = f(xs[i], ys[i], z) };
+        }
+    });
+    Ok(out)
+}
+
 /// NLL's reduction as libtorch's CPU kernels compute it (`nll_loss_out_frame`, and
 /// `nll_loss2d_forward_out_frame` over batch × positions): a cascade of 8 partial sums in the
 /// input's dtype, the first taking `−x[y]·w[y]` for each kept sample in order and each level
