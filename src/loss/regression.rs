@@ -1,6 +1,7 @@
 //! L1, MSE, smooth L1 and Huber (seed §4). Input and target broadcast against each other, as in
 //! libtorch's C++ API.
 
+use super::scalar_loop::{map2_as, map3_as};
 use super::{check_floating, with_backward_formula, Reduction};
 use crate::error::{invalid, Result};
 use tch::Tensor;
@@ -56,6 +57,21 @@ pub fn mse_loss(input: &Tensor, target: &Tensor, reduction: Reduction) -> Result
 /// bits of libtorch 2.13's Huber kernel in float32, float64 and bfloat16 (measured), with no
 /// `where`.
 fn huber_value(z: &Tensor, delta: f64) -> Result<Tensor> {
+    // In float32 and float64, one pass on libtorch's threads (m = min(z, δ) keeps NaN).
+    macro_rules! elements {
+        ($t:ty) => {{
+            let (delta, half) = (delta as $t, 0.5 as $t);
+            map2_as::<$t>(z, z, move |z, _| {
+                let m = if delta < z { delta } else { z };
+                (z - m * half) * m
+            })
+        }};
+    }
+    match z.kind() {
+        tch::Kind::Float => return elements!(f32),
+        tch::Kind::Double => return elements!(f64),
+        _ => {}
+    }
     let m = z.f_clamp_max(delta)?;
     let mut value = z.shallow_clone().f_sub(&m.f_mul_scalar(0.5)?)?;
     let _ = value.f_mul_(&m)?;
@@ -68,6 +84,63 @@ struct Kernel {
     wide: bool,
     knee: f64,
     inner: f64,
+    /// Which slope, for the one-pass backward.
+    piece: Piece,
+}
+
+/// A piecewise loss's slope at d, as libtorch's backward kernels compute it.
+#[derive(Clone, Copy)]
+enum Piece {
+    /// clamp(d/β, −1, 1); for β = 0, 1 where d > 0 and −1 elsewhere.
+    SmoothL1 { beta: f64 },
+    /// clamp(d, −δ, δ).
+    Huber { delta: f64 },
+}
+
+/// `(slope(a − b)·norm)·g` element by element in float32 or float64, one pass on libtorch's
+/// threads, each operation rounding in the dtype as the tensor formula does (a clamp keeps NaN,
+/// as `at::clamp`; Rust's `max`/`min` would drop it).
+macro_rules! piece_gradient {
+    ($t:ty, $piece:expr, $norm:expr, $a:expr, $b:expr, $g:expr) => {{
+        let norm = $norm as $t;
+        let clamp = |x: $t, lo: $t, hi: $t| {
+            let x = if x < lo { lo } else { x };
+            if x > hi {
+                hi
+            } else {
+                x
+            }
+        };
+        match $piece {
+            Piece::SmoothL1 { beta } if beta == 0.0 => {
+                map3_as::<$t>($a, $b, $g, move |a, b, g| if a - b > 0.0 { norm * g } else { -norm * g })
+            }
+            Piece::SmoothL1 { beta } => {
+                let beta = beta as $t;
+                map3_as::<$t>($a, $b, $g, move |a, b, g| clamp((a - b) / beta, -1.0, 1.0) * norm * g)
+            }
+            Piece::Huber { delta } => {
+                let delta = delta as $t;
+                map3_as::<$t>($a, $b, $g, move |a, b, g| clamp(a - b, -delta, delta) * norm * g)
+            }
+        }
+    }};
+}
+
+/// Smooth L1's elementwise value `z < β ? 0.5·z·z/β : z − 0.5·β`, `z = |x − t|`, in float32 or
+/// float64, one pass, each operation rounding in the dtype (libtorch's kernel; β at the dtype).
+macro_rules! smooth_l1_elements {
+    ($t:ty, $beta:expr, $x:expr, $target:expr) => {{
+        let (beta, half) = ($beta as $t, 0.5 as $t);
+        map2_as::<$t>($x, $target, move |x, t| {
+            let z = (x - t).abs();
+            if z < beta {
+                half * z * z / beta
+            } else {
+                z - half * beta
+            }
+        })
+    }};
 }
 
 /// `reduction(value)` with libtorch's smooth-L1 or Huber backward (its vectorized kernel, the
@@ -88,18 +161,34 @@ fn piecewise(
     d: Tensor,
     value: Tensor,
     reduction: Reduction,
-    Kernel { wide, knee, inner }: Kernel,
+    Kernel { wide, knee, inner, piece }: Kernel,
     slope: impl Fn(&Tensor) -> Result<Tensor> + Send + 'static,
 ) -> Result<Tensor> {
     let norm = if reduction == Reduction::Mean { 1.0 / value.numel() as f64 } else { 1.0 };
     let loss = reduction.apply(value)?;
+    let same_shape = input.size() == target.size();
     with_backward_formula(name, &loss, &[input, target], move |g, i, inputs| {
+        let (a, b) = if i == 0 { (&inputs[0], &inputs[1]) } else { (&inputs[1], &inputs[0]) };
+        let kind = a.kind();
+        if same_shape && !crate::ffi::grad_enabled() && g.kind() == kind && b.kind() == kind {
+            // The formula below in one pass: the same operations, bit for bit (`wide`: read into
+            // float32 and computed there).
+            let (a, b, g) = (a.f_detach()?, b.f_detach()?, g.f_detach()?);
+            match (kind, wide) {
+                (tch::Kind::Float, false) => return piece_gradient!(f32, piece, norm, &a, &b, &g),
+                (tch::Kind::Double, false) => return piece_gradient!(f64, piece, norm, &a, &b, &g),
+                (tch::Kind::Half | tch::Kind::BFloat16, true) => {
+                    let widen = |t: &Tensor| t.f_to_kind(tch::Kind::Float);
+                    return piece_gradient!(f32, piece, norm, &widen(&a)?, &widen(&b)?, &widen(&g)?);
+                }
+                _ => {}
+            }
+        }
         let widen = |t: &Tensor| if wide { t.f_to_kind(tch::Kind::Float) } else { Ok(t.shallow_clone()) };
         // Recomputed from the attached inputs when the gradient must be differentiable (or
         // when the difference is needed unrounded).
         // t − x for the target, computed as such: −(x − t) would be −0 at a tie, where libtorch
         // has +0.
-        let (a, b) = if i == 0 { (&inputs[0], &inputs[1]) } else { (&inputs[1], &inputs[0]) };
         let d = match i == 0 && !wide && !crate::ffi::grad_enabled() {
             true => d.shallow_clone(),
             false => widen(a)?.f_sub(&widen(b)?)?,
@@ -125,6 +214,20 @@ fn piecewise(
 /// 0); bfloat16 elements are computed in float32, with β unrounded, and rounded once.
 fn smooth_l1_value(input: &Tensor, target: &Tensor, d: &Tensor, beta: f64) -> Result<Tensor> {
     let kind = d.kind();
+    // One pass on libtorch's threads where input and target agree in shape and dtype.
+    if input.size() == target.size() && input.kind() == target.kind() {
+        let (x, t) = (input.f_detach()?, target.f_detach()?);
+        match kind {
+            tch::Kind::Float => return smooth_l1_elements!(f32, beta, &x, &t),
+            tch::Kind::Double => return smooth_l1_elements!(f64, beta, &x, &t),
+            tch::Kind::BFloat16 => {
+                // Read into float32 (exact), computed there, rounded once: libtorch's opmath.
+                let widen = |t: &Tensor| t.f_to_kind(tch::Kind::Float);
+                return Ok(smooth_l1_elements!(f32, beta, &widen(&x)?, &widen(&t)?)?.f_to_kind(kind)?);
+            }
+            _ => {}
+        }
+    }
     if kind == tch::Kind::BFloat16 {
         let wide = |t: &Tensor| t.f_detach()?.f_to_kind(tch::Kind::Float);
         let z = wide(input)?.f_sub(&wide(target)?)?.f_abs()?;
@@ -188,7 +291,7 @@ pub fn smooth_l1_loss(
     };
     let wide = matches!(d.kind(), tch::Kind::Half | tch::Kind::BFloat16);
     let inner = if beta == 0.0 { 0.0 } else { 1.0 / beta };
-    let kernel = Kernel { wide, knee: beta, inner };
+    let kernel = Kernel { wide, knee: beta, inner, piece: Piece::SmoothL1 { beta } };
     piecewise("SmoothL1LossBackward", (input, target), d, value, reduction, kernel, slope)
 }
 
@@ -219,7 +322,7 @@ pub fn huber_loss(input: &Tensor, target: &Tensor, options: HuberOptions, reduct
         _ => huber_value(&d.f_abs()?, delta)?,
     };
     let slope = move |x: &Tensor| -> Result<Tensor> { Ok(x.f_clamp(-delta, delta)?) };
-    let kernel = Kernel { wide: false, knee: delta, inner: 1.0 };
+    let kernel = Kernel { wide: false, knee: delta, inner: 1.0, piece: Piece::Huber { delta } };
     piecewise("HuberLossBackward", (input, target), d, value, reduction, kernel, slope)
 }
 
