@@ -16,7 +16,9 @@ use crate::check::optim_run::{run_steps, Gradients, OtherRoundingOrder};
 use crate::check::report::describe_comparison;
 use crate::check::run::{derivatives_for, evaluate};
 use crate::fixture::{float, Case, CaseKind, DType, InputTensor, Outcome};
-use crate::implementation::{read, Evaluation, Implementation, LossInput, OptimizerRun, Registry, RunGradients};
+use crate::implementation::{
+    read, Derivatives, Evaluation, Implementation, LossInput, OptimizerRun, Registry, RunGradients,
+};
 use crate::optim::{OptimizerOptions, Stepper};
 use crate::options::{OptionValue, Values};
 use serde_json::Value;
@@ -82,8 +84,15 @@ pub fn generate(spec: &LossSpec, seed: u64, size: Size) -> Case {
 pub fn check_loss(registry: &Registry, case: &Case, spec: &'static LossSpec) -> Result<(), String> {
     let dtype = case.dtypes[0];
     let tolerance = default_tolerance(dtype);
-    // Second derivatives too, where libtorch has them (float32, float64).
-    let derivatives = derivatives_for(spec, case, dtype);
+    // Second derivatives too, where libtorch has them, in float64 as gradgradcheck takes them. A
+    // random float32 case can land where terms of size 1/eps cancel (cosine distance at a zero
+    // vector: norms clamped at 1e-8) and the second derivative left is float32 rounding, summed
+    // in each autograd graph's own order (seed 20261129, case 2635: −1.5e-5 against −3.1e-5,
+    // 1e-9 in float64); the gate compares float32 on the fixtures' cases, which are not such.
+    let derivatives = match derivatives_for(spec, case, dtype) {
+        Derivatives::Second if dtype != DType::Float64 => Derivatives::First,
+        other => other,
+    };
     for &reduction in spec.reductions() {
         let Ok(args) = materialize::loss_args(case, spec, dtype) else { continue };
         let input = LossInput::new(spec, &args, dtype, reduction).with(derivatives);
