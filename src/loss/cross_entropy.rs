@@ -129,7 +129,10 @@ pub fn nll_loss(
         let scale = if reduction == Reduction::Mean { g.f_div(&total)? } else { g.shallow_clone() }.f_neg()?;
         let per_target = target_weight.f_mul(&scale)?;
         let per_target = per_target.f_where_self(&kept, &per_target.f_zeros_like()?)?;
-        Ok(inputs[0].f_zeros_like()?.f_scatter(dim, &safe_target.f_unsqueeze(dim)?, &per_target.f_unsqueeze(dim)?)?)
+        // In place: an out-of-place scatter would copy the zeros once more.
+        let mut grad = inputs[0].f_zeros_like()?;
+        let _ = grad.f_scatter_(dim, &safe_target.f_unsqueeze(dim)?, &per_target.f_unsqueeze(dim)?)?;
+        Ok(grad)
     })
 }
 

@@ -96,7 +96,9 @@ fn softmax_or_log(x: &Tensor, dim: i64, log: bool) -> Result<Tensor> {
     super::with_backward_formula(name, &value, &[x], move |g, _, inputs| {
         // The output recomputed from the attached input when the gradient must be differentiable.
         let y = if crate::ffi::grad_enabled() { softmax_or_log(&inputs[0], dim, log)? } else { saved.shallow_clone() };
-        let (y, g) = (widen(&y)?, widen(g)?);
+        // Contiguous first, as libtorch's backward kernels take it: a reduced loss hands down an
+        // expanded (stride-0) gradient, on which every pass would take the slow strided loop.
+        let (y, g) = (widen(&y)?, widen(&g.f_contiguous()?)?);
         let grad = if log {
             g.f_sub(&y.f_exp()?.f_mul(&g.f_sum_dim_intlist([dim].as_slice(), true, None)?)?)?
         } else {
