@@ -1,6 +1,6 @@
 //! Sigmoid and the binary cross-entropy losses (seed §2.1).
 
-use super::scalar_loop::{map2, map3, Scalar, ScalarFn2, ScalarFn3};
+use super::scalar_loop::{map2, map3, map3_as, Scalar, ScalarFn2, ScalarFn3};
 use super::{
     check_broadcasts_to, check_floating, check_same_kind, check_same_shape, check_unit_interval, weight_and_reduce,
     weighted, with_backward_formula, Reduction,
@@ -302,6 +302,26 @@ pub fn binary_cross_entropy_with_logits(
     let inputs = [input, target];
     with_backward_formula("BinaryCrossEntropyWithLogitsBackward", &loss, &inputs, move |g, i, inputs| {
         let (x, t) = (&inputs[0], &inputs[1]);
+        let same_kind = t.kind() == x.kind() && g.kind() == x.kind();
+        if i == 0 && pos_weight.is_none() && same_kind && !grad_enabled() {
+            // (σ(x) − t)·g in one pass after libtorch's exp: σ as its vectorized kernel computes
+            // it, 1/(1 + exp(−x)), each operation rounding in the dtype.
+            let e = x.f_detach()?.f_neg()?.f_exp()?;
+            let (t, g) = (t.f_detach()?, g.f_detach()?);
+            macro_rules! fused {
+                ($t:ty) => {
+                    map3_as::<$t>(&e, &t, &g, |e, t, g| ((1.0 / (1.0 + e)) - t) * g)?
+                };
+            }
+            let grad = match x.kind() {
+                tch::Kind::Float => Some(fused!(f32)),
+                tch::Kind::Double => Some(fused!(f64)),
+                _ => None,
+            };
+            if let Some(grad) = grad {
+                return weight_and_reduce(grad, weight.as_ref(), reduction, numel);
+            }
+        }
         let local = match (i, &pos_weight) {
             (0, Some(p)) => {
                 let pt = p.f_mul(t)?;
