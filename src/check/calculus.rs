@@ -20,7 +20,7 @@ use super::compare::compare;
 use super::materialize;
 use crate::catalog::LossSpec;
 use crate::fixture::{Case, DType, Tolerance};
-use crate::implementation::{Computed, Derivatives, Evaluation, Implementation, LossInput};
+use crate::implementation::{upstream_weight, Derivatives, Evaluation, Implementation, LossInput};
 use crate::loss::Reduction;
 use tch::Tensor;
 
@@ -69,14 +69,14 @@ impl Probe<'_> {
             Evaluation::Computed(outputs) => outputs,
             other => return Err(other.describe()),
         };
-        let weighted = |c: &Computed, scale: f64| -> f64 {
-            if c.shape.is_empty() {
-                return c.values[0] * scale;
-            }
-            c.values.iter().enumerate().map(|(k, v)| v * ((k % 4 + 1) as f64 / 4.0) * scale).sum()
-        };
         let s = if self.order == 1 {
-            weighted(outputs.iter().find(|c| c.name == "output").ok_or("no output")?, 1.0)
+            // A scalar output is differentiated as it is; an unreduced one under the weights.
+            let output = outputs.iter().find(|c| c.name == "output").ok_or("no output")?;
+            if output.shape.is_empty() {
+                output.values[0]
+            } else {
+                weighted(&output.values, 1.0)
+            }
         } else {
             self.leaves
                 .iter()
@@ -84,7 +84,7 @@ impl Probe<'_> {
                 .map(|(i, (name, _))| {
                     let grad = outputs.iter().find(|c| c.name == format!("grad.{name}")).ok_or("no gradient")?;
                     // A gradient read back as a scalar still has the leaf's weights.
-                    Ok::<f64, &str>(weighted_like(grad, i))
+                    Ok::<f64, &str>(weighted(&grad.values, i as f64 + 1.0))
                 })
                 .sum::<Result<f64, &str>>()?
         };
@@ -195,10 +195,11 @@ fn through_log_softmax(numerical: &mut [Result<f64, LeftOut>], log_probs: &Tenso
     }
 }
 
-/// A gradient's contribution to S of the second order: Σₖ gₖ·qₖ·(i + 1) (qₖ: the upstream
-/// weights), as `Derivatives::Second` weighs it.
-fn weighted_like(grad: &Computed, i: usize) -> f64 {
-    grad.values.iter().enumerate().map(|(k, v)| v * ((k % 4 + 1) as f64 / 4.0) * (i as f64 + 1.0)).sum()
+/// Σₖ vₖ·qₖ·scale, with qₖ the upstream weights ([`upstream_weight`]): an unreduced output's
+/// part of S, or (scale i + 1) the i-th gradient's part of S of the second order, as
+/// `Derivatives::Second` weighs it.
+fn weighted(values: &[f64], scale: f64) -> f64 {
+    values.iter().enumerate().map(|(k, v)| v * upstream_weight(k) * scale).sum()
 }
 
 /// `implementation`'s gradients of `order` (1: "grad.x", 2: "grad2.x") for the case in float64

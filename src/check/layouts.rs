@@ -164,8 +164,8 @@ fn concatenated(outputs: &[Computed]) -> (Vec<f64>, Vec<(usize, &str)>) {
 }
 
 /// `implementation`'s run in `layout` against its contiguous run: equal value for value at
-/// `tolerance` zero, or within `tolerance`.
-fn layout_check(
+/// `tolerance` zero, or within `tolerance`; both rejecting agrees.
+pub fn layout_check(
     implementation: &dyn Implementation,
     input: (&LossInput, &LossInput),
     tolerance: Tolerance,

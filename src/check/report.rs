@@ -216,7 +216,7 @@ impl Report {
 
     /// One line per op and pair of implementations.
     fn ops_table(&self, style: Style) -> String {
-        let calculus = self.rows.iter().any(|r| r.checks.iter().any(|c| c.against == super::calculus::CALCULUS));
+        let calculus = self.checked_against_calculus();
         let headers = [
             "op",
             "compared",
@@ -301,7 +301,7 @@ impl Report {
             "fixture ulp",
             "vs calculus",
         ];
-        let calculus = self.rows.iter().any(|r| r.checks.iter().any(|c| c.against == super::calculus::CALCULUS));
+        let calculus = self.checked_against_calculus();
         let mut lines: Vec<Vec<String>> = Vec::new();
         for row in &self.rows {
             let status = match (row.unsupported, row.passed()) {
@@ -359,6 +359,11 @@ impl Report {
             })
             .collect();
         aligned(&headers[..columns], &lines, &[0, 1, 2, 3, 4])
+    }
+
+    /// Whether the run checked gradients against central differences (`check --calculus`).
+    fn checked_against_calculus(&self) -> bool {
+        self.rows.iter().any(|r| r.checks.iter().any(|c| c.against == super::calculus::CALCULUS))
     }
 
     /// What "vs calculus" means and what it left out, when the run checked against calculus.
@@ -496,7 +501,7 @@ impl Report {
             s.passed, s.rows, s.cases, self.libtorch
         );
         // "vs calculus" where the run checked against central differences (`--calculus`).
-        let calculus = self.rows.iter().any(|r| r.checks.iter().any(|c| c.against == super::calculus::CALCULUS));
+        let calculus = self.checked_against_calculus();
         let (header, rule) = if calculus { (" vs calculus |", "--:|") } else { ("", "") };
         let _ = writeln!(
             out,

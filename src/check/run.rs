@@ -266,6 +266,8 @@ fn run_loss_case(
     (dtypes, selection): (&[DType], &Selection),
 ) -> Vec<Row> {
     let mut rows = Vec::new();
+    let values = matches!(case.outcome, Outcome::Values(_));
+    let differentiable = case.inputs.iter().any(|(_, t)| t.requires_grad);
     for &dtype in case.dtypes.iter().filter(|d| dtypes.contains(d)) {
         let derivatives = derivatives_for(spec, case, dtype);
         for &reduction in spec.reductions() {
@@ -275,7 +277,6 @@ fn run_loss_case(
                 let call = (reduction, derivatives);
                 let mut subject_rows =
                     loss_rows(file, case, dtype, call, subject.name(), &evaluation, reference.as_ref());
-                let values = matches!(case.outcome, Outcome::Values(_));
                 if selection.calculus && dtype == DType::Float64 && values {
                     let order = if derivatives == Derivatives::Second { 2 } else { 1 };
                     calculus_checks(registry, subject.as_ref(), case, spec, (reduction, order), &mut subject_rows);
@@ -290,44 +291,49 @@ fn run_loss_case(
         }
         // An op without double backward: both sides refuse a second backward pass, with
         // libtorch's words, rather than return a silent zero.
-        let differentiable = case.inputs.iter().any(|(_, t)| t.requires_grad);
-        let values = matches!(case.outcome, Outcome::Values(_));
         if !spec.double_backward && differentiable && values && !DType::HALF.contains(&dtype) {
-            for &reduction in spec.reductions() {
-                let second = (reduction, Derivatives::Second);
-                let reference = reference(registry, case, spec, dtype, second);
-                let live = reference.as_ref().filter(|(_, e)| !matches!(e, Evaluation::Unavailable(_)));
-                for subject in &registry.subjects {
-                    let evaluation = evaluate(subject.as_ref(), case, spec, dtype, second);
-                    let mut row = Row::new(file, case, dtype, reduction.name(), "grad2", subject.name());
-                    row.reference = live.map(|(n, _)| (*n).to_owned());
-                    row.checks =
-                        rejection_checks(NO_DOUBLE_BACKWARD, (subject.name(), &evaluation), live.map(|(n, e)| (*n, e)));
-                    rows.push(row);
-                }
-            }
+            let refusal = Refusal { output: "grad2", derivatives: Derivatives::Second, text: NO_DOUBLE_BACKWARD };
+            rows.extend(refusal_rows(registry, (file, case, spec), dtype, refusal));
         }
     }
     // A loss libtorch has no half kernel for: in those dtypes every case must be rejected by
     // both sides (its cases list float32 and float64 only; validation sees to that).
-    if !spec.half_kernel && matches!(case.outcome, Outcome::Values(_)) {
+    if !spec.half_kernel && values {
         for &dtype in DType::HALF.iter().filter(|d| dtypes.contains(d)) {
-            for &reduction in spec.reductions() {
-                let first = (reduction, Derivatives::First);
-                let reference = reference(registry, case, spec, dtype, first);
-                let live = reference.as_ref().filter(|(_, e)| !matches!(e, Evaluation::Unavailable(_)));
-                for subject in &registry.subjects {
-                    let evaluation = evaluate(subject.as_ref(), case, spec, dtype, first);
-                    let mut row = Row::new(file, case, dtype, reduction.name(), REJECTS, subject.name());
-                    row.reference = live.map(|(n, _)| (*n).to_owned());
-                    row.checks = rejection_checks(
-                        &format!("not implemented for '{}'", c10_name(dtype)),
-                        (subject.name(), &evaluation),
-                        live.map(|(n, e)| (*n, e)),
-                    );
-                    rows.push(row);
-                }
-            }
+            let text = format!("not implemented for '{}'", c10_name(dtype));
+            let refusal = Refusal { output: REJECTS, derivatives: Derivatives::First, text: &text };
+            rows.extend(refusal_rows(registry, (file, case, spec), dtype, refusal));
+        }
+    }
+    rows
+}
+
+/// A call both sides must refuse, in every reduction: its row's output, how far it
+/// differentiates, and what the reference's message must contain.
+struct Refusal<'a> {
+    output: &'a str,
+    derivatives: Derivatives,
+    text: &'a str,
+}
+
+/// One row per reduction and subject checking that the subject and the live reference refuse.
+fn refusal_rows(
+    registry: &Registry,
+    (file, case, spec): (&str, &Case, &'static LossSpec),
+    dtype: DType,
+    refusal: Refusal,
+) -> Vec<Row> {
+    let mut rows = Vec::new();
+    for &reduction in spec.reductions() {
+        let call = (reduction, refusal.derivatives);
+        let reference = reference(registry, case, spec, dtype, call);
+        let live = reference.as_ref().filter(|(_, e)| !matches!(e, Evaluation::Unavailable(_)));
+        for subject in &registry.subjects {
+            let evaluation = evaluate(subject.as_ref(), case, spec, dtype, call);
+            let mut row = Row::new(file, case, dtype, reduction.name(), refusal.output, subject.name());
+            row.reference = live.map(|(n, _)| (*n).to_owned());
+            row.checks = rejection_checks(refusal.text, (subject.name(), &evaluation), live.map(|(n, e)| (*n, e)));
+            rows.push(row);
         }
     }
     rows
@@ -385,7 +391,7 @@ fn loss_reference_of<'r>(
 ) -> Option<&'r dyn Implementation> {
     let args = materialize::loss_args(case, spec, dtype).ok()?;
     let input = LossInput::new(spec, &args, dtype, reduction).with(Derivatives::None);
-    registry.references.iter().find(|r| !matches!(r.loss(&input), Evaluation::Unsupported)).map(|r| r.as_ref())
+    registry.loss_reference(&input).map(|(r, _)| r)
 }
 
 /// The name libtorch's messages give a dtype ("not implemented for 'Half'").

@@ -10,7 +10,7 @@ pub mod training;
 use crate::catalog::samples::{self, Rng, Sample, SampleData, Size};
 use crate::catalog::{ClipSpec, LossSpec, OptimizerSpec, SchedulerSpec, CLIPPING, LOSSES, OPTIMIZERS, SCHEDULERS};
 use crate::check::compare::{compare, default_tolerance};
-use crate::check::layouts::Layout;
+use crate::check::layouts::{layout_check, Layout};
 use crate::check::materialize;
 use crate::check::optim_run::{run_steps, Gradients, OtherRoundingOrder};
 use crate::check::report::describe_comparison;
@@ -141,27 +141,24 @@ fn layouts_agree(
 ) -> Result<(), String> {
     for layout in Layout::ALL {
         let Ok(Some((viewed, contiguous))) = layout.apply(args) else { continue };
-        let run = |args| subject.loss(&LossInput::new(spec, args, dtype, reduction).with(derivatives));
-        let (a, b) = (run(&viewed), run(&contiguous));
-        let same = match (&a, &b) {
-            (Evaluation::Computed(x), Evaluation::Computed(y)) => {
-                x.len() == y.len()
-                    && x.iter().zip(y).all(|(p, q)| {
-                        p.name == q.name
-                            && p.shape == q.shape
-                            && p.values.iter().zip(&q.values).all(|(u, v)| u == v || (u.is_nan() && v.is_nan()))
-                    })
-            }
-            (Evaluation::Rejected(_), Evaluation::Rejected(_)) => true,
-            _ => false,
-        };
-        if !same {
+        let input = |args| LossInput::new(spec, args, dtype, reduction).with(derivatives);
+        let exact = crate::fixture::Tolerance { rtol: 0.0, atol: 0.0 };
+        let check = layout_check(subject, (&input(&viewed), &input(&contiguous)), exact, dtype);
+        if !check.passed {
+            let detail = match (&check.comparison, &check.message) {
+                (Some(c), message) => format!(
+                    "{} of {} values differ, up to {} ulp{}",
+                    c.mismatched,
+                    c.numel,
+                    c.max_ulp,
+                    message.as_ref().map(|m| format!(", {m}")).unwrap_or_default()
+                ),
+                (None, message) => message.clone().unwrap_or_default(),
+            };
             return Err(format!(
-                "{dtype} {reduction}: {} on {} inputs differs from its contiguous run ({} against {})",
+                "{dtype} {reduction}: {} on {} inputs differs from its contiguous run: {detail}",
                 subject.name(),
-                layout.name(),
-                a.describe(),
-                b.describe()
+                layout.name()
             ));
         }
     }

@@ -581,6 +581,11 @@ pub fn upstream_gradient(shape: &[i64], kind: Kind) -> Tensor {
         .reshape(shape)
 }
 
+/// Element k of [`upstream_gradient`]: (k mod 4 + 1)/4.
+pub fn upstream_weight(k: usize) -> f64 {
+    (k % 4 + 1) as f64 / 4.0
+}
+
 /// Reads a tensor back as f64 values with its shape. libtorch's backward formulas may return an
 /// efficient zero tensor (`_efficientzerotensor`, which has no storage: reading its data would
 /// read address 0); it reads as zeros.

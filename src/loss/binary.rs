@@ -1,6 +1,6 @@
 //! Sigmoid and the binary cross-entropy losses (seed §2.1).
 
-use super::scalar_loop::{map2, map3, map3_as, Scalar, ScalarFn2, ScalarFn3};
+use super::scalar_loop::{map2, map3_as, Scalar, ScalarFn2};
 use super::{
     check_broadcasts_to, check_floating, check_same_kind, check_same_shape, check_unit_interval, weight_and_reduce,
     weighted, with_backward_formula, Reduction,
@@ -209,11 +209,11 @@ pub fn binary_cross_entropy(
                     _ => input_gradient(x, t, gg)?,
                 })
             })?
-        } else if i == 0 && matches!(x.kind(), tch::Kind::Float | tch::Kind::Double) {
-            // libtorch's kernel in one pass on its threads, rather than seven tensor passes.
-            map3(&x.f_detach()?, &t.f_detach()?, &g.f_detach()?, BceGradient)?
         } else if i == 0 {
-            input_gradient(x, t, g)?
+            match bce_gradient_in_one_pass(x, t, g)? {
+                Some(grad) => grad,
+                None => input_gradient(x, t, g)?,
+            }
         } else {
             // libtorch's at::logit, log(x / (1 − x)): ±inf at x ∈ {0, 1}, as there.
             let logit = x.f_div(&x.f_neg()?.f_add_scalar(1.0)?)?.f_log()?;
@@ -223,15 +223,29 @@ pub fn binary_cross_entropy(
     })
 }
 
-/// One element of BCE's input gradient as libtorch's backward kernel computes it, rounding after
-/// each operation: `(g·(x − t)) / max((1 − x)·x, ε)`, ε = 1e-12.
-struct BceGradient;
-
-impl ScalarFn3 for BceGradient {
-    fn call<T: Scalar>(&self, x: T, t: T, g: T) -> T {
-        let one = T::from_f64(1.0);
-        (g * (x - t)) / ((one - x) * x).max_of(T::from_f64(LOSS_EPSILON))
+/// BCE's input gradient as libtorch's backward kernel computes it, in one pass on its threads
+/// (rather than seven tensor passes), rounding after each operation:
+/// `(g·(x − t)) / max((1 − x)·x, ε)`, ε = 1e-12 (the max keeps NaN). float32 and float64 with
+/// target and gradient of the input's dtype; `None` otherwise.
+fn bce_gradient_in_one_pass(x: &Tensor, t: &Tensor, g: &Tensor) -> Result<Option<Tensor>> {
+    if t.kind() != x.kind() || g.kind() != x.kind() {
+        return Ok(None);
     }
+    let (x, t, g) = (x.f_detach()?, t.f_detach()?, g.f_detach()?);
+    macro_rules! element {
+        ($t:ty) => {{
+            let eps = LOSS_EPSILON as $t;
+            map3_as::<$t>(&x, &t, &g, move |x, t, g| {
+                let d = (1.0 - x) * x;
+                (g * (x - t)) / if d < eps { eps } else { d }
+            })?
+        }};
+    }
+    Ok(match x.kind() {
+        tch::Kind::Float => Some(element!(f32)),
+        tch::Kind::Double => Some(element!(f64)),
+        _ => None,
+    })
 }
 
 /// One element of BCE as libtorch's scalar kernel computes it, rounding after each operation:

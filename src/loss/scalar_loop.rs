@@ -164,35 +164,6 @@ pub(crate) fn map2_as<T: Scalar>(a: &Tensor, b: &Tensor, f: impl Fn(T, T) -> T +
     run::<T>(a, b, f)
 }
 
-/// A function of three elements, generic over the element type.
-pub(crate) trait ScalarFn3: Sync {
-    fn call<T: Scalar>(&self, a: T, b: T, c: T) -> T;
-}
-
-/// `f(a[i], b[i], c[i])` for two tensors of one shape and one floating dtype and a third that is
-/// either of that shape or a single element (a reduced loss's upstream gradient), into a new
-/// tensor, on libtorch's threads. float32 and float64 only: the half types' rounding is the
-/// tensor ops' business.
-pub(crate) fn map3(a: &Tensor, b: &Tensor, c: &Tensor, f: impl ScalarFn3) -> Result<Tensor> {
-    let broadcast = c.numel() == 1;
-    if a.size() != b.size() || a.kind() != b.kind() || c.kind() != a.kind() || !(broadcast || c.size() == a.size()) {
-        return invalid!(
-            "map3: {:?} {:?}, {:?} {:?}, {:?} {:?}",
-            a.kind(),
-            a.size(),
-            b.kind(),
-            b.size(),
-            c.kind(),
-            c.size()
-        );
-    }
-    match a.kind() {
-        Kind::Float => run3::<f32>(a, b, c, |x, y, z| f.call(x, y, z)),
-        Kind::Double => run3::<f64>(a, b, c, |x, y, z| f.call(x, y, z)),
-        kind => invalid!("map3: {kind:?} is not float32 or float64"),
-    }
-}
-
 fn run3<T: Scalar>(a: &Tensor, b: &Tensor, c: &Tensor, f: impl Fn(T, T, T) -> T + Sync) -> Result<Tensor> {
     let (a, b, c) = (a.f_detach()?.f_contiguous()?, b.f_detach()?.f_contiguous()?, c.f_detach()?.f_contiguous()?);
     let out = a.f_empty_like()?;
@@ -228,7 +199,9 @@ fn run3<T: Scalar>(a: &Tensor, b: &Tensor, c: &Tensor, f: impl Fn(T, T, T) -> T 
     Ok(out)
 }
 
-/// [`map3`] with a function written for `T`, as [`map2_as`].
+/// `f(a[i], b[i], c[i])` for two tensors of one shape whose dtype is `T`'s and a third that is
+/// either of that shape or a single element (a reduced loss's upstream gradient), into a new
+/// tensor, on libtorch's threads, with a function written for `T` (as [`map2_as`]).
 pub(crate) fn map3_as<T: Scalar>(
     a: &Tensor,
     b: &Tensor,
