@@ -14,10 +14,13 @@
 //! - [`fixture`]: the reference-fixture format, pure data;
 //! - [`check`]: validation, running, comparison and reports;
 //! - [`record`]: regenerating the fixtures;
-//! - [`fuzz`]: seeded random cases from the catalogue's generators.
+//! - [`fuzz`]: seeded random cases from the catalogue's generators;
+//! - [`conformance`]: anyone's implementation (a user's, candle's, burn's) in plain data, checked
+//!   the same way.
 
 pub mod catalog;
 pub mod check;
+pub mod conformance;
 pub mod dtype;
 pub mod error;
 pub mod ffi;

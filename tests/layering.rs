@@ -17,6 +17,7 @@ const LAYERS: &[&[&str]] = &[
     &["check"],
     &["record"],
     &["fuzz"],
+    &["conformance"],
 ];
 
 /// What lib.rs re-exports at the crate root, and the module each comes from.

@@ -626,7 +626,8 @@ pub(crate) fn ulps(u: u64) -> String {
     }
 }
 
-fn xml(text: &str) -> String {
+/// `text` escaped for XML text and attributes.
+pub fn xml(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for ch in text.chars() {
         match ch {

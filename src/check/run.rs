@@ -228,17 +228,20 @@ pub fn run_case(registry: &Registry, file: &str, case: &Case, selection: &Select
         Some(Op::Scheduler(_) | Op::Clip(_)) => super::train_run::run_case(registry, file, case, dtypes),
         _ => unreachable!("validation matches every case with its op"),
     };
-    pin_known_differences(case, &mut rows);
+    let pinned: Vec<&str> = registry.subjects.iter().filter(|s| s.pinned_by_fixtures()).map(|s| s.name()).collect();
+    pin_known_differences(case, &mut rows, &pinned);
     rows
 }
 
 /// Applies the case's known differences. In a row one covers, the subject's failed checks
 /// pass as that difference; a difference that shows in none of the rows it covers (in the
 /// dtypes run) fails its first row, saying that it is gone.
-pub fn pin_known_differences(case: &Case, rows: &mut [Row]) {
+pub fn pin_known_differences(case: &Case, rows: &mut [Row], subjects: &[&str]) {
     for known in &case.differences {
-        let covered: Vec<usize> =
-            (0..rows.len()).filter(|&i| known.applies(rows[i].dtype, &rows[i].variant, &rows[i].output)).collect();
+        let covered: Vec<usize> = (0..rows.len())
+            .filter(|&i| subjects.contains(&rows[i].subject.as_str()))
+            .filter(|&i| known.applies(rows[i].dtype, &rows[i].variant, &rows[i].output))
+            .collect();
         let mut shown = false;
         for &i in &covered {
             let row = &mut rows[i];
@@ -273,6 +276,7 @@ fn run_loss_case(
         for &reduction in spec.reductions() {
             let reference = reference(registry, case, spec, dtype, (reduction, derivatives));
             for subject in &registry.subjects {
+                let derivatives = derivatives.min(subject.derivatives());
                 let evaluation = evaluate(subject.as_ref(), case, spec, dtype, (reduction, derivatives));
                 let call = (reduction, derivatives);
                 let mut subject_rows =
@@ -302,7 +306,12 @@ fn run_loss_case(
         for &dtype in DType::HALF.iter().filter(|d| dtypes.contains(d)) {
             let text = format!("not implemented for '{}'", c10_name(dtype));
             let refusal = Refusal { output: REJECTS, derivatives: Derivatives::First, text: &text };
-            rows.extend(refusal_rows(registry, (file, case, spec), dtype, refusal));
+            let mut refusals = refusal_rows(registry, (file, case, spec), dtype, refusal);
+            refusals.retain(|row| {
+                let subject = registry.subjects.iter().find(|s| s.name() == row.subject);
+                subject.is_none_or(|s| s.refuses_where_libtorch_cannot())
+            });
+            rows.extend(refusals);
         }
     }
     rows
@@ -328,9 +337,13 @@ fn refusal_rows(
         let call = (reduction, refusal.derivatives);
         let reference = reference(registry, case, spec, dtype, call);
         let live = reference.as_ref().filter(|(_, e)| !matches!(e, Evaluation::Unavailable(_)));
-        for subject in &registry.subjects {
+        for subject in registry.subjects.iter().filter(|s| s.derivatives() >= refusal.derivatives) {
             let evaluation = evaluate(subject.as_ref(), case, spec, dtype, call);
             let mut row = Row::new(file, case, dtype, reduction.name(), refusal.output, subject.name());
+            if let Evaluation::Unsupported = evaluation {
+                rows.push(Row { unsupported: true, ..row });
+                continue;
+            }
             row.reference = live.map(|(n, _)| (*n).to_owned());
             row.checks = rejection_checks(refusal.text, (subject.name(), &evaluation), live.map(|(n, e)| (*n, e)));
             rows.push(row);

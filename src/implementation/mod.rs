@@ -143,8 +143,8 @@ impl<'a> LossInput<'a> {
     }
 }
 
-/// How far a loss evaluation differentiates.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// How far a loss evaluation differentiates (ordered: `None` < `First` < `Second`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Derivatives {
     /// The output only ("output"): what finite differences evaluate.
     None,
@@ -204,6 +204,26 @@ pub trait Implementation: Send + Sync {
     /// checker differences its forward for the check against calculus). PyTorch in Python
     /// answers each call over a pipe: it says no.
     fn in_process(&self) -> bool {
+        true
+    }
+
+    /// How far it differentiates a loss: a subject that stops at the first order is given no
+    /// second-order rows (rather than failing them).
+    fn derivatives(&self) -> Derivatives {
+        Derivatives::Second
+    }
+
+    /// Whether the fixtures' known differences describe it: they are written about the
+    /// hand-written library (which follows libtorch's C++ code, where the fused kernels round
+    /// otherwise). An implementation checked with findings of its own says no.
+    fn pinned_by_fixtures(&self) -> bool {
+        true
+    }
+
+    /// Whether it is held to refuse where libtorch has no kernel (a loss in float16 or
+    /// bfloat16): the hand-written library mirrors libtorch's gaps; another framework is free
+    /// to compute there, and has no such rows.
+    fn refuses_where_libtorch_cannot(&self) -> bool {
         true
     }
 
