@@ -136,11 +136,37 @@ enum Command {
         #[arg(long, default_value_os_t = default_fixtures())]
         fixtures: PathBuf,
     },
+    /// Check another framework's losses and optimizers against PyTorch on the same fixtures and
+    /// live references as `check`: a matrix of op × options × reduction × dtype, each cell
+    /// agreeing, disagreeing (worst element, first diverging step) or unsupported. Pinned
+    /// findings pass as known; a new disagreement, or a finding that no longer shows, fails.
+    Conform {
+        /// candle (candle-nn 0.11) or burn (0.22, the Flex CPU backend with autodiff); the binary
+        /// must be built with the cargo feature of that name.
+        framework: Framework,
+        /// Run only cases whose op id equals, or whose name contains, one of these.
+        filters: Vec<String>,
+        /// table, json, junit or markdown.
+        #[arg(long, default_value = "table")]
+        format: Format,
+        /// Write the matrix here instead of standard output.
+        #[arg(long)]
+        output: Option<PathBuf>,
+        /// A fixture file or folder.
+        #[arg(long, default_value_os_t = default_fixtures())]
+        fixtures: PathBuf,
+    },
     /// List every loss and optimizer, its inputs, options and cases.
     List {
         #[arg(long, default_value_os_t = default_fixtures())]
         fixtures: PathBuf,
     },
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum Framework {
+    Candle,
+    Burn,
 }
 
 /// The project's fixtures, named relative to the working directory when run from the project.
@@ -173,6 +199,9 @@ fn main() -> ExitCode {
         }
         Command::Regen { filter, check, exact } => regen(&filter, check, exact),
         Command::List { fixtures } => list(&fixtures),
+        Command::Conform { framework, filters, format, output, fixtures } => {
+            conform(framework, &filters, format, output, &fixtures)
+        }
         Command::Explain { case, dtypes, fixtures } => explain(&case, &dtypes, &fixtures),
         Command::Fuzz { seed, cases, seconds, ops, out } => fuzz(seed, cases, seconds, &ops, &out),
     }
@@ -223,6 +252,64 @@ fn check(
         None => print!("{text}"),
     }
     if report.passed() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(EXIT_DISAGREEMENT)
+    }
+}
+
+fn conform(
+    framework: Framework,
+    filters: &[String],
+    format: Format,
+    output: Option<PathBuf>,
+    fixtures: &std::path::Path,
+) -> ExitCode {
+    let files = match load(fixtures) {
+        Ok(files) => files,
+        Err(code) => return code,
+    };
+    let outcome = match framework {
+        #[cfg(feature = "candle")]
+        Framework::Candle => {
+            use tch_parity::conformance::candle;
+            tch_parity::conformance::conform(candle::Candle, &files, filters, candle::FINDINGS)
+        }
+        Framework::Burn => match tch_parity::conformance::worker::Worker::burn() {
+            Ok(worker) => {
+                use tch_parity::conformance::burn_findings;
+                tch_parity::conformance::conform(worker, &files, filters, burn_findings::FINDINGS)
+            }
+            Err(e) => {
+                eprintln!("tch-parity: {e}");
+                return ExitCode::from(EXIT_USAGE);
+            }
+        },
+        #[cfg(not(feature = "candle"))]
+        Framework::Candle => {
+            eprintln!(
+                "tch-parity: this binary was built without the `candle` feature; run \
+                 `cargo run --release --features candle -- conform candle` (or scripts/conform candle)"
+            );
+            return ExitCode::from(EXIT_USAGE);
+        }
+    };
+    if outcome.report.rows.is_empty() {
+        eprintln!("tch-parity: no case matches {filters:?} in {}", fixtures.display());
+        return ExitCode::from(EXIT_USAGE);
+    }
+    let text = outcome.matrix.render(format);
+    match output {
+        Some(path) => {
+            if let Err(e) = fixture::write::write_atomic(&path, &text) {
+                eprintln!("tch-parity: cannot write {}: {e}", path.display());
+                return ExitCode::from(EXIT_USAGE);
+            }
+            eprintln!("{}", outcome.matrix.verdict());
+        }
+        None => print!("{text}"),
+    }
+    if outcome.passed() {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(EXIT_DISAGREEMENT)

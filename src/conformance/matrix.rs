@@ -65,9 +65,11 @@ pub struct Matrix {
     pub subject: String,
     pub libtorch: String,
     pub cells: Vec<Cell>,
-    /// Every row checked, agreeing, and unsupported.
+    /// Every row; those that agree, those that disagree as a pinned finding, and those
+    /// unsupported.
     pub rows: usize,
     pub rows_agreeing: usize,
+    pub rows_known: usize,
     pub rows_unsupported: usize,
 }
 
@@ -137,13 +139,16 @@ impl Matrix {
         }
         let rows = report.rows.len();
         let rows_unsupported = report.rows.iter().filter(|r| r.unsupported).count();
-        let rows_agreeing = report.rows.iter().filter(|r| !r.unsupported && r.passed()).count();
+        let rows_agreeing =
+            report.rows.iter().filter(|r| !r.unsupported && r.passed() && r.known_difference.is_none()).count();
+        let rows_known = report.rows.iter().filter(|r| !r.unsupported && r.known_difference.is_some()).count();
         Matrix {
             subject: subject.to_owned(),
             libtorch: report.libtorch.clone(),
             cells,
             rows,
             rows_agreeing,
+            rows_known,
             rows_unsupported,
         }
     }
@@ -177,10 +182,11 @@ impl Matrix {
         ops
     }
 
-    fn verdict(&self) -> String {
+    /// The verdict in a line: cells and rows by status.
+    pub fn verdict(&self) -> String {
         format!(
-            "{}: {} cells: {} agree, {} disagree as pinned findings, {} DISAGREE, {} unsupported ({} rows checked, {} \
-             agree, {} unsupported)",
+            "{}: {} cells: {} agree, {} disagree as pinned findings, {} DISAGREE, {} unsupported ({} rows checked: {} \
+             agree, {} as pinned findings; {} rows unsupported)",
             self.subject,
             self.cells.len(),
             self.count(Status::Agrees),
@@ -189,6 +195,7 @@ impl Matrix {
             self.count(Status::Unsupported),
             self.rows - self.rows_unsupported,
             self.rows_agreeing,
+            self.rows_known,
             self.rows_unsupported
         )
     }
@@ -248,12 +255,20 @@ impl Matrix {
         out
     }
 
+    /// The verdict, one line per op, then every cell the subject ran (JSON and JUnit also hold
+    /// the unsupported ones).
     fn markdown(&self) -> String {
         let mut out = format!("## Conformance of {} against PyTorch (libtorch {})\n\n", self.subject, self.libtorch);
         let _ = writeln!(out, "{}\n", self.verdict());
-        out.push_str("| op | options | reduction / mode | dtype | result | rows | detail |\n");
+        out.push_str("| op | agrees | pinned finding | DISAGREES | unsupported |\n|---|--:|--:|--:|--:|\n");
+        for op in self.ops() {
+            let of = |s: Status| self.cells.iter().filter(|c| c.op == op && c.status == s).count();
+            let counts = [Status::Agrees, Status::KnownFinding, Status::Disagrees, Status::Unsupported].map(of);
+            let _ = writeln!(out, "| {op} | {} | {} | {} | {} |", counts[0], counts[1], counts[2], counts[3]);
+        }
+        out.push_str("\n| op | options | reduction / mode | dtype | result | rows | detail |\n");
         out.push_str("|---|---|---|---|---|--:|---|\n");
-        for c in &self.cells {
+        for c in self.cells.iter().filter(|c| c.status != Status::Unsupported) {
             let detail = match c.status {
                 Status::Disagrees => c.detail.as_deref().and_then(|d| d.lines().nth(1)).unwrap_or("").trim().to_owned(),
                 Status::KnownFinding => c.finding.clone().unwrap_or_default(),

@@ -4,7 +4,8 @@
 //!
 //! An implementation under test is a [`Subject`]. It is handed framework-neutral inputs
 //! ([`HostTensor`]: shape, dtype, data, whether a gradient is wanted) and returns plain data, so
-//! it needs no tch. [`Conformance`] wraps a subject as an
+//! it needs no tch: candle's and burn's adapters ([`candle`], [`burn`], behind the cargo
+//! features of those names) convert to their own tensors. [`Conformance`] wraps a subject as an
 //! [`Implementation`], so the checker runs it like any other; [`conform`] runs it over fixture
 //! files and summarises the result as a [`matrix::Matrix`].
 //!
@@ -93,9 +94,13 @@
 //! assert!(sgd.clone().any(|c| c.status == Status::Agrees) && sgd.clone().all(|c| c.status != Status::Disagrees));
 //! ```
 
+pub mod burn_findings;
 pub mod host;
 pub mod matrix;
+pub mod worker;
 
+#[cfg(feature = "candle")]
+pub mod candle;
 
 pub use host::{HostData, HostTensor};
 
