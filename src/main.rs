@@ -288,8 +288,8 @@ fn conform(
         #[cfg(not(feature = "candle"))]
         Framework::Candle => {
             eprintln!(
-                "tch-parity: this binary was built without the `candle` feature; run \
-                 `cargo run --release --features candle -- conform candle` (or scripts/conform candle)"
+                "tch-parity: this binary was built without the `candle` feature; run scripts/conform candle \
+                 (or cargo run --features candle -- conform candle)"
             );
             return ExitCode::from(EXIT_USAGE);
         }

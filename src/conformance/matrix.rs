@@ -49,7 +49,8 @@ pub struct Cell {
     pub rows: usize,
     pub agreeing: usize,
     pub unsupported: usize,
-    /// The first disagreement in full: case, output, worst element or first diverging step.
+    /// The first disagreement in full (pinned or not): case, output, worst element or first
+    /// diverging step.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub detail: Option<String>,
     /// The pinned finding, for a known disagreement.
@@ -75,7 +76,13 @@ pub struct Matrix {
 
 impl Matrix {
     /// The cells of `report`'s rows, in the rows' order.
-    pub fn of(subject: &str, files: &[FixtureFile], report: &Report, findings: &[Finding]) -> Matrix {
+    pub fn of(
+        subject: &str,
+        files: &[FixtureFile],
+        report: &Report,
+        findings: &[Finding],
+        pinned: &std::collections::HashMap<usize, String>,
+    ) -> Matrix {
         let options_of = |row: &Row| -> String {
             let case = files.iter().flat_map(|f| &f.cases).find(|c| c.op == row.op && c.name == row.case);
             match case.map(|c| &c.options) {
@@ -87,7 +94,7 @@ impl Matrix {
         };
         let mut cells: Vec<Cell> = Vec::new();
         let mut cases: Vec<Vec<String>> = Vec::new();
-        for row in &report.rows {
+        for (i, row) in report.rows.iter().enumerate() {
             let options = options_of(row);
             let at = cells.iter().position(|c| {
                 c.op == row.op && c.options == options && c.variant == row.variant && c.dtype == row.dtype
@@ -120,7 +127,8 @@ impl Matrix {
                 cell.unsupported += 1;
                 Status::Unsupported
             } else if !row.passed() {
-                if cell.detail.is_none() {
+                // A disagreement's detail replaces a finding's.
+                if cell.status != Status::Disagrees {
                     cell.detail = Some(failure_detail(row).trim_end().to_owned());
                 }
                 Status::Disagrees
@@ -129,6 +137,9 @@ impl Matrix {
                 if cell.finding.is_none() {
                     cell.finding = Some(what.clone());
                     cell.upstream = finding.and_then(|f| f.upstream).map(str::to_owned);
+                    if cell.status != Status::Disagrees {
+                        cell.detail = pinned.get(&i).cloned();
+                    }
                 }
                 Status::KnownFinding
             } else {

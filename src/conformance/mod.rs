@@ -560,20 +560,25 @@ pub fn conform<S: Subject + 'static>(
     };
     let selection = Selection { filters: filters.to_vec(), ..Default::default() };
     let mut report = crate::check::check(&registry, files, &selection);
-    pin_findings(findings, &mut report.rows);
-    let matrix = matrix::Matrix::of(title, files, &report, findings);
+    let pinned = pin_findings(findings, &mut report.rows, !filters.is_empty());
+    let matrix = matrix::Matrix::of(title, files, &report, findings, &pinned);
     Outcome { report, matrix }
 }
 
-/// Marks each failing row a finding covers as that known difference; a finding that covers no
-/// failing row fails its first covered row (or a row of its own), saying it is gone.
-fn pin_findings(findings: &[Finding], rows: &mut Vec<Row>) {
+/// Marks each failing row a finding covers as that known difference; a finding that covers rows
+/// but no failing one fails its first, saying it is gone. One that covers no row at all fails a
+/// row of its own in a whole run (its names match no case), and is left out of a filtered one.
+/// Returns the pinned rows' disagreements in full, by row index (the matrix shows how far each
+/// finding goes).
+fn pin_findings(findings: &[Finding], rows: &mut Vec<Row>, filtered: bool) -> std::collections::HashMap<usize, String> {
     use crate::check::run::Check;
+    let mut details = std::collections::HashMap::new();
     for finding in findings {
         let mut shown = false;
-        for row in rows.iter_mut().filter(|r| finding.covers(r)) {
+        for (i, row) in rows.iter_mut().enumerate().filter(|(_, r)| finding.covers(r)) {
             if !row.passed() {
                 shown = true;
+                details.insert(i, crate::check::report::failure_detail(row).trim_end().to_owned());
                 row.known_difference = Some(finding.what.to_owned());
                 for check in row.checks.iter_mut() {
                     check.passed = true;
@@ -584,10 +589,14 @@ fn pin_findings(findings: &[Finding], rows: &mut Vec<Row>) {
             let message = format!("a pinned finding no longer shows ({}): remove it from the findings", finding.what);
             match rows.iter_mut().find(|r| finding.covers(r)) {
                 Some(row) => row.checks.push(Check::failed(&row.subject.clone(), "finding", message)),
+                None if filtered => {}
                 None => {
+                    let message = format!("a pinned finding covers no case of this run ({})", finding.what);
                     let mut row = rows.first().cloned().expect("a run with rows");
+                    row.file = "(the findings)".into();
                     row.op = finding.op.to_owned();
                     row.case = finding.cases.first().copied().unwrap_or("").to_owned();
+                    row.variant = "-".into();
                     row.output = "finding".into();
                     row.known_difference = None;
                     row.unsupported = false;
@@ -597,4 +606,5 @@ fn pin_findings(findings: &[Finding], rows: &mut Vec<Row>) {
             }
         }
     }
+    details
 }

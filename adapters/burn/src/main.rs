@@ -3,7 +3,8 @@
 //! protocol is documented in tch-parity's `src/conformance/worker.rs`).
 //!
 //! Every loss in burn-nn that has a PyTorch counterpart, burn's `sigmoid`, `softmax` and
-//! `log_softmax`, and burn-optim's SGD, Adam, AdamW, RMSprop and AdaGrad. What burn's API cannot
+//! `log_softmax`, and burn-optim's SGD, Adam, AdamW, RMSprop, AdaGrad, Adafactor and Muon. What
+//! burn's API cannot
 //! express is answered `unsupported`, with the reason; a panic inside burn is a rejection with
 //! its message.
 
