@@ -161,3 +161,19 @@ fn bad_answers_are_failed_rows_and_every_other_case_still_runs() {
         assert!(all > 50 && passed == all, "{expected}: mse {passed} of {all}");
     }
 }
+
+#[test]
+fn a_finding_outside_a_filtered_run_is_left_out_and_one_naming_no_case_fails() {
+    let files = files();
+    let elsewhere = Finding::new("l1_loss", &[], "a finding about another op");
+    let filtered = conform(Mse { mean_as_sum: true }, &files, &["mse_loss".into()], &[mean_finding(), elsewhere]);
+    assert!(filtered.passed(), "{}", filtered.matrix.render(tch_parity::check::Format::Table));
+
+    let misnamed = Finding::new("mse_loss", &["no-such-case"], "a finding whose case was renamed");
+    let whole = conform(Mse { mean_as_sum: true }, &files, &[], &[mean_finding(), misnamed]);
+    assert!(!whole.passed());
+    let failed: Vec<_> = whole.report.rows.iter().filter(|r| !r.passed()).collect();
+    assert_eq!(failed.len(), 1);
+    let message = failed[0].checks[0].message.as_deref().unwrap_or("");
+    assert!(message.contains("covers no case of this run (a finding whose case was renamed)"), "{message}");
+}
