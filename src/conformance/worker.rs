@@ -106,15 +106,19 @@ impl Worker {
     pub fn burn() -> Result<Worker, String> {
         let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("adapters/burn");
         let manifest = root.join("Cargo.toml");
-        let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
-            .args(["build", "--quiet", "--manifest-path"])
-            .arg(&manifest)
-            .status()
-            .map_err(|e| format!("cannot run cargo to build {}: {e}", manifest.display()))?;
+        let binary = root.join("target/debug/tch-parity-burn");
+        let mut cargo = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+        cargo.args(["build", "--manifest-path"]).arg(&manifest);
+        if binary.exists() {
+            // Up to date, or a quick rebuild: nothing to show.
+            cargo.arg("--quiet");
+        } else {
+            eprintln!("tch-parity: building burn's adapter (adapters/burn), a few minutes the first time");
+        }
+        let status = cargo.status().map_err(|e| format!("cannot run cargo to build {}: {e}", manifest.display()))?;
         if !status.success() {
             return Err(format!("building {} failed", manifest.display()));
         }
-        let binary = root.join("target/debug/tch-parity-burn");
         Worker::spawn("burn", move || Command::new(&binary))
     }
 
