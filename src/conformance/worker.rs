@@ -5,8 +5,8 @@
 //! `--dtype <name>` as its last argument, and asked only for that dtype.
 //!
 //! The protocol (every tensor `{"shape": [..], "dtype": "float32" | "float64" | "float16" |
-//! "bfloat16" | "int64" | "bool", "data": [..]}`, floats as JSON numbers, exact, or the strings
-//! `"nan"`, `"inf"`, `"-inf"`):
+//! "bfloat16" | "int64" | "bool", "data": [..]}`, floats as the fixtures write them: JSON numbers,
+//! exact, or the strings `"NaN"`, `"inf"`, `"-inf"`):
 //!
 //! Requests, and the `value` of their answers:
 //!
@@ -180,16 +180,10 @@ pub fn tensor_json(t: &HostTensor) -> Value {
     json!({"shape": t.shape, "dtype": dtype, "data": data})
 }
 
+/// A float exactly, as the fixtures write one (`fixture::float`): a JSON number, or "NaN",
+/// "inf", "-inf".
 fn float_json(x: f64) -> Value {
-    if x.is_nan() {
-        json!("nan")
-    } else if x.is_infinite() {
-        json!(if x > 0.0 { "inf" } else { "-inf" })
-    } else {
-        // Through text: serde_json's arbitrary_precision keeps a number's text, and Rust's
-        // shortest representation of a float64 reads back exactly.
-        serde_json::from_str(&format!("{x:?}")).expect("a finite float's text is a JSON number")
-    }
+    crate::fixture::float::to_json(x, DType::Float64)
 }
 
 /// A tensor as the protocol writes it, read back (floats must be of a known dtype).
@@ -220,27 +214,11 @@ pub fn tensor_from_json(v: &Value) -> Result<HostTensor, String> {
 }
 
 fn float_from_json(v: &Value) -> Result<f64, String> {
-    match v {
-        Value::String(s) if s == "nan" => Ok(f64::NAN),
-        Value::String(s) if s == "inf" => Ok(f64::INFINITY),
-        Value::String(s) if s == "-inf" => Ok(f64::NEG_INFINITY),
-        // The number's own text, parsed straight to f64 (correctly rounded).
-        Value::Number(n) => n.to_string().parse().map_err(|_| format!("not a float: {n}")),
-        other => Err(format!("not a float: {other}")),
-    }
-}
-
-fn option_json(v: OptionValue) -> Value {
-    match v {
-        OptionValue::Bool(b) => json!(b),
-        OptionValue::Int(i) => json!(i),
-        OptionValue::Float(x) => float_json(x),
-        OptionValue::None => Value::Null,
-    }
+    crate::fixture::float::from_json(v, DType::Float64)
 }
 
 fn options_json(values: &[(&'static str, OptionValue)]) -> Value {
-    Value::Object(values.iter().map(|(n, v)| ((*n).to_owned(), option_json(*v))).collect::<Map<_, _>>())
+    Value::Object(values.iter().map(|(n, v)| ((*n).to_owned(), crate::fuzz::option_json(*v))).collect::<Map<_, _>>())
 }
 
 impl Subject for Worker {

@@ -52,7 +52,7 @@ impl Host {
 
 fn float(x: &Value) -> Result<f64, String> {
     match x {
-        Value::String(s) if s == "nan" => Ok(f64::NAN),
+        Value::String(s) if s == "NaN" => Ok(f64::NAN),
         Value::String(s) if s == "inf" => Ok(f64::INFINITY),
         Value::String(s) if s == "-inf" => Ok(f64::NEG_INFINITY),
         Value::Number(n) => n.as_f64().ok_or_else(|| format!("bad float {n}")),
@@ -63,7 +63,7 @@ fn float(x: &Value) -> Result<f64, String> {
 /// A float written so that it reads back exactly (serde_json writes the shortest form).
 pub fn float_json(x: f64) -> Value {
     if x.is_nan() {
-        json!("nan")
+        json!("NaN")
     } else if x.is_infinite() {
         json!(if x > 0.0 { "inf" } else { "-inf" })
     } else {
