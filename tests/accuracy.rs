@@ -12,7 +12,8 @@ use tch_parity::implementation::Registry;
 fn the_hand_written_side_is_nowhere_clearly_less_accurate_than_libtorch() {
     let files = load_path(&Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures")).unwrap();
     let selection = Selection { dtypes: vec![DType::Float32], ..Default::default() };
-    let rows = audit(&Registry::standard(), &files, &selection);
+    // Live: the float64 truth is computed at inputs no fixture recorded (Python for its losses).
+    let rows = audit(&Registry::live(), &files, &selection);
     assert!(rows.len() > 800, "{} rows audited", rows.len());
     let mut worse: Vec<String> =
         rows.iter().filter(|r| r.subject_worse()).map(|r| format!("{}/{} {}", r.op, r.case, r.output)).collect();

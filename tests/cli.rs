@@ -288,37 +288,58 @@ fn list_names_every_loss_with_its_cases() {
     assert!(stdout.contains("input-above-one [rejects]"));
 }
 
-/// Where Python cannot be started, the losses whose reference is PyTorch are checked against the
-/// recorded values only, and the report says so (rather than failing, or passing in silence).
+/// The losses whose reference is PyTorch in Python: `check` compares them with the values the
+/// fixture recorded from it (Python is not started) and says so; `check --live` runs Python; `--live`
+/// where Python cannot be started falls back to the recordings, and the note names why.
 #[test]
-fn without_python_the_recorded_values_stand_in_and_the_report_says_so() {
-    let out = Command::new(env!("CARGO_BIN_EXE_tch-parity"))
-        .args(["check", "--fixtures", "fixtures/focal"])
-        .env("TCH_PARITY_PYTHON_ENV", "/nonexistent/python")
-        .current_dir(root())
-        .output()
-        .unwrap();
-    let stdout = text(&out.stdout);
-    assert_eq!(out.status.code(), Some(0), "{stdout}");
-    assert!(stdout.contains("rows were checked against the recorded values only"), "{stdout}");
-    assert!(stdout.contains("cannot run /nonexistent/python"), "{stdout}");
+fn python_losses_are_checked_against_their_recordings_by_default_and_live_on_request() {
+    let check = |args: &[&str], python: Option<&str>| -> (String, Vec<serde_json::Value>) {
+        let run = |format: &str| {
+            let mut command = Command::new(env!("CARGO_BIN_EXE_tch-parity"));
+            command.args(["check", "--fixtures", "fixtures/focal", "--format", format]).args(args);
+            if let Some(p) = python {
+                command.env("TCH_PARITY_PYTHON_ENV", p);
+            }
+            let out = command.current_dir(root()).output().unwrap();
+            assert_eq!(out.status.code(), Some(0), "{}", text(&out.stdout));
+            out.stdout
+        };
+        let report: serde_json::Value = serde_json::from_slice(&run("json")).unwrap();
+        (text(&run("table")), report["rows"].as_array().unwrap().clone())
+    };
+    // The rows with values (the error cases' rows check the refusal against the fixture's text).
+    let value_rows = |rows: &[serde_json::Value]| -> Vec<serde_json::Value> {
+        rows.iter().filter(|r| r["variant"] != "construction" && r["output"] != "rejects").cloned().collect()
+    };
+    let against = |row: &serde_json::Value| -> Vec<String> {
+        row["checks"].as_array().unwrap().iter().map(|c| c["against"].as_str().unwrap().to_owned()).collect()
+    };
 
-    let json = Command::new(env!("CARGO_BIN_EXE_tch-parity"))
-        .args(["check", "--fixtures", "fixtures/focal", "--format", "json"])
-        .env("TCH_PARITY_PYTHON_ENV", "/nonexistent/python")
-        .current_dir(root())
-        .output()
-        .unwrap();
-    let report: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
-    let row = &report["rows"][0];
-    assert!(row["reference"].is_null() && row["note"].as_str().unwrap().contains("live reference unavailable"));
-    let against: Vec<&str> = row["checks"].as_array().unwrap().iter().map(|c| c["against"].as_str().unwrap()).collect();
-    assert_eq!(against, ["fixture"]);
+    let (table, rows) = check(&[], None);
+    assert!(table.contains("rows were checked against the recorded values only"), "{table}");
+    assert!(table.contains("the values the fixture recorded from it stand in"), "{table}");
+    assert!(table.contains("sigmoid_focal_loss  hand-written vs pytorch"), "{table}");
+    let recorded = value_rows(&rows);
+    assert!(recorded.len() > 200, "{} rows", recorded.len());
+    for row in &recorded {
+        assert_eq!(row["reference"], "pytorch", "{row}");
+        assert!(row["note"].as_str().unwrap().contains("`check --live` runs PyTorch"), "{row}");
+        assert_eq!(against(row), ["fixture", "pytorch"], "{row}");
+    }
 
-    // With Python, the same rows are checked live against torchvision.
-    let live = text(&run(&["check", "--fixtures", "fixtures/focal", "--format", "json"]).stdout);
-    let report: serde_json::Value = serde_json::from_str(&live).unwrap();
-    assert!(report["rows"].as_array().unwrap().iter().all(|r| r["reference"] == "pytorch"));
+    let (table, rows) = check(&["--live"], Some("/nonexistent/python"));
+    assert!(table.contains("cannot run /nonexistent/python"), "{table}");
+    assert!(value_rows(&rows).iter().all(|r| r["note"].as_str().unwrap().contains("stand in")));
+
+    // With Python, the same rows are checked live against torchvision, and against the fixture.
+    let (_, rows) = check(&["--live"], None);
+    let live = value_rows(&rows);
+    assert_eq!(live.len(), recorded.len());
+    for row in &live {
+        assert_eq!(row["reference"], "pytorch", "{row}");
+        assert!(row["note"].is_null(), "{row}");
+        assert_eq!(against(row), ["pytorch", "fixture", "fixture"], "{row}");
+    }
 }
 
 /// The optimizers libtorch lacks: `check` replays torch.optim's recorded runs and says so;

@@ -76,7 +76,9 @@ fn error(values: &[f64], truth: &[f64], dtype: DType) -> Option<u64> {
     values.iter().zip(truth).map(|(&v, &t)| ulp_distance(v, round(t), dtype)).max()
 }
 
-/// Audits every selected loss case below float64.
+/// Audits every selected loss case below float64. The registry's references must run live (a
+/// reference whose recordings stand in has no float64 result at the row's inputs, and its rows
+/// are left out): [`Registry::live`].
 pub fn audit(registry: &Registry, files: &[FixtureFile], selection: &Selection) -> Vec<AccuracyRow> {
     let dtypes = selection.dtypes();
     let cases: Vec<&Case> = files.iter().flat_map(|f| &f.cases).filter(|c| selection.selects(c)).collect();

@@ -398,6 +398,20 @@ impl Report {
         Some(out)
     }
 
+    /// The rows' notes (why a live reference did not run), each with its number of rows, the most
+    /// frequent first.
+    fn distinct_notes(&self) -> Vec<(&str, usize)> {
+        let mut notes: Vec<(&str, usize)> = Vec::new();
+        for note in self.rows.iter().filter_map(|r| r.note.as_deref()) {
+            match notes.iter_mut().find(|(n, _)| *n == note) {
+                Some((_, k)) => *k += 1,
+                None => notes.push((note, 1)),
+            }
+        }
+        notes.sort_by(|a, b| b.1.cmp(&a.1));
+        notes
+    }
+
     /// What the figures mean, rows checked without their live reference, tolerance overrides.
     fn notes(&self) -> String {
         let mut out = String::new();
@@ -410,9 +424,13 @@ impl Report {
         if let Some(note) = self.calculus_note() {
             out.push_str(&note);
         }
-        if let Some(note) = self.rows.iter().find_map(|r| r.note.as_deref()) {
-            let n = self.rows.iter().filter(|r| r.note.is_some()).count();
-            let _ = writeln!(out, "{n} rows were checked against the recorded values only: {note}.");
+        let notes = self.distinct_notes();
+        if !notes.is_empty() {
+            let n: usize = notes.iter().map(|(_, k)| k).sum();
+            let _ = writeln!(out, "{n} rows were checked against the recorded values only:");
+            for (note, k) in notes {
+                let _ = writeln!(out, "  {k:>6}  {note}");
+            }
         }
         if self.rows.iter().any(|r| r.tolerance_override.is_some()) {
             out.push_str("tol*: the case overrides the default tolerance:\n");
@@ -533,9 +551,12 @@ impl Report {
         if let Some(note) = self.calculus_note() {
             let _ = write!(out, "\n{note}");
         }
-        if let Some(note) = self.rows.iter().find_map(|r| r.note.as_deref()) {
-            let _ =
-                writeln!(out, "\n{} rows were checked against the recorded values only: {note}.", s.without_reference);
+        let notes = self.distinct_notes();
+        if !notes.is_empty() {
+            let _ = writeln!(out, "\n{} rows were checked against the recorded values only:\n", s.without_reference);
+            for (note, k) in notes {
+                let _ = writeln!(out, "- {k}: {note}");
+            }
         }
         if s.failed > 0 {
             out.push_str("\n### Disagreements\n\n```text\n");

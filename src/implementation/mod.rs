@@ -533,14 +533,15 @@ pub struct Registry {
 
 impl Registry {
     /// The hand-written library under test; libtorch (its losses, C++ optimizers, tch's
-    /// optimizers and the fused kernels) and PyTorch in Python as references. torch.optim's
-    /// runs are replayed from the fixtures' recordings (the gate's default; [`Registry::live`]
-    /// computes them).
+    /// optimizers and the fused kernels) and PyTorch in Python as references. Python is not
+    /// started: its losses are compared through the values the fixtures recorded from it, and
+    /// torch.optim's runs are replayed from their recordings (the gate's default;
+    /// [`Registry::live`] computes them).
     pub fn standard() -> Registry {
         Registry { subjects: vec![Box::new(hand_written::HandWritten)], references: Self::references(false) }
     }
 
-    /// The same with every reference computed now, torch.optim's runs included: what `regen`
+    /// The same with every reference computed now, PyTorch in Python included: what `regen`
     /// records from, the fuzzer compares with, and `check --live` checks the recordings against.
     pub fn live() -> Registry {
         Registry { subjects: vec![Box::new(hand_written::HandWritten)], references: Self::references(true) }
@@ -551,7 +552,7 @@ impl Registry {
         Self::references(false)
     }
 
-    fn references(live_optimizers: bool) -> Vec<Box<dyn Implementation>> {
+    fn references(live: bool) -> Vec<Box<dyn Implementation>> {
         // A check provokes hundreds of libtorch errors on purpose; their backtraces cost a
         // quarter of its time and are never shown.
         crate::ffi::skip_cpp_backtraces();
@@ -560,8 +561,8 @@ impl Registry {
             Box::new(libtorch::CPP_OPTIMIZER),
             Box::new(libtorch::TCH_OPTIMIZER),
             Box::new(libtorch::FUSED_OPTIMIZER),
-            Box::new(pytorch::PyTorch::new().with_live_optimizers(live_optimizers)),
-            Box::new(pytorch::PyTorch::foreach().with_live_optimizers(live_optimizers)),
+            Box::new(pytorch::PyTorch::new().with_live(live)),
+            Box::new(pytorch::PyTorch::foreach().with_live(live)),
         ]
     }
 

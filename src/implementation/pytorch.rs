@@ -29,16 +29,17 @@ use tch::{Kind, Tensor};
 pub struct PyTorch {
     state: &'static Mutex<State>,
     foreach: bool,
-    /// Whether optimizer runs are computed by torch.optim now, or replayed from the fixtures'
-    /// recording of them (the gate's default: fifty steps of hundreds of runs take Python
-    /// longer than the whole rest of a check).
-    live_optimizers: bool,
+    /// Whether Python runs now, or the fixtures' recordings of it stand in (the gate's default:
+    /// fifty steps of hundreds of torch.optim runs take Python longer than the whole rest of a
+    /// check, and importing torch for a few dozen loss cases took a fifth of the gate's CPU time;
+    /// `regen --check`, which CI runs, checks those recordings against Python itself).
+    live: bool,
 }
 
 impl Default for PyTorch {
     fn default() -> Self {
         static SHARED: std::sync::OnceLock<Mutex<State>> = std::sync::OnceLock::new();
-        PyTorch { state: SHARED.get_or_init(Default::default), foreach: false, live_optimizers: true }
+        PyTorch { state: SHARED.get_or_init(Default::default), foreach: false, live: true }
     }
 }
 
@@ -80,10 +81,11 @@ impl PyTorch {
         PyTorch { foreach: true, ..Self::default() }
     }
 
-    /// The same, with optimizer runs left to the fixtures' recordings (`live` false): asked for
-    /// one, it answers [`Error::Unavailable`] and the checker replays the recording instead.
-    pub fn with_live_optimizers(self, live: bool) -> Self {
-        PyTorch { live_optimizers: live, ..self }
+    /// The same, with Python left to the fixtures' recordings (`live` false): asked for a loss or
+    /// an optimizer run, it answers [`Error::Unavailable`], and the checker compares with the
+    /// recorded values (replays the recorded run) instead.
+    pub fn with_live(self, live: bool) -> Self {
+        PyTorch { live, ..self }
     }
 
     /// The versions that answered ("torch 2.13.0+cu130, torchvision 0.28.0+cu130"), once any did.
@@ -119,7 +121,7 @@ impl PyTorch {
     }
 
     /// Python's raw answer to a request of the worker protocol (scripts/pytorch_reference.py),
-    /// live whatever `live_optimizers` says: the resume checks' runs.
+    /// live whatever `live` says: the resume checks' runs.
     pub fn answer(&self, request: Value) -> Result<Value, String> {
         let job = Job { key: request.to_string(), json: request, loss: None };
         let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
@@ -136,7 +138,7 @@ impl PyTorch {
 
     /// Python's answer to a schedule or clip request, as outputs: live only.
     fn outputs_of(&self, request: Value) -> Evaluation {
-        if !self.live_optimizers {
+        if !self.live {
             return Evaluation::Unavailable("not run live; `check --live` runs PyTorch".into());
         }
         let job = Job { key: request.to_string(), json: request, loss: None };
@@ -274,7 +276,7 @@ impl Implementation for PyTorch {
     /// Sends the announced requests as one batch at once: Python (starting now, if it has not)
     /// works on them while the rest of the run goes on.
     fn prepare(&self, inputs: &[LossInput]) {
-        if self.foreach {
+        if self.foreach || !self.live {
             return;
         }
         let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
@@ -282,6 +284,9 @@ impl Implementation for PyTorch {
     }
 
     fn loss(&self, input: &LossInput) -> Evaluation {
+        if !self.live && !self.foreach && loss_job(input).is_some() {
+            return Evaluation::Unavailable("not run live; `check --live` runs PyTorch".into());
+        }
         match self.response(input) {
             None => Evaluation::Unsupported,
             Some(Err(message)) => Evaluation::Unavailable(message),
@@ -362,7 +367,7 @@ impl Implementation for PyTorch {
     }
 
     fn prepare_optimizers(&self, runs: &[OptimizerRun]) {
-        if !self.live_optimizers {
+        if !self.live {
             return;
         }
         let jobs: Vec<Job> = runs.iter().filter(|r| self.supports(r)).filter_map(|r| self.run_job(r)).collect();
@@ -381,7 +386,7 @@ impl Implementation for PyTorch {
         if !self.supports(run) {
             return None;
         }
-        if !self.live_optimizers {
+        if !self.live {
             return Some(Err(Error::Unavailable("not run live; `check --live` runs torch.optim".into())));
         }
         let Some(job) = self.run_job(run) else {
