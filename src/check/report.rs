@@ -408,7 +408,7 @@ impl Report {
                 None => notes.push((note, 1)),
             }
         }
-        notes.sort_by(|a, b| b.1.cmp(&a.1));
+        notes.sort_by_key(|(_, k)| std::cmp::Reverse(*k));
         notes
     }
 
