@@ -162,3 +162,28 @@ fn softmax_and_log_softmax_match_libtorch_bit_for_bit_in_half_precision() {
         }
     }
 }
+
+/// Sigmoid in float16 and bfloat16, forward and backward: libtorch computes each in float32 and
+/// rounds once (its float16 backward per operation), and so does the hand-written side (its
+/// bfloat16 backward is one Rust loop rounding as `c10::BFloat16` does). Inputs up to ±30, where
+/// σ saturates; the target only adds zero, so that the harness has a second input.
+#[test]
+fn sigmoid_matches_libtorch_bit_for_bit_in_half_precision() {
+    let inputs = seeded(4, || [Kind::Half, Kind::BFloat16].map(|kind| (randn(kind, 8.0), randn(kind, 1.0))));
+    fn reduced(y: Tensor, t: &Tensor, reduction: Reduction) -> Result<Tensor> {
+        let y = y.f_add(&t.f_mul_scalar(0.0)?)?;
+        Ok(match reduction {
+            Reduction::None => y,
+            Reduction::Mean => y.f_mean(y.kind())?,
+            Reduction::Sum => y.f_sum(y.kind())?,
+        })
+    }
+    for (x, t) in inputs {
+        assert_bit_for_bit(
+            "sigmoid",
+            &|x, t, r| reduced(loss::sigmoid(x)?, t, r),
+            &|x, t, r| reduced(x.f_sigmoid()?, t, r),
+            (&x, &t),
+        );
+    }
+}

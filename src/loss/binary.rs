@@ -1,6 +1,6 @@
 //! Sigmoid and the binary cross-entropy losses (seed §2.1).
 
-use super::scalar_loop::{map2, map3_as, Scalar, ScalarFn2};
+use super::scalar_loop::{bf16_from_f32, map2, map2_as, map3_as, Scalar, ScalarFn2};
 use super::{
     check_broadcasts_to, check_floating, check_same_kind, check_same_shape, check_unit_interval, weight_and_reduce,
     weighted, with_backward_formula, Reduction,
@@ -38,6 +38,11 @@ pub fn sigmoid(x: &Tensor) -> Result<Tensor> {
     let y = sigmoid_value(&x.f_detach()?)?;
     let saved = y.shallow_clone();
     with_backward_formula("SigmoidBackward", &y, &[x], move |g, _, inputs| {
+        if !grad_enabled() {
+            if let Some(grad) = sigmoid_backward_loop(g, &saved)? {
+                return Ok(grad);
+            }
+        }
         // Recomputed from the attached input when the gradient must be differentiable.
         let y = if grad_enabled() { sigmoid(&inputs[0])? } else { saved.shallow_clone() };
         let (g, y) = match kind {
@@ -45,6 +50,22 @@ pub fn sigmoid(x: &Tensor) -> Result<Tensor> {
             _ => (g.shallow_clone(), y),
         };
         Ok(g.f_mul(&y.f_neg()?.f_add_scalar(1.0)?)?.f_mul(&y)?.f_to_kind(kind)?)
+    })
+}
+
+/// Sigmoid's backward `(g·(1 − y))·y` in one pass, the same arithmetic as the tensor operations:
+/// in the dtype for float32 and float64, in float32 rounded once for bfloat16. `None` for
+/// float16, whose per-operation rounding the tensor operations do faster than `half`'s software
+/// conversions.
+fn sigmoid_backward_loop(g: &Tensor, y: &Tensor) -> Result<Option<Tensor>> {
+    Ok(match y.kind() {
+        tch::Kind::Float => Some(map2_as::<f32>(g, y, |g, y| g * (1.0 - y) * y)?),
+        tch::Kind::Double => Some(map2_as::<f64>(g, y, |g, y| g * (1.0 - y) * y)?),
+        tch::Kind::BFloat16 => Some(map2_as::<half::bf16>(g, y, |g, y| {
+            let y = y.to_f32();
+            bf16_from_f32(g.to_f32() * (1.0 - y) * y)
+        })?),
+        _ => None,
     })
 }
 

@@ -22,6 +22,9 @@ pub(crate) trait Scalar:
     + Div<Output = Self>
     + Neg<Output = Self>
 {
+    /// The dtype of a tensor of this element type. Not tch's `Element::KIND`: tch 0.26 gives
+    /// `half::bf16` the kind `Half`.
+    const DTYPE: Kind;
     fn from_f64(x: f64) -> Self;
     fn to_f64(self) -> f64;
     /// `std::log`: through float32 for the half types.
@@ -33,8 +36,9 @@ pub(crate) trait Scalar:
 }
 
 macro_rules! native {
-    ($t:ty) => {
+    ($t:ty, $kind:expr) => {
         impl Scalar for $t {
+            const DTYPE: Kind = $kind;
             fn from_f64(x: f64) -> Self {
                 x as $t
             }
@@ -57,12 +61,13 @@ macro_rules! native {
         }
     };
 }
-native!(f32);
-native!(f64);
+native!(f32, Kind::Float);
+native!(f64, Kind::Double);
 
 macro_rules! half {
-    ($t:ty) => {
+    ($t:ty, $kind:expr) => {
         impl Scalar for $t {
+            const DTYPE: Kind = $kind;
             fn from_f64(x: f64) -> Self {
                 <$t>::from_f64(x)
             }
@@ -85,8 +90,20 @@ macro_rules! half {
         }
     };
 }
-half!(half::f16);
-half!(half::bf16);
+half!(half::f16, Kind::Half);
+half!(half::bf16, Kind::BFloat16);
+
+/// A float32 rounded to bfloat16 as `c10::BFloat16` rounds it: to nearest, ties to even, and
+/// every NaN to 0x7FC0 (half's `bf16::from_f32` keeps a NaN's sign and payload instead). A few
+/// integer operations, which vectorize: a loop over bfloat16 through this costs about what the
+/// float32 loop does, where float16's conversions are slow in software.
+pub(crate) fn bf16_from_f32(x: f32) -> half::bf16 {
+    if x.is_nan() {
+        return half::bf16::from_bits(0x7FC0);
+    }
+    let bits = x.to_bits();
+    half::bf16::from_bits((bits.wrapping_add(((bits >> 16) & 1) + 0x7FFF) >> 16) as u16)
+}
 
 /// Below this many elements libtorch runs a kernel on one thread (`at::internal::GRAIN_SIZE`);
 /// above, `at::parallel_for` splits the work.
@@ -158,7 +175,7 @@ fn run<T: Scalar>(a: &Tensor, b: &Tensor, f: impl Fn(T, T) -> T + Sync) -> Resul
 /// for that type (a plain closure the compiler can vectorize, where [`map2`]'s generic one calls
 /// through [`Scalar`]).
 pub(crate) fn map2_as<T: Scalar>(a: &Tensor, b: &Tensor, f: impl Fn(T, T) -> T + Sync) -> Result<Tensor> {
-    if a.size() != b.size() || a.kind() != T::KIND || b.kind() != T::KIND {
+    if a.size() != b.size() || a.kind() != T::DTYPE || b.kind() != T::DTYPE {
         return invalid!("map2_as: {:?} {:?} against {:?} {:?}", a.kind(), a.size(), b.kind(), b.size());
     }
     run::<T>(a, b, f)
@@ -209,7 +226,7 @@ pub(crate) fn map3_as<T: Scalar>(
     f: impl Fn(T, T, T) -> T + Sync,
 ) -> Result<Tensor> {
     let broadcast = c.numel() == 1;
-    let kinds = a.kind() == T::KIND && b.kind() == T::KIND && c.kind() == T::KIND;
+    let kinds = a.kind() == T::DTYPE && b.kind() == T::DTYPE && c.kind() == T::DTYPE;
     if a.size() != b.size() || !kinds || !(broadcast || c.size() == a.size()) {
         return invalid!(
             "map3_as: {:?} {:?}, {:?} {:?}, {:?} {:?}",
