@@ -392,7 +392,7 @@ pub(crate) fn values_of(t: &Tensor) -> Result<Vec<f64>, tch::TchError> {
         tch::Kind::Double => read::<f64>(t, |x| x),
         tch::Kind::Float => read::<f32>(t, f64::from),
         tch::Kind::Half => read::<half::f16>(t, f64::from),
-        // tch 0.26 gives half::bf16 the element kind Half, so its typed copy refuses a bfloat16
+        // tch 0.26 gives half::bf16 the element kind Half (tch-rs#995), so its typed copy refuses a bfloat16
         // tensor: the bytes are read instead.
         tch::Kind::BFloat16 => {
             let n = t.numel();

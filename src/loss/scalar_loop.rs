@@ -23,7 +23,7 @@ pub(crate) trait Scalar:
     + Neg<Output = Self>
 {
     /// The dtype of a tensor of this element type. Not tch's `Element::KIND`: tch 0.26 gives
-    /// `half::bf16` the kind `Half`.
+    /// `half::bf16` the kind `Half` (tch-rs#995, `tests/libtorch_quirks.rs`).
     const DTYPE: Kind;
     fn from_f64(x: f64) -> Self;
     fn to_f64(self) -> f64;
