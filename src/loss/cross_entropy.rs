@@ -129,9 +129,15 @@ pub fn nll_loss(
         let scale = if reduction == Reduction::Mean { g.f_div(&total)? } else { g.shallow_clone() }.f_neg()?;
         let per_target = target_weight.f_mul(&scale)?;
         let per_target = per_target.f_where_self(&kept, &per_target.f_zeros_like()?)?;
-        // In place: an out-of-place scatter would copy the zeros once more.
+        // In place: an out-of-place scatter would copy the zeros once more. The values are copied
+        // into place by a Rust loop unless the gradient must itself be differentiable.
         let mut grad = inputs[0].f_zeros_like()?;
-        let _ = grad.f_scatter_(dim, &safe_target.f_unsqueeze(dim)?, &per_target.f_unsqueeze(dim)?)?;
+        let (index, src) = (safe_target.f_unsqueeze(dim)?, per_target.f_unsqueeze(dim)?.f_contiguous()?);
+        if crate::ffi::grad_enabled() {
+            let _ = grad.f_scatter_(dim, &index, &src)?;
+        } else {
+            super::scalar_loop::scatter_rows_(&mut grad, dim, &index.f_contiguous()?, &src)?;
+        }
         Ok(grad)
     })
 }

@@ -241,6 +241,62 @@ pub(crate) fn map3_as<T: Scalar>(
     run3::<T>(a, b, c, f)
 }
 
+/// `out.scatter_(dim, index, src)` where `out`, `index` and `src` are contiguous and `index` and
+/// `src` have `out`'s shape with `dim` of size 1 (one position along `dim` per row): each value
+/// copied as it is, bit for bit. libtorch's `scatter_` widens a float16 or bfloat16 `out` into a
+/// float32 buffer and back (its accumulation buffer), two passes over all of `out` to write one
+/// element per row; that was most of NLL's backward in half precision.
+pub(crate) fn scatter_rows_(out: &mut Tensor, dim: i64, index: &Tensor, src: &Tensor) -> Result<()> {
+    let sizes = out.size();
+    let d = dim as usize;
+    let mut row_sizes = sizes.clone();
+    row_sizes[d] = 1;
+    let layouts = out.is_contiguous() && index.is_contiguous() && src.is_contiguous();
+    if !layouts || index.kind() != Kind::Int64 || index.size() != row_sizes || src.size() != row_sizes {
+        return invalid!("scatter_rows_: {:?} {:?}, index {:?}, src {:?}", out.kind(), sizes, index.size(), src.size());
+    }
+    if src.kind() != out.kind() {
+        return invalid!("scatter_rows_: src is {:?}, out {:?}", src.kind(), out.kind());
+    }
+    let (outer, along) = (sizes[..d].iter().product::<i64>() as usize, sizes[d] as usize);
+    let inner = sizes[d + 1..].iter().product::<i64>() as usize;
+    match out.kind().elt_size_in_bytes() {
+        2 => scatter_copy::<u16>(out, index, src, (outer, along, inner)),
+        4 => scatter_copy::<u32>(out, index, src, (outer, along, inner)),
+        8 => scatter_copy::<u64>(out, index, src, (outer, along, inner)),
+        _ => invalid!("scatter_rows_: {:?} is not a float dtype", out.kind()),
+    }
+}
+
+fn scatter_copy<B: Copy>(
+    out: &mut Tensor,
+    index: &Tensor,
+    src: &Tensor,
+    (outer, along, inner): (usize, usize, usize),
+) -> Result<()> {
+    let rows = outer * inner;
+    if rows == 0 {
+        return Ok(());
+    }
+    // SAFETY: the three are contiguous CPU tensors of the sizes checked by the caller, with
+    // elements of B's size (the dtype's), alive for this scope; `out` is borrowed mutably.
+    let (targets, values, out) = unsafe {
+        (
+            std::slice::from_raw_parts(index.data_ptr() as *const i64, rows),
+            std::slice::from_raw_parts(src.data_ptr() as *const B, rows),
+            std::slice::from_raw_parts_mut(out.data_ptr() as *mut B, outer * along * inner),
+        )
+    };
+    for (row, (&t, &v)) in targets.iter().zip(values).enumerate() {
+        if !(0..along as i64).contains(&t) {
+            return invalid!("scatter_rows_: index {t} is out of range for a dimension of size {along}");
+        }
+        let (o, i) = (row / inner, row % inner);
+        out[(o * along + t as usize) * inner + i] = v;
+    }
+    Ok(())
+}
+
 /// NLL's reduction as libtorch's CPU kernels compute it (`nll_loss_out_frame`, and
 /// `nll_loss2d_forward_out_frame` over batch × positions): a cascade of 8 partial sums in the
 /// input's dtype, the first taking `−x[y]·w[y]` for each kept sample in order and each level
@@ -318,4 +374,52 @@ fn cascade<T: Scalar>(
     let kind = picked.kind();
     let scalar = |v: T| Tensor::f_from_slice(&[v.to_f64()])?.f_reshape([0i64; 0].as_slice())?.f_to_kind(kind);
     Ok((scalar(loss)?, scalar(total)?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The values libtorch's `scatter_` puts in place, bit for bit (NaN and −0 included), in every
+    /// float dtype, along the first, a middle and the last dimension.
+    #[test]
+    fn scatter_rows_writes_what_libtorch_scatter_writes() {
+        let special = Tensor::from_slice(&[f64::NAN, -0.0, f64::INFINITY, 1e-40, -3.5]);
+        for kind in [Kind::Float, Kind::Double, Kind::Half, Kind::BFloat16] {
+            for (sizes, dim) in [(vec![7i64], 0i64), (vec![5, 4], 1), (vec![3, 6, 2], 1), (vec![2, 3, 4], 2)] {
+                let mut rows = sizes.clone();
+                rows[dim as usize] = 1;
+                let n: i64 = rows.iter().product();
+                let index = Tensor::randint(sizes[dim as usize], rows.as_slice(), (Kind::Int64, tch::Device::Cpu));
+                let src = Tensor::randn(rows.as_slice(), (Kind::Double, tch::Device::Cpu))
+                    .view([-1])
+                    .slice(0, 0, n, 1)
+                    .index_copy(
+                        0,
+                        &Tensor::arange(n.min(5), (Kind::Int64, tch::Device::Cpu)),
+                        &special.slice(0, 0, n.min(5), 1),
+                    )
+                    .view(rows.as_slice())
+                    .to_kind(kind);
+                let mut mine = Tensor::zeros(sizes.as_slice(), (kind, tch::Device::Cpu));
+                scatter_rows_(&mut mine, dim, &index, &src).unwrap();
+                let theirs = Tensor::zeros(sizes.as_slice(), (kind, tch::Device::Cpu)).scatter(dim, &index, &src);
+                // Any NaN for a NaN: libtorch's round trip through float32 changes a bfloat16
+                // NaN's bits (0x7FC0 to 0xFFFF).
+                let wide = |t: &Tensor| Vec::<f64>::try_from(t.to_kind(Kind::Double).reshape([-1])).unwrap();
+                let (a, b) = (wide(&mine), wide(&theirs));
+                let same = a.iter().zip(&b).all(|(x, y)| x.to_bits() == y.to_bits() || (x.is_nan() && y.is_nan()));
+                assert!(same, "{kind:?} {sizes:?} {dim}: {a:?} against {b:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn scatter_rows_refuses_an_index_out_of_range() {
+        let mut out = Tensor::zeros([2, 3], (Kind::Float, tch::Device::Cpu));
+        let index = Tensor::from_slice(&[0i64, 3]).view([2, 1]);
+        let src = Tensor::from_slice(&[1.0f32, 2.0]).view([2, 1]);
+        let error = scatter_rows_(&mut out, 1, &index, &src).unwrap_err().to_string();
+        assert!(error.contains("index 3 is out of range for a dimension of size 3"), "{error}");
+    }
 }
