@@ -36,6 +36,9 @@ pub struct PyTorch {
     live: bool,
 }
 
+/// Why PyTorch gave no answer outside `check --live`.
+const NOT_LIVE: &str = "not run live; `check --live` runs PyTorch";
+
 impl Default for PyTorch {
     fn default() -> Self {
         static SHARED: std::sync::OnceLock<Mutex<State>> = std::sync::OnceLock::new();
@@ -93,12 +96,16 @@ impl PyTorch {
         self.state.lock().ok()?.versions.clone()
     }
 
-    /// PyTorch's answer to the request of `input`: `None` for an op it is not the reference of.
+    /// PyTorch's answer to the request of `input`: `None` for an op it is not the reference of,
+    /// an error when Python is not run (or cannot be).
     pub fn response(&self, input: &LossInput) -> Option<Result<Response, String>> {
         if self.foreach {
             return None;
         }
         let job = loss_job(input)?;
+        if !self.live {
+            return Some(Err(NOT_LIVE.into()));
+        }
         let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
         Some(state.answer(job).map(|a| match a {
             Answer::Loss(r) => r,
@@ -139,7 +146,7 @@ impl PyTorch {
     /// Python's answer to a schedule or clip request, as outputs: live only.
     fn outputs_of(&self, request: Value) -> Evaluation {
         if !self.live {
-            return Evaluation::Unavailable("not run live; `check --live` runs PyTorch".into());
+            return Evaluation::Unavailable(NOT_LIVE.into());
         }
         let job = Job { key: request.to_string(), json: request, loss: None };
         let answer = {
@@ -284,9 +291,6 @@ impl Implementation for PyTorch {
     }
 
     fn loss(&self, input: &LossInput) -> Evaluation {
-        if !self.live && !self.foreach && loss_job(input).is_some() {
-            return Evaluation::Unavailable("not run live; `check --live` runs PyTorch".into());
-        }
         match self.response(input) {
             None => Evaluation::Unsupported,
             Some(Err(message)) => Evaluation::Unavailable(message),
