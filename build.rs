@@ -31,7 +31,7 @@ fn libtorch_version(lib: &Path) -> Option<String> {
 }
 
 fn compile_shim(lib: &Path) {
-    let sources = ["src/ffi/shim.cpp", "src/ffi/autograd.cpp"];
+    let sources = ["src/ffi/shim.cpp", "src/ffi/autograd.cpp", "src/ffi/sleef.cpp"];
     for source in sources.iter().chain(&["src/ffi/message.h"]) {
         println!("cargo:rerun-if-changed={source}");
     }

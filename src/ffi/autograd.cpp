@@ -88,13 +88,14 @@ void tp_error_set(void *error, const char *text, size_t len) {
   static_cast<std::string *>(error)->assign(text, len);
 }
 
-// The width in bytes of the vectors libtorch's CPU kernels use on this machine: 64 with AVX-512,
-// 32 otherwise (AVX2, and the default build of at::vec).
-int tp_vector_bytes() {
+// The instructions libtorch's CPU kernels were dispatched to on this machine: 2 for AVX-512, 1
+// for AVX2, 0 for the default build of at::vec (plain C++, 32-byte arrays of scalars).
+int tp_cpu_capability() {
   try {
-    return at::get_cpu_capability() == "AVX512" ? 64 : 32;
+    auto capability = at::get_cpu_capability();
+    return capability == "AVX512" ? 2 : capability == "AVX2" ? 1 : 0;
   } catch (...) {
-    return 32;
+    return 0;
   }
 }
 

@@ -36,7 +36,7 @@ extern "C" {
     ) -> *mut c_char;
     fn tp_error_set(error: *mut c_void, text: *const c_char, len: usize);
     fn tp_grad_enabled() -> c_int;
-    fn tp_vector_bytes() -> c_int;
+    fn tp_cpu_capability() -> c_int;
     fn tp_parallel_for(n: i64, grain: i64, body: extern "C" fn(*mut c_void, i64, i64), context: *mut c_void);
 }
 
@@ -64,12 +64,34 @@ pub fn parallel_for(n: usize, grain: usize, body: impl Fn(usize, usize) + Sync) 
     }
 }
 
-/// The width in bytes of the vectors libtorch's CPU kernels run on this machine: 64 with AVX-512,
-/// 32 otherwise. Some kernels compute the elements that do not fill a vector in another order
-/// (softmax's float16 tail), so reproducing them to the bit needs it.
-pub fn vector_bytes() -> usize {
+/// The instructions libtorch's CPU kernels run on this machine (`at::get_cpu_capability`,
+/// which `ATEN_CPU_CAPABILITY` can lower). Reproducing a vectorized kernel to the bit needs it:
+/// its vector width decides which elements a scalar tail takes, and its reductions combine lanes
+/// with shuffles only in the SIMD builds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Capability {
+    Avx512,
+    Avx2,
+    /// at::vec's plain C++ build: 32-byte arrays, each lane computed by the C library.
+    Default,
+}
+
+pub fn cpu_capability() -> Capability {
+    static CAPABILITY: std::sync::OnceLock<Capability> = std::sync::OnceLock::new();
     // SAFETY: reads libtorch's CPU capability, a string it computes once.
-    unsafe { tp_vector_bytes() as usize }
+    *CAPABILITY.get_or_init(|| match unsafe { tp_cpu_capability() } {
+        2 => Capability::Avx512,
+        1 => Capability::Avx2,
+        _ => Capability::Default,
+    })
+}
+
+/// The width in bytes of libtorch's `at::vec::Vectorized`: 64 with AVX-512, 32 otherwise.
+pub fn vector_bytes() -> usize {
+    match cpu_capability() {
+        Capability::Avx512 => 64,
+        _ => 32,
+    }
 }
 
 /// Whether autograd records operations at this point (libtorch's `GradMode::is_enabled`). Inside

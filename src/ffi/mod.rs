@@ -5,7 +5,9 @@
 //! The bottom layer: it knows tensors and libtorch, nothing of this crate's losses or catalogue.
 
 mod autograd;
-pub use autograd::{grad_enabled, parallel_for, vector_bytes, with_backward};
+mod sleef;
+pub use autograd::{cpu_capability, grad_enabled, parallel_for, vector_bytes, with_backward, Capability};
+pub use sleef::VectorMath;
 
 use crate::error::{Error, Result};
 use std::ffi::{c_char, c_int, c_void, CStr, CString};

@@ -9,6 +9,7 @@ pub mod cross_entropy;
 pub mod ctc;
 pub mod embedding;
 pub mod focal;
+mod lanes;
 pub mod margin;
 pub mod probabilistic;
 pub mod regression;

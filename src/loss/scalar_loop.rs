@@ -110,14 +110,14 @@ pub(crate) fn bf16_from_f32(x: f32) -> half::bf16 {
 const GRAIN_SIZE: usize = 32768;
 
 /// An output buffer written from several threads, each in its own range.
-struct Disjoint<T>(*mut T);
+pub(crate) struct Disjoint<T>(pub(crate) *mut T);
 // SAFETY: each thread writes only the elements of the range it is handed.
 unsafe impl<T> Sync for Disjoint<T> {}
 
 impl<T> Disjoint<T> {
     /// SAFETY: `begin..end` lies in the buffer, and no other thread touches it meanwhile.
     #[allow(clippy::mut_from_ref)]
-    unsafe fn range(&self, begin: usize, end: usize) -> &mut [T] {
+    pub(crate) unsafe fn range(&self, begin: usize, end: usize) -> &mut [T] {
         std::slice::from_raw_parts_mut(self.0.add(begin), end - begin)
     }
 }

@@ -20,16 +20,19 @@ pub(crate) fn resolve_dim(t: &Tensor, dim: i64) -> Result<i64> {
 /// log_softmax `(x − max) − ln s`. Every exponent is ≤ 0, so nothing overflows, and the largest
 /// term is 1, so `s ≥ 1` and its log never underflows.
 ///
-/// float16 and bfloat16 are computed in float32 and rounded once, except where the kernels keep
-/// an intermediate in the half dtype (measured against libtorch 2.13 on every layout): along the
-/// last dimension, log_softmax rounds `s` and then `ln s`; along another one, softmax rounds `e`
-/// for the inner positions its scalar loop takes (those past the last whole vector of
-/// `vector_bytes / 2` elements). That covers every shape the fixtures and the fuzzer draw. Along a
-/// dimension with a wide inner size libtorch sums in its vector lanes' order (a few elements in a
-/// hundred move by one rounding), and with a single outer row it rounds `e` in more positions
-/// (shape [37, 40] along dim 0: 259 of 1 480 elements one float16 ulp apart); neither is
-/// reproduced here.
+/// Along the last dimension, one Rust pass per row that follows libtorch's `lastdim` kernel to the
+/// bit in every dtype (`lanes::softmax_forward_lastdim`). Along another one, tensor ops: float16
+/// and bfloat16 computed in float32 and rounded once, except that softmax rounds `e` for the
+/// inner positions the kernel's scalar loop takes (those past the last whole vector of
+/// `vector_bytes / 2` elements), as measured against libtorch 2.13 on every layout. That covers
+/// every shape the fixtures and the fuzzer draw. Along a dimension with a wide inner size
+/// libtorch sums in its vector lanes' order (a few elements in a hundred move by one rounding),
+/// and with a single outer row it rounds `e` in more positions (shape [37, 40] along dim 0: 259 of
+/// 1 480 elements one float16 ulp apart); neither is reproduced here.
 fn forward(x: &Tensor, dim: i64, log: bool) -> Result<Tensor> {
+    if dim == x.dim() as i64 - 1 {
+        return super::lanes::softmax_forward_lastdim(&x.f_contiguous()?, x.size()[dim as usize] as usize, log);
+    }
     let kind = x.kind();
     let half = matches!(kind, Kind::Half | Kind::BFloat16);
     let round = |t: &Tensor| -> Result<Tensor> { Ok(t.f_to_kind(kind)?.f_to_kind(Kind::Float)?) };
@@ -39,12 +42,10 @@ fn forward(x: &Tensor, dim: i64, log: bool) -> Result<Tensor> {
     let shifted = x.f_sub(&max)?;
     let mut e = shifted.f_exp()?;
     let sum = e.f_sum_dim_intlist([dim].as_slice(), true, None)?;
-    let last = dim == x.dim() as i64 - 1;
     let value = if log {
-        let log_sum = if half && last { round(&round(&sum)?.f_log()?)? } else { sum.f_log()? };
-        shifted.f_sub(&log_sum)?
+        shifted.f_sub(&sum.f_log()?)?
     } else {
-        if half && !last {
+        if half {
             let sizes = x.size();
             let inner_sizes = &sizes[dim as usize + 1..];
             let inner: i64 = inner_sizes.iter().product();
@@ -96,6 +97,13 @@ fn softmax_or_log(x: &Tensor, dim: i64, log: bool) -> Result<Tensor> {
     super::with_backward_formula(name, &value, &[x], move |g, _, inputs| {
         // The output recomputed from the attached input when the gradient must be differentiable.
         let y = if crate::ffi::grad_enabled() { softmax_or_log(&inputs[0], dim, log)? } else { saved.shallow_clone() };
+        let sizes = y.size();
+        if !crate::ffi::grad_enabled() && dim as usize == sizes.len() - 1 {
+            // Along the last dimension, where libtorch runs its `lastdim` kernel: one Rust pass
+            // over each row, its sums in the kernel's lane order (`lanes`).
+            let (y, g) = (y.f_contiguous()?, g.f_contiguous()?);
+            return super::lanes::softmax_backward_lastdim(&g, &y, log, sizes[dim as usize] as usize);
+        }
         // Contiguous first, as libtorch's backward kernels take it: a reduced loss hands down an
         // expanded (stride-0) gradient, on which every pass would take the slow strided loop.
         let (y, g) = (widen(&y)?, widen(&g.f_contiguous()?)?);

@@ -1,0 +1,497 @@
+//! Row sums in the order libtorch's vectorized CPU kernels add, and the softmax family's backward
+//! over the last dimension built on them.
+//!
+//! libtorch 2.13's softmax kernels (`SoftMaxKernel.cpp`, compiled for AVX-512 where the CPU has
+//! it) reduce a row with `at::vec::reduce_all` and `map2_reduce_all`: one accumulator per vector
+//! lane, a partial vector at the row's end merged into the first lanes, then the lanes combined.
+//! A tensor `sum` adds in another order (a cascade), which moves the odd element by a rounding;
+//! these follow the kernels' order instead, so the backward agrees with libtorch's bit for bit
+//! (`tests/bit_for_bit.rs`), and in one pass over memory rather than the seven of a composition.
+
+use super::scalar_loop::{bf16_from_f32, Disjoint};
+use crate::error::{invalid, Result};
+use crate::ffi::VectorMath;
+use half::slice::HalfFloatSliceExt;
+use std::ops::{Add, AddAssign, Mul, Sub};
+use tch::{Kind, Tensor};
+
+/// The widest vector libtorch uses: 16 float32 lanes (AVX-512).
+const MAX_LANES: usize = 16;
+
+/// A type libtorch's vectors compute in: float32 (also for float16 and bfloat16) or float64.
+pub(crate) trait Lane:
+    Copy
+    + Default
+    + Send
+    + Sync
+    + PartialOrd
+    + VectorMath
+    + Add<Output = Self>
+    + AddAssign
+    + Sub<Output = Self>
+    + Mul<Output = Self>
+{
+    /// `at::vec::vec_reduce_all(op, v)` over a whole vector of `v.len()` lanes.
+    fn combine_lanes(v: &mut [Self]) -> Self;
+    const ZERO: Self;
+    fn is_finite(self) -> bool;
+    fn is_nan(self) -> bool;
+    /// The C library's `exp` (what libtorch's scalar tails call).
+    fn exp(self) -> Self;
+    fn recip(self) -> Self;
+    /// `c − a·b` rounded once (a fused multiply-add).
+    fn fused_negative_multiply_add(a: Self, b: Self, c: Self) -> Self;
+}
+
+impl Lane for f32 {
+    const ZERO: f32 = 0.0;
+    fn is_finite(self) -> bool {
+        f32::is_finite(self)
+    }
+    fn is_nan(self) -> bool {
+        f32::is_nan(self)
+    }
+    fn exp(self) -> f32 {
+        f32::exp(self)
+    }
+    fn recip(self) -> f32 {
+        1.0 / self
+    }
+    #[inline(always)]
+    fn fused_negative_multiply_add(a: f32, b: f32, c: f32) -> f32 {
+        (-a).mul_add(b, c)
+    }
+    /// `VecReduceAllSIMD<float>`: shuffles that add lane i to lane i ^ (w/2), then i ^ (w/4), …
+    /// down to i ^ 1; the result is lane 0. libtorch's plain C++ build has no shuffles: in order.
+    fn combine_lanes(v: &mut [f32]) -> f32 {
+        if crate::ffi::cpu_capability() == crate::ffi::Capability::Default {
+            return in_order(v);
+        }
+        let mut half = v.len() / 2;
+        while half > 0 {
+            for i in 0..half {
+                v[i] += v[i + half];
+            }
+            half /= 2;
+        }
+        v[0]
+    }
+}
+
+impl Lane for f64 {
+    const ZERO: f64 = 0.0;
+    fn is_finite(self) -> bool {
+        f64::is_finite(self)
+    }
+    fn is_nan(self) -> bool {
+        f64::is_nan(self)
+    }
+    fn exp(self) -> f64 {
+        f64::exp(self)
+    }
+    fn recip(self) -> f64 {
+        1.0 / self
+    }
+    #[inline(always)]
+    fn fused_negative_multiply_add(a: f64, b: f64, c: f64) -> f64 {
+        (-a).mul_add(b, c)
+    }
+    /// The generic `vec_reduce_all` (float64 has no shuffle version): lane 0, plus lane 1, …
+    fn combine_lanes(v: &mut [f64]) -> f64 {
+        in_order(v)
+    }
+}
+
+/// `vec_reduce_all(op, v, size)` with an explicit size: lane 0, plus lane 1, … in order.
+fn in_order<A: Lane>(v: &[A]) -> A {
+    v[1..].iter().fold(v[0], |acc, &x| acc + x)
+}
+
+/// `at::vec::map2_reduce_all` with `+`: `Σ term(a[i], b[i])` over a row of a type that is its own
+/// compute type (float32, float64), in vectors of `W` lanes: lane by lane over whole vectors,
+/// the rest of the row (`Vec::set`) into the first lanes only, then the lanes combined. A row
+/// shorter than one vector is added in order.
+#[inline]
+fn sum_in_lanes<A: Lane, const W: usize>(a: &[A], b: &[A], term: impl Fn(A, A) -> A) -> A {
+    let n = a.len();
+    let b = &b[..n];
+    if n < W {
+        return (1..n).fold(term(a[0], b[0]), |acc, i| acc + term(a[i], b[i]));
+    }
+    let mut acc: [A; W] = std::array::from_fn(|i| term(a[i], b[i]));
+    let whole = n - n % W;
+    for (ca, cb) in a[W..whole].chunks_exact(W).zip(b[W..whole].chunks_exact(W)) {
+        for i in 0..W {
+            acc[i] += term(ca[i], cb[i]);
+        }
+    }
+    for (i, (&x, &y)) in a[whole..].iter().zip(&b[whole..]).enumerate() {
+        acc[i] += term(x, y);
+    }
+    A::combine_lanes(&mut acc)
+}
+
+/// The same for float16 and bfloat16 (`functional_bfloat16.h`): a vector of the half type holds
+/// 2W elements, widened into two float32 vectors of `W` lanes with an accumulator each, which
+/// are added lane by lane before the lanes are combined. Rows shorter than 2W: the two halves
+/// added into the first (the second's lanes only as far as the row goes), then the lanes in order.
+#[inline]
+fn sum_in_half_lanes<const W: usize>(a: &[f32], b: &[f32], term: impl Fn(f32, f32) -> f32) -> f32 {
+    let n = a.len();
+    let b = &b[..n];
+    if n <= W {
+        return (1..n).fold(term(a[0], b[0]), |acc, i| acc + term(a[i], b[i]));
+    }
+    if n < 2 * W {
+        let mut low: [f32; W] = std::array::from_fn(|i| term(a[i], b[i]));
+        for i in 0..n - W {
+            low[i] += term(a[W + i], b[W + i]);
+        }
+        return in_order(&low);
+    }
+    let mut low: [f32; W] = std::array::from_fn(|i| term(a[i], b[i]));
+    let mut high: [f32; W] = std::array::from_fn(|i| term(a[W + i], b[W + i]));
+    let whole = n - n % (2 * W);
+    for (ca, cb) in a[2 * W..whole].chunks_exact(2 * W).zip(b[2 * W..whole].chunks_exact(2 * W)) {
+        for i in 0..W {
+            low[i] += term(ca[i], cb[i]);
+            high[i] += term(ca[W + i], cb[W + i]);
+        }
+    }
+    let (ra, rb) = (&a[whole..], &b[whole..]);
+    for (i, (&x, &y)) in ra.iter().zip(rb).enumerate() {
+        if i < W {
+            low[i] += term(x, y);
+        } else {
+            high[i - W] += term(x, y);
+        }
+    }
+    for i in 0..W {
+        low[i] += high[i];
+    }
+    f32::combine_lanes(&mut low)
+}
+
+/// [`sum_in_lanes`] for this CPU's vectors: `lanes` of A.
+#[inline]
+fn row_sum_native<A: Lane>(lanes: usize, a: &[A], b: &[A], term: impl Fn(A, A) -> A) -> A {
+    match lanes {
+        16 => sum_in_lanes::<A, 16>(a, b, term),
+        8 => sum_in_lanes::<A, 8>(a, b, term),
+        _ => sum_in_lanes::<A, 4>(a, b, term),
+    }
+}
+
+/// An element type of the softmax family, with the type libtorch computes it in.
+trait Element: Copy + Send + Sync + 'static {
+    type Compute: Lane;
+    /// float16 and bfloat16: computed in float32, rounded once.
+    const REDUCED: bool;
+    /// The row in the compute type: itself for float32 and float64, else widened into `buffer`.
+    fn widen<'a>(row: &'a [Self], buffer: &'a mut [Self::Compute]) -> &'a [Self::Compute];
+    fn narrow(row: &[Self::Compute], into: &mut [Self]);
+    /// `Σ term(0..n)` as libtorch's `reduce_all` of this type adds, in vectors of `lanes` lanes
+    /// of the compute type.
+    fn row_sum(
+        lanes: usize,
+        a: &[Self::Compute],
+        b: &[Self::Compute],
+        term: impl Fn(Self::Compute, Self::Compute) -> Self::Compute,
+    ) -> Self::Compute;
+    /// A compute-type value rounded to this type and back (the identity for float32, float64).
+    fn round(x: Self::Compute) -> Self::Compute;
+}
+
+impl Element for f32 {
+    type Compute = f32;
+    const REDUCED: bool = false;
+    fn row_sum(lanes: usize, a: &[f32], b: &[f32], term: impl Fn(f32, f32) -> f32) -> f32 {
+        row_sum_native(lanes, a, b, term)
+    }
+    fn round(x: f32) -> f32 {
+        x
+    }
+    fn widen<'a>(row: &'a [f32], _: &'a mut [f32]) -> &'a [f32] {
+        row
+    }
+    fn narrow(row: &[f32], into: &mut [f32]) {
+        into.copy_from_slice(row);
+    }
+}
+
+impl Element for f64 {
+    type Compute = f64;
+    const REDUCED: bool = false;
+    fn row_sum(lanes: usize, a: &[f64], b: &[f64], term: impl Fn(f64, f64) -> f64) -> f64 {
+        row_sum_native(lanes, a, b, term)
+    }
+    fn round(x: f64) -> f64 {
+        x
+    }
+    fn widen<'a>(row: &'a [f64], _: &'a mut [f64]) -> &'a [f64] {
+        row
+    }
+    fn narrow(row: &[f64], into: &mut [f64]) {
+        into.copy_from_slice(row);
+    }
+}
+
+impl Element for half::f16 {
+    type Compute = f32;
+    const REDUCED: bool = true;
+    fn row_sum(lanes: usize, a: &[f32], b: &[f32], term: impl Fn(f32, f32) -> f32) -> f32 {
+        if lanes == 16 {
+            sum_in_half_lanes::<16>(a, b, term)
+        } else {
+            sum_in_half_lanes::<8>(a, b, term)
+        }
+    }
+    fn round(x: f32) -> f32 {
+        half::f16::from_f32(x).to_f32()
+    }
+    /// Exact; `half` converts with the CPU's F16C instructions where it has them.
+    fn widen<'a>(row: &'a [half::f16], buffer: &'a mut [f32]) -> &'a [f32] {
+        row.convert_to_f32_slice(buffer);
+        buffer
+    }
+    /// To nearest, ties to even, as the kernels' `_mm512_cvtps_ph` rounds.
+    fn narrow(row: &[f32], into: &mut [half::f16]) {
+        into.convert_from_f32_slice(row);
+    }
+}
+
+impl Element for half::bf16 {
+    type Compute = f32;
+    const REDUCED: bool = true;
+    fn row_sum(lanes: usize, a: &[f32], b: &[f32], term: impl Fn(f32, f32) -> f32) -> f32 {
+        if lanes == 16 {
+            sum_in_half_lanes::<16>(a, b, term)
+        } else {
+            sum_in_half_lanes::<8>(a, b, term)
+        }
+    }
+    fn round(x: f32) -> f32 {
+        bf16_from_f32(x).to_f32()
+    }
+    fn widen<'a>(row: &'a [half::bf16], buffer: &'a mut [f32]) -> &'a [f32] {
+        for (w, x) in buffer.iter_mut().zip(row) {
+            *w = x.to_f32();
+        }
+        buffer
+    }
+    fn narrow(row: &[f32], into: &mut [half::bf16]) {
+        for (n, &x) in into.iter_mut().zip(row) {
+            *n = bf16_from_f32(x);
+        }
+    }
+}
+
+/// The gradient of softmax (`log = false`) or log_softmax (`log = true`) along the last
+/// dimension of rows of `dim_size`, from the upstream gradient `g` and the output `y`, as
+/// libtorch's `_vec_host_softmax_backward_lastdim` computes it per row: softmax `(g − Σ g·y)·y`,
+/// log_softmax `g − exp(y)·Σ g` (one fused multiply-add, with the kernel's exp), the sums in its
+/// lanes' order, in float32 for float16 and bfloat16, rounded once.
+pub(crate) fn softmax_backward_lastdim(g: &Tensor, y: &Tensor, log: bool, dim_size: usize) -> Result<Tensor> {
+    if g.size() != y.size() || g.kind() != y.kind() || !g.is_contiguous() || !y.is_contiguous() {
+        return invalid!(
+            "softmax backward: gradient {:?} {:?}, output {:?} {:?}",
+            g.kind(),
+            g.size(),
+            y.kind(),
+            y.size()
+        );
+    }
+    match g.kind() {
+        Kind::Float => rows::<f32>(g, y, log, dim_size),
+        Kind::Double => rows::<f64>(g, y, log, dim_size),
+        Kind::Half => rows::<half::f16>(g, y, log, dim_size),
+        Kind::BFloat16 => rows::<half::bf16>(g, y, log, dim_size),
+        kind => invalid!("softmax backward: {kind:?} is not a floating dtype"),
+    }
+}
+
+fn rows<E: Element>(g: &Tensor, y: &Tensor, log: bool, n: usize) -> Result<Tensor> {
+    let out = g.f_empty_like()?;
+    let total = g.numel();
+    if total == 0 || n == 0 {
+        return Ok(out);
+    }
+    let lanes = crate::ffi::vector_bytes() / std::mem::size_of::<E::Compute>();
+    // SAFETY: `g`, `y` and `out` are contiguous CPU tensors of `total` elements of E (their dtype
+    // was matched to E by the caller), alive for this scope; `out` is new and written in
+    // disjoint rows.
+    let (gs, ys, outs) = unsafe {
+        (
+            std::slice::from_raw_parts(g.data_ptr() as *const E, total),
+            std::slice::from_raw_parts(y.data_ptr() as *const E, total),
+            Disjoint(out.data_ptr() as *mut E),
+        )
+    };
+    // Rows split among libtorch's threads as its kernel splits them (a grain of one row).
+    crate::ffi::parallel_for(total / n, 1, |begin, end| {
+        let (mut g_buffer, mut y_buffer, mut result) =
+            (vec![E::Compute::default(); n], vec![E::Compute::default(); n], vec![E::Compute::default(); n]);
+        for row in begin..end {
+            let span = row * n..(row + 1) * n;
+            let gw = E::widen(&gs[span.clone()], &mut g_buffer);
+            let yw = E::widen(&ys[span.clone()], &mut y_buffer);
+            if log {
+                let s = E::row_sum(lanes, gw, gw, |x, _| x);
+                result.copy_from_slice(yw);
+                E::Compute::exp_in_place(&mut result);
+                minus_product(&mut result, gw, s);
+            } else {
+                let s = E::row_sum(lanes, gw, yw, |x, y| x * y);
+                for ((r, &gi), &yi) in result.iter_mut().zip(gw).zip(yw) {
+                    *r = (gi - s) * yi;
+                }
+            }
+            // SAFETY: rows begin..end are this chunk's alone, and lie in `out`.
+            E::narrow(&result, unsafe { outs.range(span.start, span.end) });
+        }
+    });
+    Ok(out)
+}
+
+/// `e ← g − e·s` element by element, each rounded once as a fused multiply-add: the compiler
+/// contracts libtorch's `x - y.exp() * Vec(sum)` into one (computed as two roundings, 2–17 % of
+/// float32 and float64 elements differed from libtorch's; `tests/bit_for_bit.rs`).
+/// libtorch's plain C++ build is compiled without FMA, so nothing is fused there.
+fn minus_product<A: Lane>(e: &mut [A], g: &[A], s: A) {
+    if crate::ffi::cpu_capability() == crate::ffi::Capability::Default {
+        for (ei, &gi) in e.iter_mut().zip(g) {
+            *ei = gi - *ei * s;
+        }
+        return;
+    }
+    #[cfg(target_arch = "x86_64")]
+    if std::is_x86_feature_detected!("fma") {
+        // SAFETY: the CPU has the FMA instructions this copy is compiled for.
+        return unsafe { minus_product_fma(e, g, s) };
+    }
+    // Elsewhere `mul_add` calls the C library's fma: the same values, more slowly.
+    for (ei, &gi) in e.iter_mut().zip(g) {
+        *ei = A::fused_negative_multiply_add(*ei, s, gi);
+    }
+}
+
+/// [`minus_product`] compiled with FMA, so that `mul_add` is one instruction, not a call.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "fma")]
+unsafe fn minus_product_fma<A: Lane>(e: &mut [A], g: &[A], s: A) {
+    for (ei, &gi) in e.iter_mut().zip(g) {
+        *ei = A::fused_negative_multiply_add(*ei, s, gi);
+    }
+}
+
+/// softmax (`log = false`) or log_softmax (`log = true`) along the last dimension of `x`, a
+/// contiguous tensor of rows of `dim_size`, as libtorch's `lastdim` kernels compute them, one
+/// pass over each row:
+/// - the row shifted by its maximum (taken as 0 where it is not finite, as the composition in
+///   `loss::softmax` does, so that a row of −inf gives NaN rather than inf − inf);
+/// - `e = exp(x − max)` with the kernels' own vectorized exp (SLEEF's, `ffi::VectorMath`);
+/// - softmax: `e · (1 / Σ e)`, the sum in the kernel's lane order; for float16 and bfloat16 over
+///   whole float32 vectors only, the last `dim_size mod lanes` elements' exp then taken by the C
+///   library and added one by one, as the kernel's scalar tail does;
+/// - log_softmax: `(x − max) − log Σ e`, the sum and its log rounded to the dtype in between (the
+///   kernel keeps them in an array of it).
+///
+/// float16 and bfloat16 compute in float32 and round once.
+pub(crate) fn softmax_forward_lastdim(x: &Tensor, dim_size: usize, log: bool) -> Result<Tensor> {
+    if !x.is_contiguous() || x.dim() == 0 || x.size().last() != Some(&(dim_size as i64)) {
+        return invalid!("softmax forward: {:?} {:?} is not contiguous rows of {dim_size}", x.kind(), x.size());
+    }
+    match x.kind() {
+        Kind::Float => forward_rows::<f32>(x, dim_size, log),
+        Kind::Double => forward_rows::<f64>(x, dim_size, log),
+        Kind::Half => forward_rows::<half::f16>(x, dim_size, log),
+        Kind::BFloat16 => forward_rows::<half::bf16>(x, dim_size, log),
+        kind => invalid!("softmax forward: {kind:?} is not a floating dtype"),
+    }
+}
+
+/// A row's maximum as the shift: 0 where it is not finite, or where the row holds a NaN (whose
+/// maximum is NaN, as `at::vec::maximum` propagates it). In lanes, so that it vectorizes.
+fn shift_of<A: Lane>(row: &[A]) -> A {
+    const W: usize = 16;
+    let mut max = [row[0]; W];
+    let mut nan = false;
+    let chunks = row.chunks_exact(W);
+    let rest = chunks.remainder();
+    for chunk in chunks {
+        for i in 0..W {
+            max[i] = if chunk[i] > max[i] { chunk[i] } else { max[i] };
+            nan |= chunk[i].is_nan();
+        }
+    }
+    for (i, &v) in rest.iter().enumerate() {
+        max[i] = if v > max[i] { v } else { max[i] };
+        nan |= v.is_nan();
+    }
+    let max = max.iter().fold(max[0], |m, &v| if v > m { v } else { m });
+    if max.is_finite() && !nan {
+        max
+    } else {
+        A::ZERO
+    }
+}
+
+fn forward_rows<E: Element>(x: &Tensor, n: usize, log: bool) -> Result<Tensor> {
+    let out = x.f_empty_like()?;
+    let total = x.numel();
+    if total == 0 || n == 0 {
+        return Ok(out);
+    }
+    let lanes = crate::ffi::vector_bytes() / std::mem::size_of::<E::Compute>();
+    // SAFETY: `x` is a contiguous CPU tensor of `total` elements of E (matched by the caller),
+    // `out` a new one like it, both alive for this function; each chunk writes its own rows.
+    let xs = unsafe { std::slice::from_raw_parts(x.data_ptr() as *const E, total) };
+    let outs = Disjoint(out.data_ptr() as *mut E);
+    crate::ffi::parallel_for(total / n, 1, |begin, end| {
+        let (mut x_buffer, mut e) = (vec![E::Compute::default(); n], vec![E::Compute::default(); n]);
+        for r in begin..end {
+            let row = E::widen(&xs[r * n..(r + 1) * n], &mut x_buffer);
+            let shift = shift_of(row);
+            for (ei, &v) in e.iter_mut().zip(row) {
+                *ei = v - shift;
+            }
+            if log {
+                E::Compute::exp_in_place(&mut e);
+                let mut log_sum = [E::round(E::row_sum(lanes, &e, &e, |x, _| x))];
+                E::Compute::log_in_place(&mut log_sum);
+                let log_sum = E::round(log_sum[0]);
+                for (o, &v) in e.iter_mut().zip(row) {
+                    *o = v - shift - log_sum;
+                }
+            } else {
+                let sum = if E::REDUCED {
+                    // Whole vectors in lanes, then the scalar tail in order, with its own exp.
+                    let whole = n - n % lanes;
+                    E::Compute::exp_in_place(&mut e[..whole]);
+                    let mut acc = [E::Compute::ZERO; MAX_LANES];
+                    for chunk in e[..whole].chunks_exact(lanes) {
+                        for (a, &v) in acc.iter_mut().zip(chunk) {
+                            *a += v;
+                        }
+                    }
+                    let mut sum = E::Compute::combine_lanes(&mut acc[..lanes]);
+                    for ei in &mut e[whole..] {
+                        *ei = ei.exp();
+                        sum += *ei;
+                    }
+                    sum
+                } else {
+                    E::Compute::exp_in_place(&mut e);
+                    E::row_sum(lanes, &e, &e, |x, _| x)
+                };
+                let scale = sum.recip();
+                for ei in e.iter_mut() {
+                    *ei = *ei * scale;
+                }
+            }
+            // SAFETY: row r is this chunk's, and lies in `out`.
+            E::narrow(&e, unsafe { outs.range(r * n, (r + 1) * n) });
+        }
+    });
+    Ok(out)
+}
