@@ -86,6 +86,17 @@ pub fn cpu_capability() -> Capability {
     })
 }
 
+impl Capability {
+    /// The capability of a kernel libtorch registers for AVX2 at most (most elementwise ones; a
+    /// few, such as softmax's, are compiled for AVX-512 as well).
+    pub fn at_most_avx2(self) -> Capability {
+        match self {
+            Capability::Avx512 => Capability::Avx2,
+            other => other,
+        }
+    }
+}
+
 /// The width in bytes of libtorch's `at::vec::Vectorized`: 64 with AVX-512, 32 otherwise.
 pub fn vector_bytes() -> usize {
     match cpu_capability() {

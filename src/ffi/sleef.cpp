@@ -19,6 +19,10 @@ __m256 Sleef_expf8_u10(__m256);
 __m256d Sleef_expd4_u10(__m256d);
 __m256 Sleef_logf8_u10(__m256);
 __m256d Sleef_logd4_u10(__m256d);
+__m512 Sleef_log1pf16_u10(__m512);
+__m512d Sleef_log1pd8_u10(__m512d);
+__m256 Sleef_log1pf8_u10(__m256);
+__m256d Sleef_log1pd4_u10(__m256d);
 }
 
 #define TP_SLEEF(name, T, V, N, instructions, sleef)                          \
@@ -49,3 +53,7 @@ TP_SLEEF(tp_exp_f32_256, float, __m256, 8, "avx2,fma", Sleef_expf8_u10)
 TP_SLEEF(tp_exp_f64_256, double, __m256d, 4, "avx2,fma", Sleef_expd4_u10)
 TP_SLEEF(tp_log_f32_256, float, __m256, 8, "avx2,fma", Sleef_logf8_u10)
 TP_SLEEF(tp_log_f64_256, double, __m256d, 4, "avx2,fma", Sleef_logd4_u10)
+TP_SLEEF(tp_log1p_f32_512, float, __m512, 16, "avx512f", Sleef_log1pf16_u10)
+TP_SLEEF(tp_log1p_f64_512, double, __m512d, 8, "avx512f", Sleef_log1pd8_u10)
+TP_SLEEF(tp_log1p_f32_256, float, __m256, 8, "avx2,fma", Sleef_log1pf8_u10)
+TP_SLEEF(tp_log1p_f64_256, double, __m256d, 4, "avx2,fma", Sleef_log1pd4_u10)

@@ -1,5 +1,6 @@
 //! Sigmoid and the binary cross-entropy losses (seed §2.1).
 
+use super::lanes::{map_blocks, Element, BLOCK};
 use super::scalar_loop::{bf16_from_f32, map2, map2_as, map3_as, Scalar, ScalarFn2};
 use super::{
     check_broadcasts_to, check_floating, check_same_kind, check_same_shape, check_unit_interval, weight_and_reduce,
@@ -7,7 +8,8 @@ use super::{
 };
 use crate::error::Result;
 use crate::ffi::grad_enabled;
-use tch::Tensor;
+use crate::ffi::VectorMath;
+use tch::{Kind, Tensor};
 
 /// libtorch clamps each log term of BCE at −100, so a probability of exactly 0 or 1 gives a
 /// finite loss.
@@ -280,6 +282,98 @@ impl ScalarFn2 for BceElement {
     }
 }
 
+/// BCE with logits' value `(1 − t)·x − log σ(x)` for float16 or bfloat16 logits and targets in
+/// one pass, as libtorch's composition rounds it: log σ(x) = min(x, 0) − log1p(exp(−|x|))
+/// computed in float32 and rounded (its kernel, with the same SLEEF exp and log1p), then 1 − t,
+/// `·x` and `− log σ(x)` each rounded to the dtype (ATen's tensor ops on half tensors). Five
+/// passes over memory become one. `None` for other dtypes.
+fn bce_with_logits_value_in_one_pass(x: &Tensor, t: &Tensor) -> Result<Option<Tensor>> {
+    fn run<E: Element<Compute = f32>>(x: &Tensor, t: &Tensor) -> Result<Tensor> {
+        let capability = crate::ffi::cpu_capability().at_most_avx2();
+        map_blocks::<E>(&[x, t], |inputs, out| {
+            let (x, t) = (inputs[0], inputs[1]);
+            let mut log_sigmoid = [0f32; BLOCK];
+            let log_sigmoid = &mut log_sigmoid[..x.len()];
+            for (l, &v) in log_sigmoid.iter_mut().zip(x) {
+                *l = -v.abs();
+            }
+            f32::exp_in_place(log_sigmoid, capability);
+            f32::log1p_in_place(log_sigmoid, capability);
+            for (l, &v) in log_sigmoid.iter_mut().zip(x) {
+                // min(x, 0) as `at::vec::minimum`; a NaN x gives NaN either way (log1p of it).
+                *l = if v < 0.0 { v } else { 0.0 } - *l;
+            }
+            E::round_block(log_sigmoid);
+            // Each tensor op rounds to the dtype: (1 − t), ·x, − log σ(x).
+            for (o, &t) in out.iter_mut().zip(t) {
+                *o = 1.0 - t;
+            }
+            E::round_block(out);
+            for (o, &v) in out.iter_mut().zip(x) {
+                *o *= v;
+            }
+            E::round_block(out);
+            for (o, &l) in out.iter_mut().zip(log_sigmoid.iter()) {
+                *o -= l;
+            }
+        })
+    }
+    let (x, t) = (x.f_contiguous()?, t.f_contiguous()?);
+    Ok(match (x.kind(), t.kind()) {
+        (Kind::Half, Kind::Half) => Some(run::<half::f16>(&x, &t)?),
+        (Kind::BFloat16, Kind::BFloat16) => Some(run::<half::bf16>(&x, &t)?),
+        _ => None,
+    })
+}
+
+/// BCE with logits' input gradient `(σ(x) − t)·g` (divided by `mean_of` elements for `Mean`) for
+/// float16 or bfloat16 in one pass, as libtorch's `binary_cross_entropy_with_logits_backward`
+/// rounds it: σ(x) = 1/(1 + exp(−x)) in float32 rounded (its sigmoid kernel), then `− t`, `·g`
+/// and `/ N` each rounded to the dtype. `None` for other dtypes.
+fn bce_with_logits_input_gradient_in_one_pass(
+    x: &Tensor,
+    t: &Tensor,
+    g: &Tensor,
+    mean_of: Option<i64>,
+) -> Result<Option<Tensor>> {
+    fn run<E: Element<Compute = f32>>(x: &Tensor, t: &Tensor, g: &Tensor, mean_of: Option<i64>) -> Result<Tensor> {
+        let capability = crate::ffi::cpu_capability().at_most_avx2();
+        map_blocks::<E>(&[x, t, g], |inputs, out| {
+            let (x, t, g) = (inputs[0], inputs[1], inputs[2]);
+            for (o, &v) in out.iter_mut().zip(x) {
+                *o = -v;
+            }
+            f32::exp_in_place(out, capability);
+            for o in out.iter_mut() {
+                *o = 1.0 / (1.0 + *o);
+            }
+            // The sigmoid kernel's output, then each tensor op, rounded to the dtype.
+            E::round_block(out);
+            for (o, &t) in out.iter_mut().zip(t) {
+                *o -= t;
+            }
+            E::round_block(out);
+            for (o, &g) in out.iter_mut().zip(g) {
+                *o *= g;
+            }
+            if let Some(n) = mean_of {
+                E::round_block(out);
+                let n = n as f32;
+                for o in out.iter_mut() {
+                    *o /= n;
+                }
+            }
+        })
+    }
+    let (x, t, g) = (x.f_contiguous()?, t.f_contiguous()?, g.f_contiguous()?);
+    let kinds = (x.kind(), t.kind(), g.kind());
+    Ok(match kinds {
+        (Kind::Half, Kind::Half, Kind::Half) => Some(run::<half::f16>(&x, &t, &g, mean_of)?),
+        (Kind::BFloat16, Kind::BFloat16, Kind::BFloat16) => Some(run::<half::bf16>(&x, &t, &g, mean_of)?),
+        _ => None,
+    })
+}
+
 /// Binary cross entropy on logits, as `torch.nn.BCEWithLogitsLoss`:
 /// `w·((1 − t)·x − (1 + (p − 1)·t)·log σ(x))` with `p` the positive-class weight (broadcast over
 /// the last dimension), stable for any finite logit. Its gradient is libtorch's
@@ -313,20 +407,30 @@ pub fn binary_cross_entropy_with_logits(
     let (x, t) = (input.f_detach()?, target.f_detach()?);
     let kind = input.kind();
     let pos_weight = pos_weight.map(|p| p.f_detach()?.f_to_kind(kind)).transpose()?;
-    let log_sigmoid = log_sigmoid_value(&x)?;
-    let log_weight = match &pos_weight {
-        Some(p) => Some(p.f_sub_scalar(1.0)?.f_mul(&t)?.f_add_scalar(1.0)?),
-        None => None,
+    let one_pass = match pos_weight {
+        None => bce_with_logits_value_in_one_pass(&x, &t)?,
+        Some(_) => None,
     };
-    let weighted_log_sigmoid = match &log_weight {
-        Some(lw) => log_sigmoid.f_mul(lw)?,
-        None => log_sigmoid.shallow_clone(),
+    let value = match one_pass {
+        Some(value) => value,
+        None => {
+            let log_sigmoid = log_sigmoid_value(&x)?;
+            let log_weight = match &pos_weight {
+                Some(p) => Some(p.f_sub_scalar(1.0)?.f_mul(&t)?.f_add_scalar(1.0)?),
+                None => None,
+            };
+            let weighted_log_sigmoid = match &log_weight {
+                Some(lw) => log_sigmoid.f_mul(lw)?,
+                None => log_sigmoid.shallow_clone(),
+            };
+            // ATen writes (1 − t)·x − log σ(x)·(…) in place on (1 − t): the loss has the target's
+            // dtype (a float16 target with a float32 input gives float16), each step rounded to it.
+            let mut value = t.f_neg()?.f_add_scalar(1.0)?;
+            let _ = value.f_mul_(&x)?;
+            let _ = value.f_sub_(&weighted_log_sigmoid)?;
+            value
+        }
     };
-    // ATen writes (1 − t)·x − log σ(x)·(…) in place on (1 − t): the loss has the target's dtype
-    // (a float16 target with a float32 input gives float16), each step rounded to it.
-    let mut value = t.f_neg()?.f_add_scalar(1.0)?;
-    let _ = value.f_mul_(&x)?;
-    let _ = value.f_sub_(&weighted_log_sigmoid)?;
 
     let weight = weight.map(|w| w.f_detach()?.f_to_kind(value.kind())).transpose()?;
     let loss = reduction.apply(weighted(value, weight.as_ref())?)?;
@@ -338,6 +442,12 @@ pub fn binary_cross_entropy_with_logits(
     with_backward_formula("BinaryCrossEntropyWithLogitsBackward", &loss, &inputs, move |g, i, inputs| {
         let (x, t) = (&inputs[0], &inputs[1]);
         let same_kind = t.kind() == x.kind() && g.kind() == x.kind();
+        if i == 0 && pos_weight.is_none() && same_kind && !grad_enabled() && weight.is_none() {
+            let mean_of = (reduction == Reduction::Mean).then_some(numel);
+            if let Some(grad) = bce_with_logits_input_gradient_in_one_pass(x, t, g, mean_of)? {
+                return Ok(grad);
+            }
+        }
         if i == 0 && pos_weight.is_none() && same_kind && !grad_enabled() {
             // (σ(x) − t)·g in one pass after libtorch's exp: σ as its vectorized kernel computes
             // it, 1/(1 + exp(−x)), each operation rounding in the dtype.

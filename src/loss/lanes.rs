@@ -182,14 +182,16 @@ fn row_sum_native<A: Lane>(lanes: usize, a: &[A], b: &[A], term: impl Fn(A, A) -
     }
 }
 
-/// An element type of the softmax family, with the type libtorch computes it in.
-trait Element: Copy + Send + Sync + 'static {
+/// A floating element type, with the type libtorch's vectorized kernels compute it in.
+pub(crate) trait Element: Copy + Send + Sync + 'static {
     type Compute: Lane;
     /// float16 and bfloat16: computed in float32, rounded once.
     const REDUCED: bool;
     /// The row in the compute type: itself for float32 and float64, else widened into `buffer`.
     fn widen<'a>(row: &'a [Self], buffer: &'a mut [Self::Compute]) -> &'a [Self::Compute];
     fn narrow(row: &[Self::Compute], into: &mut [Self]);
+    /// The row widened into `buffer` (for float32 and float64, copied).
+    fn widen_into(row: &[Self], buffer: &mut [Self::Compute]);
     /// `Σ term(0..n)` as libtorch's `reduce_all` of this type adds, in vectors of `lanes` lanes
     /// of the compute type.
     fn row_sum(
@@ -200,6 +202,14 @@ trait Element: Copy + Send + Sync + 'static {
     ) -> Self::Compute;
     /// A compute-type value rounded to this type and back (the identity for float32, float64).
     fn round(x: Self::Compute) -> Self::Compute;
+    /// [`Element::round`] over a block of at most [`BLOCK`] values (vectorized conversions).
+    fn round_block(xs: &mut [Self::Compute]) {
+        if Self::REDUCED {
+            for x in xs {
+                *x = Self::round(*x);
+            }
+        }
+    }
 }
 
 impl Element for f32 {
@@ -213,6 +223,9 @@ impl Element for f32 {
     }
     fn widen<'a>(row: &'a [f32], _: &'a mut [f32]) -> &'a [f32] {
         row
+    }
+    fn widen_into(row: &[f32], buffer: &mut [f32]) {
+        buffer.copy_from_slice(row);
     }
     fn narrow(row: &[f32], into: &mut [f32]) {
         into.copy_from_slice(row);
@@ -230,6 +243,9 @@ impl Element for f64 {
     }
     fn widen<'a>(row: &'a [f64], _: &'a mut [f64]) -> &'a [f64] {
         row
+    }
+    fn widen_into(row: &[f64], buffer: &mut [f64]) {
+        buffer.copy_from_slice(row);
     }
     fn narrow(row: &[f64], into: &mut [f64]) {
         into.copy_from_slice(row);
@@ -249,10 +265,21 @@ impl Element for half::f16 {
     fn round(x: f32) -> f32 {
         half::f16::from_f32(x).to_f32()
     }
+    /// Through the CPU's F16C conversions, a slice at a time (`half` checks for them once per
+    /// call, so rounding element by element costs several times more).
+    fn round_block(xs: &mut [f32]) {
+        let mut narrow = [half::f16::ZERO; BLOCK];
+        let narrow = &mut narrow[..xs.len()];
+        narrow.convert_from_f32_slice(xs);
+        narrow.convert_to_f32_slice(xs);
+    }
     /// Exact; `half` converts with the CPU's F16C instructions where it has them.
     fn widen<'a>(row: &'a [half::f16], buffer: &'a mut [f32]) -> &'a [f32] {
-        row.convert_to_f32_slice(buffer);
+        Self::widen_into(row, buffer);
         buffer
+    }
+    fn widen_into(row: &[half::f16], buffer: &mut [f32]) {
+        row.convert_to_f32_slice(buffer);
     }
     /// To nearest, ties to even, as the kernels' `_mm512_cvtps_ph` rounds.
     fn narrow(row: &[f32], into: &mut [half::f16]) {
@@ -274,10 +301,13 @@ impl Element for half::bf16 {
         bf16_from_f32(x).to_f32()
     }
     fn widen<'a>(row: &'a [half::bf16], buffer: &'a mut [f32]) -> &'a [f32] {
+        Self::widen_into(row, buffer);
+        buffer
+    }
+    fn widen_into(row: &[half::bf16], buffer: &mut [f32]) {
         for (w, x) in buffer.iter_mut().zip(row) {
             *w = x.to_f32();
         }
-        buffer
     }
     fn narrow(row: &[f32], into: &mut [half::bf16]) {
         for (n, &x) in into.iter_mut().zip(row) {
@@ -338,7 +368,7 @@ fn rows<E: Element>(g: &Tensor, y: &Tensor, log: bool, n: usize) -> Result<Tenso
             if log {
                 let s = E::row_sum(lanes, gw, gw, |x, _| x);
                 result.copy_from_slice(yw);
-                E::Compute::exp_in_place(&mut result);
+                E::Compute::exp_in_place(&mut result, crate::ffi::cpu_capability());
                 minus_product(&mut result, gw, s);
             } else {
                 let s = E::row_sum(lanes, gw, yw, |x, y| x * y);
@@ -456,9 +486,9 @@ fn forward_rows<E: Element>(x: &Tensor, n: usize, log: bool) -> Result<Tensor> {
                 *ei = v - shift;
             }
             if log {
-                E::Compute::exp_in_place(&mut e);
+                E::Compute::exp_in_place(&mut e, crate::ffi::cpu_capability());
                 let mut log_sum = [E::round(E::row_sum(lanes, &e, &e, |x, _| x))];
-                E::Compute::log_in_place(&mut log_sum);
+                E::Compute::log_in_place(&mut log_sum, crate::ffi::cpu_capability());
                 let log_sum = E::round(log_sum[0]);
                 for (o, &v) in e.iter_mut().zip(row) {
                     *o = v - shift - log_sum;
@@ -467,7 +497,7 @@ fn forward_rows<E: Element>(x: &Tensor, n: usize, log: bool) -> Result<Tensor> {
                 let sum = if E::REDUCED {
                     // Whole vectors in lanes, then the scalar tail in order, with its own exp.
                     let whole = n - n % lanes;
-                    E::Compute::exp_in_place(&mut e[..whole]);
+                    E::Compute::exp_in_place(&mut e[..whole], crate::ffi::cpu_capability());
                     let mut acc = [E::Compute::ZERO; MAX_LANES];
                     for chunk in e[..whole].chunks_exact(lanes) {
                         for (a, &v) in acc.iter_mut().zip(chunk) {
@@ -481,7 +511,7 @@ fn forward_rows<E: Element>(x: &Tensor, n: usize, log: bool) -> Result<Tensor> {
                     }
                     sum
                 } else {
-                    E::Compute::exp_in_place(&mut e);
+                    E::Compute::exp_in_place(&mut e, crate::ffi::cpu_capability());
                     E::row_sum(lanes, &e, &e, |x, _| x)
                 };
                 let scale = sum.recip();
@@ -491,6 +521,61 @@ fn forward_rows<E: Element>(x: &Tensor, n: usize, log: bool) -> Result<Tensor> {
             }
             // SAFETY: row r is this chunk's, and lies in `out`.
             E::narrow(&e, unsafe { outs.range(r * n, (r + 1) * n) });
+        }
+    });
+    Ok(out)
+}
+
+/// Elements per block of [`map_blocks`]: small enough for the buffers to stay in L1.
+pub(crate) const BLOCK: usize = 512;
+
+/// A new tensor of E whose elements `f` computes block by block from `inputs` (contiguous, of
+/// E's dtype, each of `inputs[0]`'s shape or a single element, which is broadcast), each block
+/// widened to the compute type; on libtorch's threads, split as its elementwise kernels split
+/// (`at::internal::GRAIN_SIZE`). One pass over memory where a composition of tensor ops makes
+/// one per operation.
+pub(crate) fn map_blocks<E: Element>(
+    inputs: &[&Tensor],
+    f: impl Fn(&[&[E::Compute]], &mut [E::Compute]) + Sync,
+) -> Result<Tensor> {
+    let first = inputs[0];
+    let total = first.numel();
+    for t in inputs {
+        let shaped = t.size() == first.size() || t.numel() == 1;
+        if !shaped || !t.is_contiguous() || std::mem::size_of::<E>() != t.kind().elt_size_in_bytes() {
+            return invalid!("map_blocks: {:?} {:?} against {:?} {:?}", t.kind(), t.size(), first.kind(), first.size());
+        }
+    }
+    let out = first.f_empty_like()?;
+    if total == 0 {
+        return Ok(out);
+    }
+    // SAFETY: the inputs are contiguous CPU tensors of `total` (or 1) elements of E's size (the
+    // caller matches E to their dtype), alive for this function; `out` is new, and each chunk
+    // writes its own range.
+    let slices: Vec<&[E]> =
+        inputs.iter().map(|t| unsafe { std::slice::from_raw_parts(t.data_ptr() as *const E, t.numel()) }).collect();
+    let outs = Disjoint(out.data_ptr() as *mut E);
+    crate::ffi::parallel_for(total, super::scalar_loop::GRAIN_SIZE, |begin, end| {
+        let mut buffers = vec![[E::Compute::default(); BLOCK]; slices.len()];
+        let mut result = [E::Compute::default(); BLOCK];
+        let mut start = begin;
+        while start < end {
+            let len = BLOCK.min(end - start);
+            for (buffer, slice) in buffers.iter_mut().zip(&slices) {
+                if slice.len() == 1 {
+                    let mut one = [E::Compute::default()];
+                    E::widen_into(slice, &mut one);
+                    buffer[..len].fill(one[0]);
+                } else {
+                    E::widen_into(&slice[start..start + len], &mut buffer[..len]);
+                }
+            }
+            let blocks: Vec<&[E::Compute]> = buffers.iter().map(|b| &b[..len]).collect();
+            f(&blocks, &mut result[..len]);
+            // SAFETY: start..start + len lies in this chunk's range of `out`.
+            E::narrow(&result[..len], unsafe { outs.range(start, start + len) });
+            start += len;
         }
     });
     Ok(out)

@@ -107,7 +107,7 @@ pub(crate) fn bf16_from_f32(x: f32) -> half::bf16 {
 
 /// Below this many elements libtorch runs a kernel on one thread (`at::internal::GRAIN_SIZE`);
 /// above, `at::parallel_for` splits the work.
-const GRAIN_SIZE: usize = 32768;
+pub(crate) const GRAIN_SIZE: usize = 32768;
 
 /// An output buffer written from several threads, each in its own range.
 pub(crate) struct Disjoint<T>(pub(crate) *mut T);
