@@ -72,7 +72,26 @@ fn sigmoid_backward_loop(g: &Tensor, y: &Tensor) -> Result<Option<Tensor>> {
 }
 
 fn sigmoid_value(x: &Tensor) -> Result<Tensor> {
-    // One kernel in libtorch: float16 and bfloat16 computed in float, rounded once.
+    // One kernel in libtorch: float16 and bfloat16 computed in float, rounded once; here in one
+    // pass too, with the kernel's exp.
+    fn one_pass<E: Element<Compute = f32>>(x: &Tensor) -> Result<Tensor> {
+        let capability = crate::ffi::cpu_capability().at_most_avx2();
+        map_blocks::<E>(&[x], |inputs, out| {
+            for (o, &v) in out.iter_mut().zip(inputs[0]) {
+                *o = -v;
+            }
+            f32::exp_in_place(out, capability);
+            for o in out.iter_mut() {
+                *o = 1.0 / (1.0 + *o);
+            }
+        })
+    }
+    let x = x.f_detach()?;
+    match x.kind() {
+        Kind::Half => return one_pass::<half::f16>(&x.f_contiguous()?),
+        Kind::BFloat16 => return one_pass::<half::bf16>(&x.f_contiguous()?),
+        _ => {}
+    }
     super::in_opmath(&x.f_detach()?, |x| {
         // One buffer, four in-place passes.
         let mut y = x.f_neg()?;
