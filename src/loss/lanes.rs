@@ -190,6 +190,12 @@ pub(crate) trait Element: Copy + Send + Sync + 'static {
     /// The row in the compute type: itself for float32 and float64, else widened into `buffer`.
     fn widen<'a>(row: &'a [Self], buffer: &'a mut [Self::Compute]) -> &'a [Self::Compute];
     fn narrow(row: &[Self::Compute], into: &mut [Self]);
+    /// `compute(row)` on a compute-type row that ends up in `out`: `out` itself for float32 and
+    /// float64, `scratch` narrowed into `out` afterwards for the half types.
+    fn compute_into(out: &mut [Self], scratch: &mut [Self::Compute], compute: impl FnOnce(&mut [Self::Compute])) {
+        compute(scratch);
+        Self::narrow(scratch, out);
+    }
     /// The row widened into `buffer` (for float32 and float64, copied).
     fn widen_into(row: &[Self], buffer: &mut [Self::Compute]);
     /// `Σ term(0..n)` as libtorch's `reduce_all` of this type adds, in vectors of `lanes` lanes
@@ -230,6 +236,9 @@ impl Element for f32 {
     fn narrow(row: &[f32], into: &mut [f32]) {
         into.copy_from_slice(row);
     }
+    fn compute_into(out: &mut [f32], _: &mut [f32], compute: impl FnOnce(&mut [f32])) {
+        compute(out);
+    }
 }
 
 impl Element for f64 {
@@ -249,6 +258,9 @@ impl Element for f64 {
     }
     fn narrow(row: &[f64], into: &mut [f64]) {
         into.copy_from_slice(row);
+    }
+    fn compute_into(out: &mut [f64], _: &mut [f64], compute: impl FnOnce(&mut [f64])) {
+        compute(out);
     }
 }
 
@@ -365,19 +377,21 @@ fn rows<E: Element>(g: &Tensor, y: &Tensor, log: bool, n: usize) -> Result<Tenso
             let span = row * n..(row + 1) * n;
             let gw = E::widen(&gs[span.clone()], &mut g_buffer);
             let yw = E::widen(&ys[span.clone()], &mut y_buffer);
-            if log {
-                let s = E::row_sum(lanes, gw, gw, |x, _| x);
-                result.copy_from_slice(yw);
-                E::Compute::exp_in_place(&mut result, crate::ffi::cpu_capability());
-                minus_product(&mut result, gw, s);
-            } else {
-                let s = E::row_sum(lanes, gw, yw, |x, y| x * y);
-                for ((r, &gi), &yi) in result.iter_mut().zip(gw).zip(yw) {
-                    *r = (gi - s) * yi;
-                }
-            }
             // SAFETY: rows begin..end are this chunk's alone, and lie in `out`.
-            E::narrow(&result, unsafe { outs.range(span.start, span.end) });
+            let out_row = unsafe { outs.range(span.start, span.end) };
+            E::compute_into(out_row, &mut result, |result| {
+                if log {
+                    let s = E::row_sum(lanes, gw, gw, |x, _| x);
+                    result.copy_from_slice(yw);
+                    E::Compute::exp_in_place(result, crate::ffi::cpu_capability());
+                    minus_product(result, gw, s);
+                } else {
+                    let s = E::row_sum(lanes, gw, yw, |x, y| x * y);
+                    for ((r, &gi), &yi) in result.iter_mut().zip(gw).zip(yw) {
+                        *r = (gi - s) * yi;
+                    }
+                }
+            });
         }
     });
     Ok(out)
@@ -440,26 +454,25 @@ pub(crate) fn softmax_forward_lastdim(x: &Tensor, dim_size: usize, log: bool) ->
     }
 }
 
-/// A row's maximum as the shift: 0 where it is not finite, or where the row holds a NaN (whose
-/// maximum is NaN, as `at::vec::maximum` propagates it). In lanes, so that it vectorizes.
+/// A row's maximum as the shift: 0 where it is not finite, NaN included (a row holding a NaN
+/// has maximum NaN, as `at::vec::maximum` propagates it). In lanes, so that it vectorizes.
 fn shift_of<A: Lane>(row: &[A]) -> A {
     const W: usize = 16;
     let mut max = [row[0]; W];
-    let mut nan = false;
+    // The larger, or the NaN: a lane that holds NaN keeps it (nothing compares greater).
+    let larger = |m: A, v: A| if v > m || v.is_nan() { v } else { m };
     let chunks = row.chunks_exact(W);
     let rest = chunks.remainder();
     for chunk in chunks {
         for i in 0..W {
-            max[i] = if chunk[i] > max[i] { chunk[i] } else { max[i] };
-            nan |= chunk[i].is_nan();
+            max[i] = larger(max[i], chunk[i]);
         }
     }
     for (i, &v) in rest.iter().enumerate() {
-        max[i] = if v > max[i] { v } else { max[i] };
-        nan |= v.is_nan();
+        max[i] = larger(max[i], v);
     }
-    let max = max.iter().fold(max[0], |m, &v| if v > m { v } else { m });
-    if max.is_finite() && !nan {
+    let max = max.iter().fold(max[0], |m, &v| larger(m, v));
+    if max.is_finite() {
         max
     } else {
         A::ZERO
@@ -479,21 +492,47 @@ fn forward_rows<E: Element>(x: &Tensor, n: usize, log: bool) -> Result<Tensor> {
     let outs = Disjoint(out.data_ptr() as *mut E);
     crate::ffi::parallel_for(total / n, 1, |begin, end| {
         let (mut x_buffer, mut e) = (vec![E::Compute::default(); n], vec![E::Compute::default(); n]);
+        if log {
+            // As the kernel does: the rows' sums of exp first, then their logs together (one
+            // vector call for many rows), then each row's output.
+            const ROWS: usize = 64;
+            let (mut shifts, mut log_sums) = ([E::Compute::ZERO; ROWS], [E::Compute::ZERO; ROWS]);
+            for first in (begin..end).step_by(ROWS) {
+                let last = (first + ROWS).min(end);
+                for r in first..last {
+                    let row = E::widen(&xs[r * n..(r + 1) * n], &mut x_buffer);
+                    let shift = shift_of(row);
+                    for (ei, &v) in e.iter_mut().zip(row) {
+                        *ei = v - shift;
+                    }
+                    E::Compute::exp_in_place(&mut e, crate::ffi::cpu_capability());
+                    shifts[r - first] = shift;
+                    log_sums[r - first] = E::round(E::row_sum(lanes, &e, &e, |x, _| x));
+                }
+                E::Compute::log_in_place(&mut log_sums[..last - first], crate::ffi::cpu_capability());
+                for r in first..last {
+                    let row = E::widen(&xs[r * n..(r + 1) * n], &mut x_buffer);
+                    let (shift, log_sum) = (shifts[r - first], E::round(log_sums[r - first]));
+                    // SAFETY: row r is this chunk's, and lies in `out`.
+                    let out_row = unsafe { outs.range(r * n, (r + 1) * n) };
+                    E::compute_into(out_row, &mut e, |o| {
+                        for (o, &v) in o.iter_mut().zip(row) {
+                            *o = v - shift - log_sum;
+                        }
+                    });
+                }
+            }
+            return;
+        }
         for r in begin..end {
             let row = E::widen(&xs[r * n..(r + 1) * n], &mut x_buffer);
             let shift = shift_of(row);
-            for (ei, &v) in e.iter_mut().zip(row) {
-                *ei = v - shift;
-            }
-            if log {
-                E::Compute::exp_in_place(&mut e, crate::ffi::cpu_capability());
-                let mut log_sum = [E::round(E::row_sum(lanes, &e, &e, |x, _| x))];
-                E::Compute::log_in_place(&mut log_sum, crate::ffi::cpu_capability());
-                let log_sum = E::round(log_sum[0]);
-                for (o, &v) in e.iter_mut().zip(row) {
-                    *o = v - shift - log_sum;
+            // SAFETY: row r is this chunk's, and lies in `out`.
+            let out_row = unsafe { outs.range(r * n, (r + 1) * n) };
+            E::compute_into(out_row, &mut e, |e| {
+                for (ei, &v) in e.iter_mut().zip(row) {
+                    *ei = v - shift;
                 }
-            } else {
                 let sum = if E::REDUCED {
                     // Whole vectors in lanes, then the scalar tail in order, with its own exp.
                     let whole = n - n % lanes;
@@ -511,16 +550,14 @@ fn forward_rows<E: Element>(x: &Tensor, n: usize, log: bool) -> Result<Tensor> {
                     }
                     sum
                 } else {
-                    E::Compute::exp_in_place(&mut e, crate::ffi::cpu_capability());
-                    E::row_sum(lanes, &e, &e, |x, _| x)
+                    E::Compute::exp_in_place(e, crate::ffi::cpu_capability());
+                    E::row_sum(lanes, e, e, |x, _| x)
                 };
                 let scale = sum.recip();
                 for ei in e.iter_mut() {
                     *ei = *ei * scale;
                 }
-            }
-            // SAFETY: row r is this chunk's, and lies in `out`.
-            E::narrow(&e, unsafe { outs.range(r * n, (r + 1) * n) });
+            });
         }
     });
     Ok(out)
