@@ -113,19 +113,28 @@ pub fn nll_loss(
     super::check_weight_dtype(weight, input)?;
 
     let target = target.f_to_kind(Kind::Int64)?;
-    let kept = target.f_ne(ignore_index)?;
-    let safe_target = target.f_masked_fill(&kept.f_logical_not()?, 0)?;
-    let picked = input.f_gather(dim, &safe_target.f_unsqueeze(dim)?, false)?.f_squeeze_dim(dim)?;
-    let target_weight = target_weights(weight, &safe_target, &kept, input.kind())?;
-    if reduction == Reduction::None {
-        // −x·w, and exactly 0 (not −0·x, which is NaN for an infinite x) where ignored.
-        let loss = picked.f_neg()?.f_mul(&target_weight)?;
-        return Ok(loss.f_where_self(&kept, &loss.f_zeros_like()?)?);
-    }
+    let mean = reduction == Reduction::Mean;
     // libtorch's reduction, its cascade of partial sums included, and its backward:
-    // −(g / total weight for mean, else g)·w[y] at each kept target, 0 elsewhere.
-    let weights = weight.map(|_| &target_weight);
-    let (loss, total) = super::scalar_loop::nll_reduction(&picked, weights, &kept, reduction == Reduction::Mean)?;
+    // −(g / total weight for mean, else g)·w[y] at each kept target, 0 elsewhere. A batch of
+    // rows, the usual case, in one Rust pass over the targets.
+    let (loss, total, safe_target, kept, target_weight) = if input.dim() == 2 && reduction != Reduction::None {
+        let target = target.f_contiguous()?;
+        let rows = super::scalar_loop::nll_rows(input, &target, weight, ignore_index, mean)?;
+        (rows.loss, rows.total, rows.safe_target, rows.kept, rows.target_weight)
+    } else {
+        let kept = target.f_ne(ignore_index)?;
+        let safe_target = target.f_masked_fill(&kept.f_logical_not()?, 0)?;
+        let picked = input.f_gather(dim, &safe_target.f_unsqueeze(dim)?, false)?.f_squeeze_dim(dim)?;
+        let target_weight = target_weights(weight, &safe_target, &kept, input.kind())?;
+        if reduction == Reduction::None {
+            // −x·w, and exactly 0 (not −0·x, which is NaN for an infinite x) where ignored.
+            let loss = picked.f_neg()?.f_mul(&target_weight)?;
+            return Ok(loss.f_where_self(&kept, &loss.f_zeros_like()?)?);
+        }
+        let weights = weight.map(|_| &target_weight);
+        let (loss, total) = super::scalar_loop::nll_reduction(&picked, weights, &kept, mean)?;
+        (loss, total, safe_target, kept, target_weight)
+    };
     super::with_backward_formula("NllLossBackward", &loss, &[input], move |g, _, inputs| {
         let scale = if reduction == Reduction::Mean { g.f_div(&total)? } else { g.shallow_clone() }.f_neg()?;
         let per_target = target_weight.f_mul(&scale)?;

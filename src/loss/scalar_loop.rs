@@ -324,7 +324,6 @@ fn cascade<T: Scalar>(
     kept: &Tensor,
     mean: bool,
 ) -> Result<(Tensor, Tensor)> {
-    const LEVELS: usize = 8;
     // Read through float64, which holds every value of the four dtypes exactly.
     let values = |t: &Tensor| -> Result<Vec<T>> {
         let wide = Vec::<f64>::try_from(t.f_detach()?.f_to_kind(Kind::Double)?.f_reshape([-1])?)?;
@@ -333,6 +332,19 @@ fn cascade<T: Scalar>(
     let data = values(picked)?;
     let weights = weights.map(values).transpose()?;
     let kept = Vec::<bool>::try_from(kept.f_reshape([-1])?)?;
+    let (loss, total) = cascade_values(&data, weights.as_deref(), &kept, mean);
+    Ok((scalar_tensor(loss, picked.kind())?, scalar_tensor(total, picked.kind())?))
+}
+
+/// A 0-d tensor of `kind` holding `v` (exactly: every value of the four dtypes is a float64).
+fn scalar_tensor<T: Scalar>(v: T, kind: Kind) -> Result<Tensor> {
+    Ok(Tensor::f_from_slice(&[v.to_f64()])?.f_reshape([0i64; 0].as_slice())?.f_to_kind(kind)?)
+}
+
+/// The cascade itself over the picked values, their weights (`None`: all 1) and whether each
+/// sample is kept: (loss, total weight), `loss` divided by the total for `mean`.
+fn cascade_values<T: Scalar>(data: &[T], weights: Option<&[T]>, kept: &[bool], mean: bool) -> (T, T) {
+    const LEVELS: usize = 8;
     let n = data.len();
     // utils::CeilLog2(n) / levels, at least 4.
     let ceil_log2 = if n <= 1 { 0 } else { usize::BITS - (n - 1).leading_zeros() } as usize;
@@ -346,7 +358,7 @@ fn cascade<T: Scalar>(
             ignored += 1;
             continue;
         }
-        match &weights {
+        match weights {
             Some(w) => {
                 losses[0] = losses[0] - data[b] * w[b];
                 totals[0] = totals[0] + w[b];
@@ -371,9 +383,96 @@ fn cascade<T: Scalar>(
     if mean {
         loss = loss / total;
     }
-    let kind = picked.kind();
-    let scalar = |v: T| Tensor::f_from_slice(&[v.to_f64()])?.f_reshape([0i64; 0].as_slice())?.f_to_kind(kind);
-    Ok((scalar(loss)?, scalar(total)?))
+    (loss, total)
+}
+
+/// NLL's forward over the rows of a contiguous `[N, C]` input in one pass: each row's target
+/// (int64, contiguous; `ignore_index` or in [0, C)), its log-probability `x[i, y_i]` and class
+/// weight, and [`nll_reduction`]'s cascade over them. Without it the same took a dozen tensor
+/// ops over the N targets, several times libtorch's whole forward.
+pub(crate) struct NllRows {
+    /// The reduced loss and the total weight, 0-d tensors of the input's dtype.
+    pub loss: Tensor,
+    pub total: Tensor,
+    /// Per row: the target, 0 where ignored; whether it is kept; its weight (0 where ignored).
+    pub safe_target: Tensor,
+    pub kept: Tensor,
+    pub target_weight: Tensor,
+}
+
+pub(crate) fn nll_rows(
+    input: &Tensor,
+    target: &Tensor,
+    weight: Option<&Tensor>,
+    ignore_index: i64,
+    mean: bool,
+) -> Result<NllRows> {
+    match input.kind() {
+        Kind::Float => nll_rows_as::<f32>(input, target, weight, ignore_index, mean),
+        Kind::Double => nll_rows_as::<f64>(input, target, weight, ignore_index, mean),
+        Kind::Half => nll_rows_as::<half::f16>(input, target, weight, ignore_index, mean),
+        Kind::BFloat16 => nll_rows_as::<half::bf16>(input, target, weight, ignore_index, mean),
+        kind => invalid!("nll_rows: {kind:?} is not a floating dtype"),
+    }
+}
+
+fn nll_rows_as<T: Scalar>(
+    input: &Tensor,
+    target: &Tensor,
+    weight: Option<&Tensor>,
+    ignore_index: i64,
+    mean: bool,
+) -> Result<NllRows> {
+    let sizes = input.size();
+    let (n, c) = match sizes[..] {
+        [n, c] => (n as usize, c as usize),
+        _ => return invalid!("nll_rows: input {sizes:?} is not [N, C]"),
+    };
+    let layouts = input.is_contiguous() && target.is_contiguous() && weight.is_none_or(|w| w.is_contiguous());
+    let weight_shape = weight.is_none_or(|w| w.size() == [c as i64] && w.kind() == input.kind());
+    if !layouts || !weight_shape || target.kind() != Kind::Int64 || target.size() != [n as i64] {
+        return invalid!("nll_rows: input {sizes:?}, target {:?} {:?}", target.kind(), target.size());
+    }
+    // SAFETY: contiguous CPU tensors of the sizes and dtypes checked above (the input's elements
+    // of T's size, as the caller matched T to its dtype), alive for this function; an empty one
+    // may have no storage, and is read as an empty slice.
+    unsafe fn elements<'a, E>(t: &'a Tensor, len: usize) -> &'a [E] {
+        if len == 0 {
+            return &[];
+        }
+        std::slice::from_raw_parts(t.data_ptr() as *const E, len)
+    }
+    let (xs, ts, ws) =
+        unsafe { (elements::<T>(input, n * c), elements::<i64>(target, n), weight.map(|w| elements::<T>(w, c))) };
+    let zero = T::from_f64(0.0);
+    let (mut picked, mut weights, mut kept, mut safe) =
+        (Vec::with_capacity(n), Vec::with_capacity(n), Vec::with_capacity(n), Vec::with_capacity(n));
+    for (i, &t) in ts.iter().enumerate() {
+        if t == ignore_index {
+            picked.push(zero);
+            weights.push(zero);
+            kept.push(false);
+            safe.push(0i64);
+            continue;
+        }
+        if !(0..c as i64).contains(&t) {
+            return invalid!("target {t} is out of bounds for {c} classes (ignore_index {ignore_index})");
+        }
+        picked.push(xs[i * c + t as usize]);
+        weights.push(ws.map_or(T::from_f64(1.0), |w| w[t as usize]));
+        kept.push(true);
+        safe.push(t);
+    }
+    let (loss, total) = cascade_values(&picked, ws.map(|_| weights.as_slice()), &kept, mean);
+    let kind = input.kind();
+    let wide: Vec<f64> = weights.iter().map(|w| w.to_f64()).collect();
+    Ok(NllRows {
+        loss: scalar_tensor(loss, kind)?,
+        total: scalar_tensor(total, kind)?,
+        safe_target: Tensor::f_from_slice(&safe)?,
+        kept: Tensor::f_from_slice(&kept)?,
+        target_weight: Tensor::f_from_slice(&wide)?.f_to_kind(kind)?,
+    })
 }
 
 #[cfg(test)]
