@@ -436,7 +436,7 @@ fn nll_rows_as<T: Scalar>(
     // SAFETY: contiguous CPU tensors of the sizes and dtypes checked above (the input's elements
     // of T's size, as the caller matched T to its dtype), alive for this function; an empty one
     // may have no storage, and is read as an empty slice.
-    unsafe fn elements<'a, E>(t: &'a Tensor, len: usize) -> &'a [E] {
+    unsafe fn elements<E>(t: &Tensor, len: usize) -> &[E] {
         if len == 0 {
             return &[];
         }
