@@ -24,6 +24,19 @@ fn the_hand_written_side_is_nowhere_clearly_less_accurate_than_libtorch() {
     assert!(worse.is_empty(), "{worse:?}");
     let libtorch_worse = rows.iter().filter(|r| r.reference_worse()).map(|r| format!("{}/{}", r.op, r.case));
     let libtorch_worse: std::collections::BTreeSet<String> = libtorch_worse.collect();
-    assert!(libtorch_worse.contains("cross_entropy/moderate-soft-targets"), "{libtorch_worse:?}");
     assert!(libtorch_worse.contains("softmax/negative-dim-3d"), "{libtorch_worse:?}");
+    assert!(libtorch_worse.contains("triplet_margin_loss/p3-margin"), "{libtorch_worse:?}");
+    // libtorch's soft-target cross entropy takes its gradient through log_softmax's `lastdim`
+    // backward kernel, which the hand-written log_softmax now follows to the bit: the same
+    // error on both sides (23-27 ulp), where the composition it replaced, summing in another
+    // order, happened to be 2-5 ulp off.
+    let soft_targets: Vec<_> = rows
+        .iter()
+        .filter(|r| r.op == "cross_entropy" && r.case == "moderate-soft-targets" && r.output == "grad.input")
+        .collect();
+    assert!(!soft_targets.is_empty());
+    for r in soft_targets {
+        assert_eq!(r.subject_ulp, r.reference_ulp, "{}/{} {}", r.op, r.case, r.output);
+        assert!(r.reference_ulp > 4, "{}/{}: {} ulp", r.op, r.case, r.reference_ulp);
+    }
 }

@@ -369,8 +369,7 @@ fn rows<E: Element>(g: &Tensor, y: &Tensor, log: bool, n: usize) -> Result<Tenso
             Disjoint(out.data_ptr() as *mut E),
         )
     };
-    // Rows split among libtorch's threads as its kernel splits them (a grain of one row).
-    crate::ffi::parallel_for(total / n, 1, |begin, end| {
+    crate::ffi::parallel_for(total / n, rows_per_task(n), |begin, end| {
         let (mut g_buffer, mut y_buffer, mut result) =
             (vec![E::Compute::default(); n], vec![E::Compute::default(); n], vec![E::Compute::default(); n]);
         for row in begin..end {
@@ -426,6 +425,14 @@ unsafe fn minus_product_fma<A: Lane>(e: &mut [A], g: &[A], s: A) {
     for (ei, &gi) in e.iter_mut().zip(g) {
         *ei = A::fused_negative_multiply_add(*ei, s, gi);
     }
+}
+
+/// Rows per task on libtorch's threads: enough for `at::internal::GRAIN_SIZE` elements. The
+/// kernels split rows among threads however small the tensor (a grain of 0); rows are
+/// independent, so the split changes no value, and a small tensor stays on the calling thread
+/// rather than wake a worker that then spins on the other core.
+fn rows_per_task(row_length: usize) -> usize {
+    (super::scalar_loop::GRAIN_SIZE / row_length.max(1)).max(1)
 }
 
 /// softmax (`log = false`) or log_softmax (`log = true`) along the last dimension of `x`, a
@@ -490,7 +497,7 @@ fn forward_rows<E: Element>(x: &Tensor, n: usize, log: bool) -> Result<Tensor> {
     // `out` a new one like it, both alive for this function; each chunk writes its own rows.
     let xs = unsafe { std::slice::from_raw_parts(x.data_ptr() as *const E, total) };
     let outs = Disjoint(out.data_ptr() as *mut E);
-    crate::ffi::parallel_for(total / n, 1, |begin, end| {
+    crate::ffi::parallel_for(total / n, rows_per_task(n), |begin, end| {
         let (mut x_buffer, mut e) = (vec![E::Compute::default(); n], vec![E::Compute::default(); n]);
         if log {
             // As the kernel does: the rows' sums of exp first, then their logs together (one
