@@ -14,6 +14,10 @@ use tch_parity::record::regenerate;
 use tch_parity::Reduction;
 
 fn fixtures() -> Vec<FixtureFile> {
+    // libtorch on one thread, as the CLI runs the gate: the fixtures' tensors are too small to
+    // split, and a kernel that splits however little there is (softmax's) would wake a worker
+    // that then spins on the core the other tests need.
+    tch::set_num_threads(1);
     load_path(&Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures")).expect("the fixtures load")
 }
 
