@@ -92,7 +92,7 @@ fn sigmoid_value(x: &Tensor) -> Result<Tensor> {
         Kind::BFloat16 => return one_pass::<half::bf16>(&x.f_contiguous()?),
         _ => {}
     }
-    super::in_opmath(&x.f_detach()?, |x| {
+    super::in_opmath(&x, |x| {
         // One buffer, four in-place passes.
         let mut y = x.f_neg()?;
         let _ = y.f_exp_()?;

@@ -8,12 +8,12 @@
 //! these follow the kernels' order instead, so the backward agrees with libtorch's bit for bit
 //! (`tests/bit_for_bit.rs`), and in one pass over memory rather than the seven of a composition.
 
-use super::scalar_loop::{bf16_from_f32, Disjoint};
+use super::scalar_loop::{bf16_from_f32, by_float_kind, Disjoint};
 use crate::error::{invalid, Result};
 use crate::ffi::VectorMath;
 use half::slice::HalfFloatSliceExt;
 use std::ops::{Add, AddAssign, Mul, Sub};
-use tch::{Kind, Tensor};
+use tch::Tensor;
 
 /// The widest vector libtorch uses: 16 float32 lanes (AVX-512).
 const MAX_LANES: usize = 16;
@@ -31,9 +31,10 @@ pub(crate) trait Lane:
     + Sub<Output = Self>
     + Mul<Output = Self>
 {
-    /// `at::vec::vec_reduce_all(op, v)` over a whole vector of `v.len()` lanes.
-    fn combine_lanes(v: &mut [Self]) -> Self;
     const ZERO: Self;
+    /// Whether `at::vec` combines a vector's lanes with shuffles (`VecReduceAllSIMD`, float32
+    /// only) rather than in order.
+    const SHUFFLES: bool;
     fn is_finite(self) -> bool;
     fn is_nan(self) -> bool;
     /// The C library's `exp` (what libtorch's scalar tails call).
@@ -41,36 +42,18 @@ pub(crate) trait Lane:
     fn recip(self) -> Self;
     /// `c − a·b` rounded once (a fused multiply-add).
     fn fused_negative_multiply_add(a: Self, b: Self, c: Self) -> Self;
-}
-
-impl Lane for f32 {
-    const ZERO: f32 = 0.0;
-    fn is_finite(self) -> bool {
-        f32::is_finite(self)
-    }
-    fn is_nan(self) -> bool {
-        f32::is_nan(self)
-    }
-    fn exp(self) -> f32 {
-        f32::exp(self)
-    }
-    fn recip(self) -> f32 {
-        1.0 / self
-    }
-    #[inline(always)]
-    fn fused_negative_multiply_add(a: f32, b: f32, c: f32) -> f32 {
-        (-a).mul_add(b, c)
-    }
-    /// `VecReduceAllSIMD<float>`: shuffles that add lane i to lane i ^ (w/2), then i ^ (w/4), …
-    /// down to i ^ 1; the result is lane 0. libtorch's plain C++ build has no shuffles: in order.
-    fn combine_lanes(v: &mut [f32]) -> f32 {
-        if crate::ffi::cpu_capability() == crate::ffi::Capability::Default {
+    /// `at::vec::vec_reduce_all(op, v)` over a whole vector of `v.len()` lanes. With shuffles
+    /// (float32 in the SIMD builds): lane i added to lane i ^ (w/2), then i ^ (w/4), … down to
+    /// i ^ 1, the result in lane 0. Otherwise (float64, and libtorch's plain C++ build) in order.
+    fn combine_lanes(v: &mut [Self]) -> Self {
+        if !Self::SHUFFLES || crate::ffi::cpu_capability() == crate::ffi::Capability::Default {
             return in_order(v);
         }
         let mut half = v.len() / 2;
         while half > 0 {
             for i in 0..half {
-                v[i] += v[i + half];
+                let other = v[i + half];
+                v[i] += other;
             }
             half /= 2;
         }
@@ -78,29 +61,32 @@ impl Lane for f32 {
     }
 }
 
-impl Lane for f64 {
-    const ZERO: f64 = 0.0;
-    fn is_finite(self) -> bool {
-        f64::is_finite(self)
-    }
-    fn is_nan(self) -> bool {
-        f64::is_nan(self)
-    }
-    fn exp(self) -> f64 {
-        f64::exp(self)
-    }
-    fn recip(self) -> f64 {
-        1.0 / self
-    }
-    #[inline(always)]
-    fn fused_negative_multiply_add(a: f64, b: f64, c: f64) -> f64 {
-        (-a).mul_add(b, c)
-    }
-    /// The generic `vec_reduce_all` (float64 has no shuffle version): lane 0, plus lane 1, …
-    fn combine_lanes(v: &mut [f64]) -> f64 {
-        in_order(v)
-    }
+macro_rules! lane {
+    ($t:ty, shuffles: $shuffles:expr) => {
+        impl Lane for $t {
+            const ZERO: $t = 0.0;
+            const SHUFFLES: bool = $shuffles;
+            fn is_finite(self) -> bool {
+                <$t>::is_finite(self)
+            }
+            fn is_nan(self) -> bool {
+                <$t>::is_nan(self)
+            }
+            fn exp(self) -> $t {
+                <$t>::exp(self)
+            }
+            fn recip(self) -> $t {
+                1.0 / self
+            }
+            #[inline(always)]
+            fn fused_negative_multiply_add(a: $t, b: $t, c: $t) -> $t {
+                (-a).mul_add(b, c)
+            }
+        }
+    };
 }
+lane!(f32, shuffles: true);
+lane!(f64, shuffles: false);
 
 /// `vec_reduce_all(op, v, size)` with an explicit size: lane 0, plus lane 1, … in order.
 fn in_order<A: Lane>(v: &[A]) -> A {
@@ -136,21 +122,21 @@ fn sum_in_lanes<A: Lane, const W: usize>(a: &[A], b: &[A], term: impl Fn(A, A) -
 /// are added lane by lane before the lanes are combined. Rows shorter than 2W: the two halves
 /// added into the first (the second's lanes only as far as the row goes), then the lanes in order.
 #[inline]
-fn sum_in_half_lanes<const W: usize>(a: &[f32], b: &[f32], term: impl Fn(f32, f32) -> f32) -> f32 {
+fn sum_in_half_lanes<A: Lane, const W: usize>(a: &[A], b: &[A], term: impl Fn(A, A) -> A) -> A {
     let n = a.len();
     let b = &b[..n];
     if n <= W {
         return (1..n).fold(term(a[0], b[0]), |acc, i| acc + term(a[i], b[i]));
     }
     if n < 2 * W {
-        let mut low: [f32; W] = std::array::from_fn(|i| term(a[i], b[i]));
+        let mut low: [A; W] = std::array::from_fn(|i| term(a[i], b[i]));
         for i in 0..n - W {
             low[i] += term(a[W + i], b[W + i]);
         }
         return in_order(&low);
     }
-    let mut low: [f32; W] = std::array::from_fn(|i| term(a[i], b[i]));
-    let mut high: [f32; W] = std::array::from_fn(|i| term(a[W + i], b[W + i]));
+    let mut low: [A; W] = std::array::from_fn(|i| term(a[i], b[i]));
+    let mut high: [A; W] = std::array::from_fn(|i| term(a[W + i], b[W + i]));
     let whole = n - n % (2 * W);
     for (ca, cb) in a[2 * W..whole].chunks_exact(2 * W).zip(b[2 * W..whole].chunks_exact(2 * W)) {
         for i in 0..W {
@@ -169,17 +155,7 @@ fn sum_in_half_lanes<const W: usize>(a: &[f32], b: &[f32], term: impl Fn(f32, f3
     for i in 0..W {
         low[i] += high[i];
     }
-    f32::combine_lanes(&mut low)
-}
-
-/// [`sum_in_lanes`] for this CPU's vectors: `lanes` of A.
-#[inline]
-fn row_sum_native<A: Lane>(lanes: usize, a: &[A], b: &[A], term: impl Fn(A, A) -> A) -> A {
-    match lanes {
-        16 => sum_in_lanes::<A, 16>(a, b, term),
-        8 => sum_in_lanes::<A, 8>(a, b, term),
-        _ => sum_in_lanes::<A, 4>(a, b, term),
-    }
+    A::combine_lanes(&mut low)
 }
 
 /// A floating element type, with the type libtorch's vectorized kernels compute it in.
@@ -187,27 +163,38 @@ pub(crate) trait Element: Copy + Send + Sync + 'static {
     type Compute: Lane;
     /// float16 and bfloat16: computed in float32, rounded once.
     const REDUCED: bool;
-    /// The row in the compute type: itself for float32 and float64, else widened into `buffer`.
-    fn widen<'a>(row: &'a [Self], buffer: &'a mut [Self::Compute]) -> &'a [Self::Compute];
+    /// The row widened into `buffer` (for float32 and float64, copied).
+    fn widen_into(row: &[Self], buffer: &mut [Self::Compute]);
     fn narrow(row: &[Self::Compute], into: &mut [Self]);
-    /// `compute(row)` on a compute-type row that ends up in `out`: `out` itself for float32 and
-    /// float64, `scratch` narrowed into `out` afterwards for the half types.
+    /// A compute-type value rounded to this type and back (the identity for float32, float64).
+    fn round(x: Self::Compute) -> Self::Compute;
+    /// The row in the compute type: widened into `buffer` (float32 and float64 lend the row).
+    fn widen<'a>(row: &'a [Self], buffer: &'a mut [Self::Compute]) -> &'a [Self::Compute] {
+        Self::widen_into(row, buffer);
+        buffer
+    }
+    /// `compute(row)` on a compute-type row that ends up in `out`: `scratch` narrowed into `out`
+    /// afterwards (float32 and float64 compute in `out` itself).
     fn compute_into(out: &mut [Self], scratch: &mut [Self::Compute], compute: impl FnOnce(&mut [Self::Compute])) {
         compute(scratch);
         Self::narrow(scratch, out);
     }
-    /// The row widened into `buffer` (for float32 and float64, copied).
-    fn widen_into(row: &[Self], buffer: &mut [Self::Compute]);
-    /// `Σ term(0..n)` as libtorch's `reduce_all` of this type adds, in vectors of `lanes` lanes
-    /// of the compute type.
+    /// `Σ term(a[i], b[i])` as libtorch's `reduce_all` of this type adds, in vectors of `lanes`
+    /// lanes of the compute type.
     fn row_sum(
         lanes: usize,
         a: &[Self::Compute],
         b: &[Self::Compute],
         term: impl Fn(Self::Compute, Self::Compute) -> Self::Compute,
-    ) -> Self::Compute;
-    /// A compute-type value rounded to this type and back (the identity for float32, float64).
-    fn round(x: Self::Compute) -> Self::Compute;
+    ) -> Self::Compute {
+        match (Self::REDUCED, lanes) {
+            (true, 16) => sum_in_half_lanes::<Self::Compute, 16>(a, b, term),
+            (true, _) => sum_in_half_lanes::<Self::Compute, 8>(a, b, term),
+            (false, 16) => sum_in_lanes::<Self::Compute, 16>(a, b, term),
+            (false, 8) => sum_in_lanes::<Self::Compute, 8>(a, b, term),
+            (false, _) => sum_in_lanes::<Self::Compute, 4>(a, b, term),
+        }
+    }
     /// [`Element::round`] over a block of at most [`BLOCK`] values (vectorized conversions).
     fn round_block(xs: &mut [Self::Compute]) {
         if Self::REDUCED {
@@ -218,62 +205,36 @@ pub(crate) trait Element: Copy + Send + Sync + 'static {
     }
 }
 
-impl Element for f32 {
-    type Compute = f32;
-    const REDUCED: bool = false;
-    fn row_sum(lanes: usize, a: &[f32], b: &[f32], term: impl Fn(f32, f32) -> f32) -> f32 {
-        row_sum_native(lanes, a, b, term)
-    }
-    fn round(x: f32) -> f32 {
-        x
-    }
-    fn widen<'a>(row: &'a [f32], _: &'a mut [f32]) -> &'a [f32] {
-        row
-    }
-    fn widen_into(row: &[f32], buffer: &mut [f32]) {
-        buffer.copy_from_slice(row);
-    }
-    fn narrow(row: &[f32], into: &mut [f32]) {
-        into.copy_from_slice(row);
-    }
-    fn compute_into(out: &mut [f32], _: &mut [f32], compute: impl FnOnce(&mut [f32])) {
-        compute(out);
-    }
+/// float32 and float64: their own compute type, so rows are lent rather than copied.
+macro_rules! native_element {
+    ($t:ty) => {
+        impl Element for $t {
+            type Compute = $t;
+            const REDUCED: bool = false;
+            fn widen_into(row: &[$t], buffer: &mut [$t]) {
+                buffer.copy_from_slice(row);
+            }
+            fn narrow(row: &[$t], into: &mut [$t]) {
+                into.copy_from_slice(row);
+            }
+            fn round(x: $t) -> $t {
+                x
+            }
+            fn widen<'a>(row: &'a [$t], _: &'a mut [$t]) -> &'a [$t] {
+                row
+            }
+            fn compute_into(out: &mut [$t], _: &mut [$t], compute: impl FnOnce(&mut [$t])) {
+                compute(out);
+            }
+        }
+    };
 }
-
-impl Element for f64 {
-    type Compute = f64;
-    const REDUCED: bool = false;
-    fn row_sum(lanes: usize, a: &[f64], b: &[f64], term: impl Fn(f64, f64) -> f64) -> f64 {
-        row_sum_native(lanes, a, b, term)
-    }
-    fn round(x: f64) -> f64 {
-        x
-    }
-    fn widen<'a>(row: &'a [f64], _: &'a mut [f64]) -> &'a [f64] {
-        row
-    }
-    fn widen_into(row: &[f64], buffer: &mut [f64]) {
-        buffer.copy_from_slice(row);
-    }
-    fn narrow(row: &[f64], into: &mut [f64]) {
-        into.copy_from_slice(row);
-    }
-    fn compute_into(out: &mut [f64], _: &mut [f64], compute: impl FnOnce(&mut [f64])) {
-        compute(out);
-    }
-}
+native_element!(f32);
+native_element!(f64);
 
 impl Element for half::f16 {
     type Compute = f32;
     const REDUCED: bool = true;
-    fn row_sum(lanes: usize, a: &[f32], b: &[f32], term: impl Fn(f32, f32) -> f32) -> f32 {
-        if lanes == 16 {
-            sum_in_half_lanes::<16>(a, b, term)
-        } else {
-            sum_in_half_lanes::<8>(a, b, term)
-        }
-    }
     fn round(x: f32) -> f32 {
         half::f16::from_f32(x).to_f32()
     }
@@ -286,10 +247,6 @@ impl Element for half::f16 {
         narrow.convert_to_f32_slice(xs);
     }
     /// Exact; `half` converts with the CPU's F16C instructions where it has them.
-    fn widen<'a>(row: &'a [half::f16], buffer: &'a mut [f32]) -> &'a [f32] {
-        Self::widen_into(row, buffer);
-        buffer
-    }
     fn widen_into(row: &[half::f16], buffer: &mut [f32]) {
         row.convert_to_f32_slice(buffer);
     }
@@ -302,19 +259,8 @@ impl Element for half::f16 {
 impl Element for half::bf16 {
     type Compute = f32;
     const REDUCED: bool = true;
-    fn row_sum(lanes: usize, a: &[f32], b: &[f32], term: impl Fn(f32, f32) -> f32) -> f32 {
-        if lanes == 16 {
-            sum_in_half_lanes::<16>(a, b, term)
-        } else {
-            sum_in_half_lanes::<8>(a, b, term)
-        }
-    }
     fn round(x: f32) -> f32 {
         bf16_from_f32(x).to_f32()
-    }
-    fn widen<'a>(row: &'a [half::bf16], buffer: &'a mut [f32]) -> &'a [f32] {
-        Self::widen_into(row, buffer);
-        buffer
     }
     fn widen_into(row: &[half::bf16], buffer: &mut [f32]) {
         for (w, x) in buffer.iter_mut().zip(row) {
@@ -343,13 +289,7 @@ pub(crate) fn softmax_backward_lastdim(g: &Tensor, y: &Tensor, log: bool, dim_si
             y.size()
         );
     }
-    match g.kind() {
-        Kind::Float => rows::<f32>(g, y, log, dim_size),
-        Kind::Double => rows::<f64>(g, y, log, dim_size),
-        Kind::Half => rows::<half::f16>(g, y, log, dim_size),
-        Kind::BFloat16 => rows::<half::bf16>(g, y, log, dim_size),
-        kind => invalid!("softmax backward: {kind:?} is not a floating dtype"),
-    }
+    by_float_kind!(g.kind(), "softmax backward", |E| rows::<E>(g, y, log, dim_size))
 }
 
 fn rows<E: Element>(g: &Tensor, y: &Tensor, log: bool, n: usize) -> Result<Tensor> {
@@ -452,13 +392,7 @@ pub(crate) fn softmax_forward_lastdim(x: &Tensor, dim_size: usize, log: bool) ->
     if !x.is_contiguous() || x.dim() == 0 || x.size().last() != Some(&(dim_size as i64)) {
         return invalid!("softmax forward: {:?} {:?} is not contiguous rows of {dim_size}", x.kind(), x.size());
     }
-    match x.kind() {
-        Kind::Float => forward_rows::<f32>(x, dim_size, log),
-        Kind::Double => forward_rows::<f64>(x, dim_size, log),
-        Kind::Half => forward_rows::<half::f16>(x, dim_size, log),
-        Kind::BFloat16 => forward_rows::<half::bf16>(x, dim_size, log),
-        kind => invalid!("softmax forward: {kind:?} is not a floating dtype"),
-    }
+    by_float_kind!(x.kind(), "softmax forward", |E| forward_rows::<E>(x, dim_size, log))
 }
 
 /// A row's maximum as the shift: 0 where it is not finite, NaN included (a row holding a NaN

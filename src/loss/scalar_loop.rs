@@ -10,6 +10,34 @@ use crate::error::{invalid, Result};
 use std::ops::{Add, Div, Mul, Neg, Sub};
 use tch::{Kind, Tensor};
 
+/// `$body` with the type alias `$T` naming the element type of the floating dtype `$kind`
+/// (float32, float64, float16, bfloat16), or an error naming `$what` for any other dtype: the
+/// one dispatch from a tensor's dtype to a generic Rust loop.
+macro_rules! by_float_kind {
+    ($kind:expr, $what:expr, |$T:ident| $body:expr) => {
+        match $kind {
+            tch::Kind::Float => {
+                type $T = f32;
+                $body
+            }
+            tch::Kind::Double => {
+                type $T = f64;
+                $body
+            }
+            tch::Kind::Half => {
+                type $T = half::f16;
+                $body
+            }
+            tch::Kind::BFloat16 => {
+                type $T = half::bf16;
+                $body
+            }
+            kind => $crate::error::invalid!("{}: {kind:?} is not a floating dtype", $what),
+        }
+    };
+}
+pub(crate) use by_float_kind;
+
 /// An element type with C++'s scalar semantics.
 pub(crate) trait Scalar:
     tch::kind::Element
@@ -127,13 +155,7 @@ pub(crate) fn map2(a: &Tensor, b: &Tensor, f: impl ScalarFn2) -> Result<Tensor> 
     if a.size() != b.size() || a.kind() != b.kind() {
         return invalid!("map2: {:?} {:?} against {:?} {:?}", a.kind(), a.size(), b.kind(), b.size());
     }
-    match a.kind() {
-        Kind::Float => run::<f32>(a, b, |x, y| f.call(x, y)),
-        Kind::Double => run::<f64>(a, b, |x, y| f.call(x, y)),
-        Kind::Half => run::<half::f16>(a, b, |x, y| f.call(x, y)),
-        Kind::BFloat16 => run::<half::bf16>(a, b, |x, y| f.call(x, y)),
-        kind => invalid!("map2: {kind:?} is not a floating dtype"),
-    }
+    by_float_kind!(a.kind(), "map2", |T| run::<T>(a, b, |x, y| f.call(x, y)))
 }
 
 /// A function of two elements, generic over the element type (a closure cannot be).
@@ -309,13 +331,7 @@ pub(crate) fn nll_reduction(
     kept: &Tensor,
     mean: bool,
 ) -> Result<(Tensor, Tensor)> {
-    match picked.kind() {
-        Kind::Float => cascade::<f32>(picked, weights, kept, mean),
-        Kind::Double => cascade::<f64>(picked, weights, kept, mean),
-        Kind::Half => cascade::<half::f16>(picked, weights, kept, mean),
-        Kind::BFloat16 => cascade::<half::bf16>(picked, weights, kept, mean),
-        kind => invalid!("nll_reduction: {kind:?} is not a floating dtype"),
-    }
+    by_float_kind!(picked.kind(), "nll_reduction", |T| cascade::<T>(picked, weights, kept, mean))
 }
 
 fn cascade<T: Scalar>(
@@ -407,13 +423,7 @@ pub(crate) fn nll_rows(
     ignore_index: i64,
     mean: bool,
 ) -> Result<NllRows> {
-    match input.kind() {
-        Kind::Float => nll_rows_as::<f32>(input, target, weight, ignore_index, mean),
-        Kind::Double => nll_rows_as::<f64>(input, target, weight, ignore_index, mean),
-        Kind::Half => nll_rows_as::<half::f16>(input, target, weight, ignore_index, mean),
-        Kind::BFloat16 => nll_rows_as::<half::bf16>(input, target, weight, ignore_index, mean),
-        kind => invalid!("nll_rows: {kind:?} is not a floating dtype"),
-    }
+    by_float_kind!(input.kind(), "nll_rows", |T| nll_rows_as::<T>(input, target, weight, ignore_index, mean))
 }
 
 fn nll_rows_as<T: Scalar>(
