@@ -120,19 +120,20 @@ fn binary_cross_entropy_matches_libtorch_bit_for_bit() {
     }
 }
 
-/// In float32 and float64, libtorch's vectorized sigmoid and log_sigmoid kernels evaluate exp and
-/// log1p with their own approximations: composed from tensor ops, σ(x) differs from theirs in
-/// about 4% of elements and log σ(x) in about 5%, by one rounding, which the cancellation in
-/// σ(x) − t and (1 − t)·x − log σ(x) can make many ulps of a small result (128 measured, 7.5e-9
-/// absolute). The gate compares those at assert_close's tolerances. In float16 and bfloat16
-/// libtorch computes in float32 and rounds once, and so does the hand-written side: to the bit.
+/// BCE with logits, forward and backward, in every dtype: log σ(x) as libtorch's kernel computes
+/// it, min(x, 0) − log1p(exp(−|x|)) with its SLEEF exp and log1p (with the tensor ops' own exp
+/// and log1p, MKL's in float32, about 5 % of log σ's values differed by a rounding, which the
+/// cancellation in (1 − t)·x − log σ(x) made up to 128 ulps of a small result), and σ(x) for the
+/// input's gradient as its sigmoid kernel computes it. In float16 and bfloat16 libtorch computes
+/// each kernel in float32 and rounds once, and so does the hand-written side. With a
+/// `pos_weight`, float32 and float64 take σ(x) from tensor ops, which the gate compares at
+/// assert_close's tolerances; the half dtypes are checked with one.
 #[test]
-fn binary_cross_entropy_with_logits_matches_libtorch_bit_for_bit_in_half_precision() {
-    let inputs = seeded(2, || {
-        [Kind::Half, Kind::BFloat16].map(|kind| (randn(kind, 3.0), rand(kind, 1.0, 0.0), rand(kind, 3.0, 0.0)))
-    });
+fn binary_cross_entropy_with_logits_matches_libtorch_bit_for_bit() {
+    let inputs = seeded(2, || KINDS.map(|kind| (randn(kind, 3.0), rand(kind, 1.0, 0.0), rand(kind, 3.0, 0.0))));
     for (logits, soft_target, pos_weight) in inputs {
-        for pos_weight in [None, Some(pos_weight)] {
+        let half = matches!(logits.kind(), Kind::Half | Kind::BFloat16);
+        for pos_weight in [None, Some(pos_weight).filter(|_| half)] {
             let p = pos_weight.as_ref().map(|p| p.shallow_clone());
             assert_bit_for_bit(
                 &format!("binary_cross_entropy_with_logits pos_weight={}", pos_weight.is_some()),
@@ -141,6 +142,32 @@ fn binary_cross_entropy_with_logits_matches_libtorch_bit_for_bit_in_half_precisi
                 (&logits, &soft_target),
             );
         }
+    }
+}
+
+/// The multilabel soft margin loss (Python-only in PyTorch) against its Python definition written
+/// with libtorch's ops, −(t·log σ(x) + (1 − t)·log σ(−x)) summed over the classes, / C: its two
+/// log σ, forward and backward, are libtorch's kernels to the bit in every dtype.
+#[test]
+fn multilabel_soft_margin_loss_matches_its_definition_bit_for_bit() {
+    let inputs = seeded(3, || KINDS.map(|kind| (randn(kind, 3.0), rand(kind, 1.0, 0.0))));
+    fn definition(x: &Tensor, t: &Tensor, reduction: Reduction) -> Result<Tensor> {
+        let not_t = t.neg().g_add_scalar(1.0);
+        let terms = t.g_mul(&x.log_sigmoid()).g_add(&not_t.g_mul(&x.neg().log_sigmoid())).neg();
+        let per_sample = terms.sum_dim_intlist(-1, false, None) / x.size()[0] as f64;
+        Ok(match reduction {
+            Reduction::None => per_sample,
+            Reduction::Mean => per_sample.mean(None),
+            Reduction::Sum => per_sample.sum(None),
+        })
+    }
+    for (x, t) in inputs {
+        assert_bit_for_bit(
+            "multilabel_soft_margin_loss",
+            &|x, t, r| loss::multilabel_soft_margin_loss(x, t, None, r),
+            &definition,
+            (&x, &t),
+        );
     }
 }
 

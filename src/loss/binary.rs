@@ -1,7 +1,7 @@
 //! Sigmoid and the binary cross-entropy losses (seed §2.1).
 
-use super::lanes::{map_blocks, Element, BLOCK};
-use super::scalar_loop::{bf16_from_f32, map2, map2_as, map3_as, Scalar, ScalarFn2};
+use super::lanes::{log_sigmoid_backward_block, log_sigmoid_block, map_blocks, Element, Lane, BLOCK};
+use super::scalar_loop::{bf16_from_f32, by_float_kind, map2, map2_as, map3_as, Scalar, ScalarFn2};
 use super::{
     check_broadcasts_to, check_floating, check_same_kind, check_same_shape, check_unit_interval, weight_and_reduce,
     weighted, with_backward_formula, Reduction,
@@ -112,6 +112,15 @@ pub(crate) fn log_sigmoid(x: &Tensor) -> Result<Tensor> {
     let value = log_sigmoid_value(x)?;
     let kind = x.kind();
     with_backward_formula("LogSigmoidBackward", &value, &[x], move |g, _, inputs| {
+        if !grad_enabled() && g.kind() == kind && g.size() == inputs[0].size() {
+            // The kernel in one pass.
+            let (x, g) = (inputs[0].f_detach()?.f_contiguous()?, g.f_contiguous()?);
+            let capability = crate::ffi::cpu_capability().at_most_avx2();
+            return by_float_kind!(kind, "log_sigmoid backward", |E| map_blocks::<E>(&[&x, &g], |inputs, out| {
+                log_sigmoid_backward_block::<E>(inputs[0], inputs[1], out, capability)
+            }));
+        }
+        // Differentiable: the same operations as tensor operations.
         let widen = |t: &Tensor| match kind {
             tch::Kind::Half | tch::Kind::BFloat16 => t.f_to_kind(tch::Kind::Float),
             _ => Ok(t.shallow_clone()),
@@ -146,13 +155,15 @@ fn differentiable_log_sigmoid(x: &Tensor) -> Result<Tensor> {
     }
 }
 
-/// `log(sigmoid(x)) = min(x, 0) − log1p(exp(−|x|))`, finite for every finite x.
+/// `log(sigmoid(x)) = min(x, 0) − log1p(exp(−|x|))`, finite for every finite x: libtorch's
+/// kernel in one pass, with its exp and log1p (float16 and bfloat16 computed in float32, rounded
+/// once).
 fn log_sigmoid_value(x: &Tensor) -> Result<Tensor> {
-    // One kernel in libtorch: float16 and bfloat16 computed in float, rounded once.
-    super::in_opmath(&x.f_detach()?, |x| {
-        let z = x.f_abs()?.f_neg()?.f_exp()?;
-        Ok(x.f_clamp_max(0.0)?.f_sub(&z.f_log1p()?)?)
-    })
+    let x = x.f_detach()?.f_contiguous()?;
+    let capability = crate::ffi::cpu_capability().at_most_avx2();
+    by_float_kind!(x.kind(), "log_sigmoid", |E| map_blocks::<E>(&[&x], |inputs, out| {
+        log_sigmoid_block(inputs[0], out, capability)
+    }))
 }
 
 /// The checks both BCE variants share: a floating input, a target of the same dtype and shape,
@@ -301,96 +312,87 @@ impl ScalarFn2 for BceElement {
     }
 }
 
-/// BCE with logits' value `(1 − t)·x − log σ(x)` for float16 or bfloat16 logits and targets in
-/// one pass, as libtorch's composition rounds it: log σ(x) = min(x, 0) − log1p(exp(−|x|))
-/// computed in float32 and rounded (its kernel, with the same SLEEF exp and log1p), then 1 − t,
-/// `·x` and `− log σ(x)` each rounded to the dtype (ATen's tensor ops on half tensors). Five
-/// passes over memory become one. `None` for other dtypes.
+/// BCE with logits' value `(1 − t)·x − log σ(x)` for logits and targets of one dtype in one
+/// pass, as libtorch's composition rounds it: log σ(x) = min(x, 0) − log1p(exp(−|x|)) as its
+/// kernel computes it (with the same SLEEF exp and log1p; in float32 for float16 and bfloat16,
+/// rounded), then 1 − t, `·x` and `− log σ(x)` each rounded to the dtype. Five passes over memory
+/// become one. `None` for targets of another dtype.
 fn bce_with_logits_value_in_one_pass(x: &Tensor, t: &Tensor) -> Result<Option<Tensor>> {
-    fn run<E: Element<Compute = f32>>(x: &Tensor, t: &Tensor) -> Result<Tensor> {
+    fn run<E: Element>(x: &Tensor, t: &Tensor) -> Result<Tensor> {
         let capability = crate::ffi::cpu_capability().at_most_avx2();
         map_blocks::<E>(&[x, t], |inputs, out| {
             let (x, t) = (inputs[0], inputs[1]);
-            let mut log_sigmoid = [0f32; BLOCK];
+            let mut log_sigmoid = [E::Compute::ZERO; BLOCK];
             let log_sigmoid = &mut log_sigmoid[..x.len()];
-            for (l, &v) in log_sigmoid.iter_mut().zip(x) {
-                *l = -v.abs();
-            }
-            f32::exp_in_place(log_sigmoid, capability);
-            f32::log1p_in_place(log_sigmoid, capability);
-            for (l, &v) in log_sigmoid.iter_mut().zip(x) {
-                // min(x, 0) as `at::vec::minimum`; a NaN x gives NaN either way (log1p of it).
-                *l = if v < 0.0 { v } else { 0.0 } - *l;
-            }
+            log_sigmoid_block(x, log_sigmoid, capability);
             E::round_block(log_sigmoid);
             // Each tensor op rounds to the dtype: (1 − t), ·x, − log σ(x).
             for (o, &t) in out.iter_mut().zip(t) {
-                *o = 1.0 - t;
+                *o = E::Compute::ONE - t;
             }
             E::round_block(out);
             for (o, &v) in out.iter_mut().zip(x) {
-                *o *= v;
+                *o = *o * v;
             }
             E::round_block(out);
             for (o, &l) in out.iter_mut().zip(log_sigmoid.iter()) {
-                *o -= l;
+                *o = *o - l;
             }
         })
     }
     let (x, t) = (x.f_contiguous()?, t.f_contiguous()?);
-    Ok(match (x.kind(), t.kind()) {
-        (Kind::Half, Kind::Half) => Some(run::<half::f16>(&x, &t)?),
-        (Kind::BFloat16, Kind::BFloat16) => Some(run::<half::bf16>(&x, &t)?),
-        _ => None,
-    })
+    if x.kind() != t.kind() {
+        return Ok(None);
+    }
+    by_float_kind!(x.kind(), "binary_cross_entropy_with_logits", |E| run::<E>(&x, &t).map(Some))
 }
 
-/// BCE with logits' input gradient `(σ(x) − t)·g` (divided by `mean_of` elements for `Mean`) for
-/// float16 or bfloat16 in one pass, as libtorch's `binary_cross_entropy_with_logits_backward`
-/// rounds it: σ(x) = 1/(1 + exp(−x)) in float32 rounded (its sigmoid kernel), then `− t`, `·g`
-/// and `/ N` each rounded to the dtype. `None` for other dtypes.
+/// BCE with logits' input gradient `(σ(x) − t)·g` (divided by `mean_of` elements for `Mean`) in
+/// one pass, as libtorch's `binary_cross_entropy_with_logits_backward` rounds it: σ(x) =
+/// 1/(1 + exp(−x)) as its sigmoid kernel computes it (SLEEF's exp; in float32 for float16 and
+/// bfloat16, rounded), then `− t`, `·g` and `/ N` each rounded to the dtype. `None` unless the
+/// three tensors share a dtype.
 fn bce_with_logits_input_gradient_in_one_pass(
     x: &Tensor,
     t: &Tensor,
     g: &Tensor,
     mean_of: Option<i64>,
 ) -> Result<Option<Tensor>> {
-    fn run<E: Element<Compute = f32>>(x: &Tensor, t: &Tensor, g: &Tensor, mean_of: Option<i64>) -> Result<Tensor> {
+    fn run<E: Element>(x: &Tensor, t: &Tensor, g: &Tensor, mean_of: Option<i64>) -> Result<Tensor> {
+        type A<E> = <E as Element>::Compute;
         let capability = crate::ffi::cpu_capability().at_most_avx2();
         map_blocks::<E>(&[x, t, g], |inputs, out| {
             let (x, t, g) = (inputs[0], inputs[1], inputs[2]);
             for (o, &v) in out.iter_mut().zip(x) {
                 *o = -v;
             }
-            f32::exp_in_place(out, capability);
+            A::<E>::exp_in_place(out, capability);
             for o in out.iter_mut() {
-                *o = 1.0 / (1.0 + *o);
+                *o = A::<E>::ONE / (A::<E>::ONE + *o);
             }
             // The sigmoid kernel's output, then each tensor op, rounded to the dtype.
             E::round_block(out);
             for (o, &t) in out.iter_mut().zip(t) {
-                *o -= t;
+                *o = *o - t;
             }
             E::round_block(out);
             for (o, &g) in out.iter_mut().zip(g) {
-                *o *= g;
+                *o = *o * g;
             }
             if let Some(n) = mean_of {
                 E::round_block(out);
-                let n = n as f32;
+                let n = A::<E>::from_f64(n as f64);
                 for o in out.iter_mut() {
-                    *o /= n;
+                    *o = *o / n;
                 }
             }
         })
     }
+    if t.kind() != x.kind() || g.kind() != x.kind() {
+        return Ok(None);
+    }
     let (x, t, g) = (x.f_contiguous()?, t.f_contiguous()?, g.f_contiguous()?);
-    let kinds = (x.kind(), t.kind(), g.kind());
-    Ok(match kinds {
-        (Kind::Half, Kind::Half, Kind::Half) => Some(run::<half::f16>(&x, &t, &g, mean_of)?),
-        (Kind::BFloat16, Kind::BFloat16, Kind::BFloat16) => Some(run::<half::bf16>(&x, &t, &g, mean_of)?),
-        _ => None,
-    })
+    by_float_kind!(x.kind(), "binary_cross_entropy_with_logits backward", |E| run::<E>(&x, &t, &g, mean_of).map(Some))
 }
 
 /// Binary cross entropy on logits, as `torch.nn.BCEWithLogitsLoss`:
@@ -461,29 +463,14 @@ pub fn binary_cross_entropy_with_logits(
     with_backward_formula("BinaryCrossEntropyWithLogitsBackward", &loss, &inputs, move |g, i, inputs| {
         let (x, t) = (&inputs[0], &inputs[1]);
         let same_kind = t.kind() == x.kind() && g.kind() == x.kind();
-        if i == 0 && pos_weight.is_none() && same_kind && !grad_enabled() && weight.is_none() {
-            let mean_of = (reduction == Reduction::Mean).then_some(numel);
-            if let Some(grad) = bce_with_logits_input_gradient_in_one_pass(x, t, g, mean_of)? {
-                return Ok(grad);
-            }
-        }
         if i == 0 && pos_weight.is_none() && same_kind && !grad_enabled() {
-            // (σ(x) − t)·g in one pass after libtorch's exp: σ as its vectorized kernel computes
-            // it, 1/(1 + exp(−x)), each operation rounding in the dtype.
-            let e = x.f_detach()?.f_neg()?.f_exp()?;
-            let (t, g) = (t.f_detach()?, g.f_detach()?);
-            macro_rules! fused {
-                ($t:ty) => {
-                    map3_as::<$t>(&e, &t, &g, |e, t, g| ((1.0 / (1.0 + e)) - t) * g)?
+            // (σ(x) − t)·g in one pass, with the division by N too when there is no weight.
+            let mean_of = (reduction == Reduction::Mean && weight.is_none()).then_some(numel);
+            if let Some(grad) = bce_with_logits_input_gradient_in_one_pass(x, t, g, mean_of)? {
+                return match &weight {
+                    None => Ok(grad),
+                    Some(w) => weight_and_reduce(grad, Some(w), reduction, numel),
                 };
-            }
-            let grad = match x.kind() {
-                tch::Kind::Float => Some(fused!(f32)),
-                tch::Kind::Double => Some(fused!(f64)),
-                _ => None,
-            };
-            if let Some(grad) = grad {
-                return weight_and_reduce(grad, weight.as_ref(), reduction, numel);
             }
         }
         let local = match (i, &pos_weight) {

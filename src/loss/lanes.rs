@@ -10,9 +10,9 @@
 
 use super::scalar_loop::{bf16_from_f32, by_float_kind, Disjoint};
 use crate::error::{invalid, Result};
-use crate::ffi::VectorMath;
+use crate::ffi::{Capability, VectorMath};
 use half::slice::HalfFloatSliceExt;
-use std::ops::{Add, AddAssign, Mul, Sub};
+use std::ops::{Add, AddAssign, Div, Mul, Neg, Sub};
 use tch::Tensor;
 
 /// The widest vector libtorch uses: 16 float32 lanes (AVX-512).
@@ -30,13 +30,19 @@ pub(crate) trait Lane:
     + AddAssign
     + Sub<Output = Self>
     + Mul<Output = Self>
+    + Div<Output = Self>
+    + Neg<Output = Self>
 {
     const ZERO: Self;
+    const ONE: Self;
     /// Whether `at::vec` combines a vector's lanes with shuffles (`VecReduceAllSIMD`, float32
     /// only) rather than in order.
     const SHUFFLES: bool;
     fn is_finite(self) -> bool;
     fn is_nan(self) -> bool;
+    fn abs(self) -> Self;
+    /// `x` rounded to this type.
+    fn from_f64(x: f64) -> Self;
     /// The C library's `exp` (what libtorch's scalar tails call).
     fn exp(self) -> Self;
     fn recip(self) -> Self;
@@ -65,12 +71,19 @@ macro_rules! lane {
     ($t:ty, shuffles: $shuffles:expr) => {
         impl Lane for $t {
             const ZERO: $t = 0.0;
+            const ONE: $t = 1.0;
             const SHUFFLES: bool = $shuffles;
             fn is_finite(self) -> bool {
                 <$t>::is_finite(self)
             }
             fn is_nan(self) -> bool {
                 <$t>::is_nan(self)
+            }
+            fn abs(self) -> $t {
+                <$t>::abs(self)
+            }
+            fn from_f64(x: f64) -> $t {
+                x as $t
             }
             fn exp(self) -> $t {
                 <$t>::exp(self)
@@ -557,4 +570,41 @@ pub(crate) fn map_blocks<E: Element>(
         }
     });
     Ok(out)
+}
+
+/// `log σ(x) = min(x, 0) − log1p(exp(−|x|))` over a block, as libtorch's `log_sigmoid_cpu_kernel`
+/// (`Activation.cpp`) computes it, with the SLEEF exp and log1p of `capability` and
+/// `at::vec::minimum` (a NaN x gives NaN either way, through log1p). Its vector loop covers
+/// partial vectors too, so this holds for every element.
+pub(crate) fn log_sigmoid_block<A: Lane>(x: &[A], out: &mut [A], capability: Capability) {
+    for (o, &v) in out.iter_mut().zip(x) {
+        *o = -v.abs();
+    }
+    A::exp_in_place(out, capability);
+    A::log1p_in_place(out, capability);
+    for (o, &v) in out.iter_mut().zip(x) {
+        *o = if v < A::ZERO { v } else { A::ZERO } - *o;
+    }
+}
+
+/// log σ's gradient over a block, as libtorch's `log_sigmoid_backward` kernel computes it from
+/// the buffer `z = exp(−|x|)` its forward kept in E: `(max − sign·z/(1 + z))·g` with max 1 and
+/// sign 1 where x < 0, else 0 and −1; that is `(1 − r)·g` or `r·g` with `r = z/(1 + z)` (the
+/// product by ±1 is exact, fused or not). float16 and bfloat16: in float32, rounded once.
+pub(crate) fn log_sigmoid_backward_block<E: Element>(
+    x: &[E::Compute],
+    g: &[E::Compute],
+    out: &mut [E::Compute],
+    capability: Capability,
+) {
+    type A<E> = <E as Element>::Compute;
+    for (o, &v) in out.iter_mut().zip(x) {
+        *o = -v.abs();
+    }
+    A::<E>::exp_in_place(out, capability);
+    E::round_block(out);
+    for ((o, &v), &g) in out.iter_mut().zip(x).zip(g) {
+        let r = *o / (A::<E>::ONE + *o);
+        *o = if v < A::<E>::ZERO { A::<E>::ONE - r } else { r } * g;
+    }
 }
