@@ -263,7 +263,11 @@ def objective(name, params, data):
         x, y = params[0].select(0, 0), params[0].select(0, 1)
         return x.neg().add(1.0).square().add(y.sub(x.square()).square().mul(100.0))
     if name == "least_squares":
-        residual = data[0].matmul(params[0]).add(params[1]).sub(data[1])
+        # a·w in float32 and float64 as ATen's product and sum, not matmul: MKL's gemv differs
+        # between CPU vendors (src/catalog/objectives.rs, matrix_vector).
+        a, w = data[0], params[0]
+        product = a.mul(w).sum(-1) if w.dtype in (torch.float32, torch.float64) else a.matmul(w)
+        residual = product.add(params[1]).sub(data[1])
         return residual.square().sum().mul(0.5)
     if name == "linear_net":
         residual = data[0].matmul(params[0]).matmul(params[1]).sub(data[1])

@@ -92,7 +92,7 @@ pub static OBJECTIVES: &[ObjectiveInfo] = &[
         params: &["w", "b"],
         data: &["a", "y"],
         loss: |p, d| {
-            let residual = d[0].f_matmul(&p[0])?.f_add(&p[1])?.f_sub(&d[1])?;
+            let residual = matrix_vector(&d[0], &p[0])?.f_add(&p[1])?.f_sub(&d[1])?;
             Ok(residual.f_square()?.f_sum(None)?.f_mul_scalar(0.5)?)
         },
         gradient: Some(least_squares_gradient),
@@ -143,15 +143,40 @@ fn half_sum_of_squares_gradient(residual: &Tensor) -> Result<Tensor> {
     Ok(residual.f_mul_scalar(2.0)?.f_mul_scalar(0.5)?)
 }
 
-/// least_squares for a weight vector: `a.matmul(w)` is `a.mv(w)`, whose backward is
-/// `a.t().mv(g)`; the bias's gradient is summed back to its shape as the engine does.
+/// `a·w` for a matrix `a` and a vector `w`. In float32 and float64 as `(a * w).sum(-1)`, ATen's
+/// own product and sum, which compute the same bits on every x86 CPU with the same vector
+/// instructions: `matmul` calls the BLAS there, MKL's gemv, which picks its kernels by CPU, and
+/// they differ in the last bit (with it, float32 trajectories recorded on an earlier machine
+/// left tolerance on an AMD EPYC after 36 steps of Adadelta with ρ = 0.5 and 37 of NAdam under
+/// OneCycleLR, PyTorch's own runs there included). In float16 and bfloat16 `matmul` is ATen's own kernel,
+/// which adds the products in float32 and rounds once (a product rounded to the dtype first
+/// would change the objective).
+fn matrix_vector(a: &Tensor, w: &Tensor) -> Result<Tensor> {
+    if a.dim() != 2 || w.dim() != 1 {
+        return crate::error::invalid!(
+            "least_squares: a must be a matrix and w a vector, got {:?} and {:?}",
+            a.size(),
+            w.size()
+        );
+    }
+    Ok(match w.kind() {
+        tch::Kind::Float | tch::Kind::Double => a.f_mul(w)?.f_sum_dim_intlist([-1i64].as_slice(), false, None)?,
+        _ => a.f_mv(w)?,
+    })
+}
+
+/// least_squares's gradient as autograd composes it. Through the product and sum: the sum's
+/// backward expands `g` along the rows, the product's multiplies it by `a` and sums it back to
+/// `w`'s shape. Through `mv`: `aᵀ·g`. The bias's gradient is summed back to its shape, as the
+/// engine does.
 fn least_squares_gradient(p: &[Tensor], d: &[Tensor]) -> Result<Option<Vec<Tensor>>> {
     let (w, b, a, y) = (&p[0], &p[1], &d[0], &d[1]);
-    if w.dim() != 1 || a.dim() != 2 {
-        return Ok(None);
-    }
-    let g = half_sum_of_squares_gradient(&a.f_mv(w)?.f_add(b)?.f_sub(y)?)?;
-    Ok(Some(vec![a.f_tr()?.f_mv(&g)?, g.f_sum_to_size(b.size())?]))
+    let g = half_sum_of_squares_gradient(&matrix_vector(a, w)?.f_add(b)?.f_sub(y)?)?;
+    let g_w = match w.kind() {
+        tch::Kind::Float | tch::Kind::Double => g.f_unsqueeze(1)?.f_mul(a)?.f_sum_to_size(w.size())?,
+        _ => a.f_tr()?.f_mv(&g)?,
+    };
+    Ok(Some(vec![g_w, g.f_sum_to_size(b.size())?]))
 }
 
 /// Whether a matrix is laid out column by column: autograd's `mm` backward then computes its
