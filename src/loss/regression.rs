@@ -1,6 +1,7 @@
 //! L1, MSE, smooth L1 and Huber (seed §4). Input and target broadcast against each other, as in
 //! libtorch's C++ API.
 
+use super::lanes::{map_blocks, Element};
 use super::scalar_loop::{map2_as, map3_as};
 use super::{check_floating, with_backward_formula, Reduction};
 use crate::error::{invalid, Result};
@@ -101,7 +102,7 @@ enum Piece {
 /// threads, each operation rounding in the dtype as the tensor formula does (a clamp keeps NaN,
 /// as `at::clamp`; Rust's `max`/`min` would drop it).
 macro_rules! piece_gradient {
-    ($t:ty, $piece:expr, $norm:expr, $a:expr, $b:expr, $g:expr) => {{
+    ($t:ty, $piece:expr, $norm:expr, $map:path, $a:expr, $b:expr, $g:expr) => {{
         let norm = $norm as $t;
         let clamp = |x: $t, lo: $t, hi: $t| {
             let x = if x < lo { lo } else { x };
@@ -113,18 +114,36 @@ macro_rules! piece_gradient {
         };
         match $piece {
             Piece::SmoothL1 { beta } if beta == 0.0 => {
-                map3_as::<$t>($a, $b, $g, move |a, b, g| if a - b > 0.0 { norm * g } else { -norm * g })
+                $map($a, $b, $g, move |a: $t, b: $t, g: $t| if a - b > 0.0 { norm * g } else { -norm * g })
             }
             Piece::SmoothL1 { beta } => {
                 let beta = beta as $t;
-                map3_as::<$t>($a, $b, $g, move |a, b, g| clamp((a - b) / beta, -1.0, 1.0) * norm * g)
+                $map($a, $b, $g, move |a: $t, b: $t, g: $t| clamp((a - b) / beta, -1.0, 1.0) * norm * g)
             }
             Piece::Huber { delta } => {
                 let delta = delta as $t;
-                map3_as::<$t>($a, $b, $g, move |a, b, g| clamp(a - b, -delta, delta) * norm * g)
+                $map($a, $b, $g, move |a: $t, b: $t, g: $t| clamp(a - b, -delta, delta) * norm * g)
             }
         }
     }};
+}
+
+/// [`map3_as`] for float16 or bfloat16 tensors (`g` may be a single element): `f` computed in
+/// float32 over blocks read into it, rounded once.
+fn map3_wide<E: Element<Compute = f32>>(
+    a: &Tensor,
+    b: &Tensor,
+    g: &Tensor,
+    f: impl Fn(f32, f32, f32) -> f32 + Sync,
+) -> Result<Tensor> {
+    let (a, b, g) = (a.f_contiguous()?, b.f_contiguous()?, g.f_contiguous()?);
+    map_blocks::<E>(&[&a, &b, &g], |inputs, out| {
+        // Zipped, without a branch, so that it vectorizes (a mispredicted branch per element
+        // cost more than all the arithmetic).
+        for (((o, &a), &b), &g) in out.iter_mut().zip(inputs[0]).zip(inputs[1]).zip(inputs[2]) {
+            *o = f(a, b, g);
+        }
+    })
 }
 
 /// Smooth L1's elementwise value `z < β ? 0.5·z·z/β : z − 0.5·β`, `z = |x − t|`, in float32 or
@@ -141,6 +160,21 @@ macro_rules! smooth_l1_elements {
             }
         })
     }};
+}
+
+/// Smooth L1's value for bfloat16 input and target of one shape, in one pass over blocks read
+/// into float32: libtorch 2.13's kernel computes it there, with β unrounded, and rounds once
+/// (measured).
+fn smooth_l1_bfloat16_value(x: &Tensor, t: &Tensor, beta: f64) -> Result<Tensor> {
+    let (x, t, beta) = (x.f_contiguous()?, t.f_contiguous()?, beta as f32);
+    map_blocks::<half::bf16>(&[&x, &t], |inputs, out| {
+        for ((o, &x), &t) in out.iter_mut().zip(inputs[0]).zip(inputs[1]) {
+            let z = (x - t).abs();
+            // Both sides, then a select: it vectorizes.
+            let (quadratic, linear) = (0.5 * z * z / beta, z - 0.5 * beta);
+            *o = if z < beta { quadratic } else { linear };
+        }
+    })
 }
 
 /// `reduction(value)` with libtorch's smooth-L1 or Huber backward (its vectorized kernel, the
@@ -175,11 +209,13 @@ fn piecewise(
             // float32 and computed there).
             let (a, b, g) = (a.f_detach()?, b.f_detach()?, g.f_detach()?);
             match (kind, wide) {
-                (tch::Kind::Float, false) => return piece_gradient!(f32, piece, norm, &a, &b, &g),
-                (tch::Kind::Double, false) => return piece_gradient!(f64, piece, norm, &a, &b, &g),
-                (tch::Kind::Half | tch::Kind::BFloat16, true) => {
-                    let widen = |t: &Tensor| t.f_to_kind(tch::Kind::Float);
-                    return piece_gradient!(f32, piece, norm, &widen(&a)?, &widen(&b)?, &widen(&g)?);
+                (tch::Kind::Float, false) => return piece_gradient!(f32, piece, norm, map3_as::<f32>, &a, &b, &g),
+                (tch::Kind::Double, false) => return piece_gradient!(f64, piece, norm, map3_as::<f64>, &a, &b, &g),
+                (tch::Kind::Half, true) => {
+                    return piece_gradient!(f32, piece, norm, map3_wide::<half::f16>, &a, &b, &g);
+                }
+                (tch::Kind::BFloat16, true) => {
+                    return piece_gradient!(f32, piece, norm, map3_wide::<half::bf16>, &a, &b, &g);
                 }
                 _ => {}
             }
@@ -220,11 +256,7 @@ fn smooth_l1_value(input: &Tensor, target: &Tensor, d: &Tensor, beta: f64) -> Re
         match kind {
             tch::Kind::Float => return smooth_l1_elements!(f32, beta, &x, &t),
             tch::Kind::Double => return smooth_l1_elements!(f64, beta, &x, &t),
-            tch::Kind::BFloat16 => {
-                // Read into float32 (exact), computed there, rounded once: libtorch's opmath.
-                let widen = |t: &Tensor| t.f_to_kind(tch::Kind::Float);
-                return Ok(smooth_l1_elements!(f32, beta, &widen(&x)?, &widen(&t)?)?.f_to_kind(kind)?);
-            }
+            tch::Kind::BFloat16 => return smooth_l1_bfloat16_value(&x, &t, beta),
             _ => {}
         }
     }
