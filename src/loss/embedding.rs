@@ -100,7 +100,13 @@ pub(crate) fn vector_norm(x: &Tensor, p: f64, dim: i64, keepdim: bool) -> Result
     };
     let dims = [dim];
     let norm = if p == 2.0 {
-        wide.f_mul(&wide)?.f_sum_dim_intlist(dims.as_slice(), keepdim, None)?.f_sqrt()?
+        // The squares are exact in float32 for float16 and bfloat16 elements; squared in place
+        // in the widened copy, where there is one.
+        let squares = match kind {
+            tch::Kind::Half | tch::Kind::BFloat16 => wide.shallow_clone().f_square_()?,
+            _ => wide.f_mul(&wide)?,
+        };
+        squares.f_sum_dim_intlist(dims.as_slice(), keepdim, None)?.f_sqrt()?
     } else if p == 1.0 {
         wide.f_abs()?.f_sum_dim_intlist(dims.as_slice(), keepdim, None)?
     } else if p.is_infinite() {
@@ -113,6 +119,13 @@ pub(crate) fn vector_norm(x: &Tensor, p: f64, dim: i64, keepdim: bool) -> Result
     let saved = norm.shallow_clone();
     super::with_backward_formula("LinalgVectorNormBackward", &norm, &[x], move |g, _, inputs| {
         let x = &inputs[0];
+        let last = dim == -1 || dim == x.dim() as i64 - 1;
+        if p == 2.0 && last && x.dim() > 0 && !crate::ffi::grad_enabled() && g.kind() == kind {
+            // One pass per row; the same operations.
+            let row_length = x.size()[x.dim() - 1] as usize;
+            let (x, g, norm) = (x.f_detach()?.f_contiguous()?, g.f_contiguous()?, saved.f_contiguous()?);
+            return super::lanes::norm_two_backward_rows(&x, &g, &norm, row_length);
+        }
         let norm = if crate::ffi::grad_enabled() { vector_norm(x, p, dim, keepdim)? } else { saved.shallow_clone() };
         let (g, norm) = if keepdim { (g.shallow_clone(), norm) } else { (g.f_unsqueeze(dim)?, norm.f_unsqueeze(dim)?) };
         let at_zero = norm.f_eq(0.0)?;

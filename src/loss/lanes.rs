@@ -602,6 +602,70 @@ fn forward_rows<E: Element>(x: &Tensor, n: usize, log: bool) -> Result<Tensor> {
     Ok(out)
 }
 
+/// libtorch's `norm_backward` for p = 2 over the last dimension, `g·(x/‖x‖)` with `x/‖x‖` taken
+/// as 0 where the norm is 0 (`grad * (self / norm).masked_fill_(norm == 0, 0)`), one pass per
+/// row where the tensor ops make three: `x` contiguous rows of `row_length`, `g` and `norm`
+/// contiguous, one value per row, all of one dtype; the quotient and the product each rounded
+/// to it.
+pub(crate) fn norm_two_backward_rows(x: &Tensor, g: &Tensor, norm: &Tensor, row_length: usize) -> Result<Tensor> {
+    let rows = g.numel();
+    let shaped = x.numel() == rows * row_length && norm.numel() == rows;
+    let laid_out = x.is_contiguous() && g.is_contiguous() && norm.is_contiguous();
+    if !shaped || !laid_out || g.kind() != x.kind() || norm.kind() != x.kind() {
+        return invalid!(
+            "norm backward: {:?} {:?}, gradient {:?}, norm {:?}",
+            x.kind(),
+            x.size(),
+            g.size(),
+            norm.size()
+        );
+    }
+    by_float_kind!(x.kind(), "norm backward", |E| scaled_rows::<E>(x, g, norm, row_length))
+}
+
+fn scaled_rows<E: Element>(x: &Tensor, g: &Tensor, norm: &Tensor, n: usize) -> Result<Tensor> {
+    let out = x.f_empty_like()?;
+    let rows = g.numel();
+    if rows == 0 || n == 0 {
+        return Ok(out);
+    }
+    // SAFETY: contiguous CPU tensors of E (checked by the caller) of rows·n, rows and rows
+    // elements, alive for this function; `out` is new and written in disjoint rows.
+    let (xs, gs, norms) = unsafe {
+        (
+            std::slice::from_raw_parts(x.data_ptr() as *const E, rows * n),
+            std::slice::from_raw_parts(g.data_ptr() as *const E, rows),
+            std::slice::from_raw_parts(norm.data_ptr() as *const E, rows),
+        )
+    };
+    let outs = Disjoint(out.data_ptr() as *mut E);
+    crate::ffi::parallel_for(rows, rows_per_task(n), |begin, end| {
+        let (mut x_buffer, mut scratch) = (vec![E::Compute::default(); n], vec![E::Compute::default(); n]);
+        let (mut gw, mut normw) = (vec![E::Compute::default(); end - begin], vec![E::Compute::default(); end - begin]);
+        E::widen_into(&gs[begin..end], &mut gw);
+        E::widen_into(&norms[begin..end], &mut normw);
+        for r in begin..end {
+            let row = E::widen(&xs[r * n..(r + 1) * n], &mut x_buffer);
+            let (g, norm) = (gw[r - begin], normw[r - begin]);
+            // SAFETY: row r is this chunk's, and lies in `out`.
+            let out_row = unsafe { outs.range(r * n, (r + 1) * n) };
+            E::compute_into(out_row, &mut scratch, |o| {
+                for (o, &x) in o.iter_mut().zip(row) {
+                    *o = x / norm;
+                }
+                E::round_block(o);
+                if norm == E::Compute::ZERO {
+                    o.fill(E::Compute::ZERO);
+                }
+                for o in o.iter_mut() {
+                    *o = g * *o;
+                }
+            });
+        }
+    });
+    Ok(out)
+}
+
 /// Elements per block of [`map_blocks`]: small enough for the buffers to stay in L1.
 pub(crate) const BLOCK: usize = 512;
 
