@@ -94,28 +94,27 @@ pub(crate) fn vector_norm(x: &Tensor, p: f64, dim: i64, keepdim: bool) -> Result
         return invalid!("vector_norm: p must be positive, got {p}");
     }
     let kind = x.kind();
-    let wide = match kind {
-        tch::Kind::Half | tch::Kind::BFloat16 => x.f_detach()?.f_to_kind(tch::Kind::Float)?,
-        _ => x.f_detach()?,
-    };
+    let last = dim == -1 || dim == x.dim() as i64 - 1;
+    let half = matches!(kind, tch::Kind::Half | tch::Kind::BFloat16);
     let dims = [dim];
-    let norm = if p == 2.0 {
-        // The squares are exact in float32 for float16 and bfloat16 elements; squared in place
-        // in the widened copy, where there is one.
-        let squares = match kind {
-            tch::Kind::Half | tch::Kind::BFloat16 => wide.shallow_clone().f_square_()?,
-            _ => wide.f_mul(&wide)?,
-        };
-        squares.f_sum_dim_intlist(dims.as_slice(), keepdim, None)?.f_sqrt()?
-    } else if p == 1.0 {
-        wide.f_abs()?.f_sum_dim_intlist(dims.as_slice(), keepdim, None)?
-    } else if p.is_infinite() {
-        wide.f_abs()?.f_amax(dims.as_slice(), keepdim)?
+    let norm = if p == 2.0 && last && half && x.dim() > 0 && x.size()[x.dim() - 1] > 0 {
+        // One pass per row, without a float32 copy.
+        let row_length = x.size()[x.dim() - 1] as usize;
+        super::lanes::half_row_norms(&x.f_detach()?.f_contiguous()?, row_length, keepdim)?
     } else {
-        let sum = wide.f_abs()?.f_pow_tensor_scalar(p)?.f_sum_dim_intlist(dims.as_slice(), keepdim, None)?;
-        sum.f_pow_tensor_scalar(1.0 / p)?
-    }
-    .f_to_kind(kind)?;
+        let wide = if half { x.f_detach()?.f_to_kind(tch::Kind::Float)? } else { x.f_detach()? };
+        if p == 2.0 {
+            wide.f_mul(&wide)?.f_sum_dim_intlist(dims.as_slice(), keepdim, None)?.f_sqrt()?
+        } else if p == 1.0 {
+            wide.f_abs()?.f_sum_dim_intlist(dims.as_slice(), keepdim, None)?
+        } else if p.is_infinite() {
+            wide.f_abs()?.f_amax(dims.as_slice(), keepdim)?
+        } else {
+            let sum = wide.f_abs()?.f_pow_tensor_scalar(p)?.f_sum_dim_intlist(dims.as_slice(), keepdim, None)?;
+            sum.f_pow_tensor_scalar(1.0 / p)?
+        }
+        .f_to_kind(kind)?
+    };
     let saved = norm.shallow_clone();
     super::with_backward_formula("LinalgVectorNormBackward", &norm, &[x], move |g, _, inputs| {
         let x = &inputs[0];
