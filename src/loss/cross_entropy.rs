@@ -8,6 +8,7 @@
 //! - label smoothing ε with class-index targets: `(1 − ε)·nll + (ε/C)·Σ_c −w_c·log p_c`, the
 //!   second term zeroed at ignored targets and normalised like the first.
 
+use super::scalar_loop::by_float_kind;
 use super::softmax::log_softmax;
 use super::{check_floating, Reduction};
 use crate::error::{invalid, Result};
@@ -64,6 +65,13 @@ fn check_class_weight(weight: Option<&Tensor>, classes: i64) -> Result<()> {
 /// Class-index targets: int64, of the input's shape without the class dimension, each in
 /// [0, C) or equal to `ignore_index`.
 fn check_class_targets(input: &Tensor, target: &Tensor, ignore_index: i64) -> Result<()> {
+    check_class_target_shape(input, target)?;
+    check_class_target_range(input, target, ignore_index)
+}
+
+/// The dtype and shape half of [`check_class_targets`], for callers whose loop over the targets
+/// checks each one's range as it goes (`scalar_loop::nll_rows`, with the same message).
+fn check_class_target_shape(input: &Tensor, target: &Tensor) -> Result<()> {
     if !matches!(target.kind(), Kind::Int64 | Kind::Uint8) {
         return invalid!("class-index targets must be int64, got {:?}", target.kind());
     }
@@ -79,6 +87,10 @@ fn check_class_targets(input: &Tensor, target: &Tensor, ignore_index: i64) -> Re
             input.size()
         );
     }
+    Ok(())
+}
+
+fn check_class_target_range(input: &Tensor, target: &Tensor, ignore_index: i64) -> Result<()> {
     let classes = input.size()[class_dim(input) as usize];
     // One scan in Rust: the tensor-op form (ne, lt, ge, or, and, any) cost more than the loss's
     // forward at 1e6 elements.
@@ -107,7 +119,12 @@ pub fn nll_loss(
     let weight = weight.as_ref();
     let ignore_index = options.ignore_index;
     check_floating("input", input)?;
-    check_class_targets(input, target, ignore_index)?;
+    // A batch of rows with a reduction is checked target by target in its one pass below.
+    let rows_in_one_pass = input.dim() == 2 && reduction != Reduction::None;
+    check_class_target_shape(input, target)?;
+    if !rows_in_one_pass {
+        check_class_target_range(input, target, ignore_index)?;
+    }
     let dim = class_dim(input);
     check_class_weight(weight, input.size()[dim as usize])?;
     super::check_weight_dtype(weight, input)?;
@@ -117,9 +134,11 @@ pub fn nll_loss(
     // libtorch's reduction, its cascade of partial sums included, and its backward:
     // −(g / total weight for mean, else g)·w[y] at each kept target, 0 elsewhere. A batch of
     // rows, the usual case, in one Rust pass over the targets.
-    let (loss, total, safe_target, kept, target_weight) = if input.dim() == 2 && reduction != Reduction::None {
+    let (loss, total, safe_target, kept, target_weight) = if rows_in_one_pass {
         let target = target.f_contiguous()?;
-        let rows = super::scalar_loop::nll_rows(input, &target, weight, ignore_index, mean)?;
+        let rows = by_float_kind!(input.kind(), "nll_loss", |T| {
+            super::scalar_loop::nll_rows::<T>(input, &target, weight, ignore_index, mean)
+        })?;
         (rows.loss, rows.total, rows.safe_target, rows.kept, rows.target_weight)
     } else {
         let kept = target.f_ne(ignore_index)?;
@@ -230,7 +249,8 @@ pub fn cross_entropy(
         return probability_cross_entropy(input, target, weight, smoothing, reduction);
     }
 
-    check_class_targets(input, target, options.ignore_index)?;
+    // The targets' range is checked by nll_loss, once.
+    check_class_target_shape(input, target)?;
     check_class_weight(weight, classes)?;
     let log_p = log_softmax(input, dim)?;
     let nll = nll_loss(&log_p, target, weight, NllOptions { ignore_index: options.ignore_index }, reduction)?;

@@ -8,7 +8,7 @@
 //! these follow the kernels' order instead, so the backward agrees with libtorch's bit for bit
 //! (`tests/bit_for_bit.rs`), and in one pass over memory rather than the seven of a composition.
 
-use super::scalar_loop::{bf16_from_f32, by_float_kind, Disjoint};
+use super::scalar_loop::{bf16_from_f32, by_float_kind, elements, Disjoint};
 use crate::error::{invalid, Result};
 use crate::ffi::{Capability, VectorMath};
 use half::slice::HalfFloatSliceExt;
@@ -208,7 +208,7 @@ pub(crate) trait Element: Copy + Send + Sync + 'static {
             (false, _) => sum_in_lanes::<Self::Compute, 4>(a, b, term),
         }
     }
-    /// [`Element::round`] over a block of at most [`BLOCK`] values (vectorized conversions).
+    /// [`Element::round`] over a slice (float16: eight at a time through F16C).
     fn round_block(xs: &mut [Self::Compute]) {
         if Self::REDUCED {
             for x in xs {
@@ -400,13 +400,7 @@ fn rows<E: Element>(g: &Tensor, y: &Tensor, log: bool, n: usize) -> Result<Tenso
     // SAFETY: `g`, `y` and `out` are contiguous CPU tensors of `total` elements of E (their dtype
     // was matched to E by the caller), alive for this scope; `out` is new and written in
     // disjoint rows.
-    let (gs, ys, outs) = unsafe {
-        (
-            std::slice::from_raw_parts(g.data_ptr() as *const E, total),
-            std::slice::from_raw_parts(y.data_ptr() as *const E, total),
-            Disjoint(out.data_ptr() as *mut E),
-        )
-    };
+    let (gs, ys, outs) = unsafe { (elements::<E>(g), elements::<E>(y), Disjoint(out.data_ptr() as *mut E)) };
     crate::ffi::parallel_for(total / n, rows_per_task(n), |begin, end| {
         let (mut g_buffer, mut y_buffer, mut result) =
             (vec![E::Compute::default(); n], vec![E::Compute::default(); n], vec![E::Compute::default(); n]);
@@ -527,7 +521,7 @@ fn forward_rows<E: Element>(x: &Tensor, n: usize, log: bool) -> Result<Tensor> {
     let lanes = crate::ffi::vector_bytes() / std::mem::size_of::<E::Compute>();
     // SAFETY: `x` is a contiguous CPU tensor of `total` elements of E (matched by the caller),
     // `out` a new one like it, both alive for this function; each chunk writes its own rows.
-    let xs = unsafe { std::slice::from_raw_parts(x.data_ptr() as *const E, total) };
+    let xs = unsafe { elements::<E>(x) };
     let outs = Disjoint(out.data_ptr() as *mut E);
     crate::ffi::parallel_for(total / n, rows_per_task(n), |begin, end| {
         let (mut x_buffer, mut e) = (vec![E::Compute::default(); n], vec![E::Compute::default(); n]);
@@ -631,13 +625,7 @@ fn scaled_rows<E: Element>(x: &Tensor, g: &Tensor, norm: &Tensor, n: usize) -> R
     }
     // SAFETY: contiguous CPU tensors of E (checked by the caller) of rows·n, rows and rows
     // elements, alive for this function; `out` is new and written in disjoint rows.
-    let (xs, gs, norms) = unsafe {
-        (
-            std::slice::from_raw_parts(x.data_ptr() as *const E, rows * n),
-            std::slice::from_raw_parts(g.data_ptr() as *const E, rows),
-            std::slice::from_raw_parts(norm.data_ptr() as *const E, rows),
-        )
-    };
+    let (xs, gs, norms) = unsafe { (elements::<E>(x), elements::<E>(g), elements::<E>(norm)) };
     let outs = Disjoint(out.data_ptr() as *mut E);
     crate::ffi::parallel_for(rows, rows_per_task(n), |begin, end| {
         let (mut x_buffer, mut scratch) = (vec![E::Compute::default(); n], vec![E::Compute::default(); n]);
@@ -699,7 +687,7 @@ fn norm_rows<E: Element<Compute = f32>>(x: &Tensor, out: &Tensor, n: usize) -> R
     }
     // SAFETY: `x` is a contiguous CPU tensor of rows·n elements of E (matched by the caller),
     // `out` a new one of `rows`, both alive for this function; each chunk writes its own rows.
-    let xs = unsafe { std::slice::from_raw_parts(x.data_ptr() as *const E, rows * n) };
+    let xs = unsafe { elements::<E>(x) };
     let outs = Disjoint(out.data_ptr() as *mut E);
     crate::ffi::parallel_for(rows, rows_per_task(n), |begin, end| {
         let mut wide = vec![0f32; n];
@@ -752,8 +740,7 @@ pub(crate) fn map_blocks<E: Element>(
     // SAFETY: the inputs are contiguous CPU tensors of `total` (or 1) elements of E's size (the
     // caller matches E to their dtype), alive for this function; `out` is new, and each chunk
     // writes its own range.
-    let slices: Vec<&[E]> =
-        inputs.iter().map(|t| unsafe { std::slice::from_raw_parts(t.data_ptr() as *const E, t.numel()) }).collect();
+    let slices: Vec<&[E]> = inputs.iter().map(|t| unsafe { elements::<E>(t) }).collect();
     let outs = Disjoint(out.data_ptr() as *mut E);
     crate::ffi::parallel_for(total, super::scalar_loop::GRAIN_SIZE, |begin, end| {
         let mut buffers = vec![[E::Compute::default(); BLOCK]; slices.len()];

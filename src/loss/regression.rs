@@ -146,19 +146,19 @@ fn map3_wide<E: Element<Compute = f32>>(
     })
 }
 
-/// Smooth L1's elementwise value `z < β ? 0.5·z·z/β : z − 0.5·β`, `z = |x − t|`, in float32 or
-/// float64, one pass, each operation rounding in the dtype (libtorch's kernel; β at the dtype).
-macro_rules! smooth_l1_elements {
-    ($t:ty, $beta:expr, $x:expr, $target:expr) => {{
+/// Smooth L1's elementwise value `z < β ? 0.5·z·z/β : z − 0.5·β`, `z = |x − t|`, as a closure
+/// over elements of `$t`, each operation rounding in it (libtorch's kernel; β at `$t`).
+macro_rules! smooth_l1_element {
+    ($t:ty, $beta:expr) => {{
         let (beta, half) = ($beta as $t, 0.5 as $t);
-        map2_as::<$t>($x, $target, move |x, t| {
+        move |x: $t, t: $t| -> $t {
             let z = (x - t).abs();
             if z < beta {
                 half * z * z / beta
             } else {
                 z - half * beta
             }
-        })
+        }
     }};
 }
 
@@ -166,13 +166,11 @@ macro_rules! smooth_l1_elements {
 /// into float32: libtorch 2.13's kernel computes it there, with β unrounded, and rounds once
 /// (measured).
 fn smooth_l1_bfloat16_value(x: &Tensor, t: &Tensor, beta: f64) -> Result<Tensor> {
-    let (x, t, beta) = (x.f_contiguous()?, t.f_contiguous()?, beta as f32);
+    let (x, t) = (x.f_contiguous()?, t.f_contiguous()?);
+    let element = smooth_l1_element!(f32, beta);
     map_blocks::<half::bf16>(&[&x, &t], |inputs, out| {
         for ((o, &x), &t) in out.iter_mut().zip(inputs[0]).zip(inputs[1]) {
-            let z = (x - t).abs();
-            // Both sides, then a select: it vectorizes.
-            let (quadratic, linear) = (0.5 * z * z / beta, z - 0.5 * beta);
-            *o = if z < beta { quadratic } else { linear };
+            *o = element(x, t);
         }
     })
 }
@@ -254,8 +252,8 @@ fn smooth_l1_value(input: &Tensor, target: &Tensor, d: &Tensor, beta: f64) -> Re
     if input.size() == target.size() && input.kind() == target.kind() {
         let (x, t) = (input.f_detach()?, target.f_detach()?);
         match kind {
-            tch::Kind::Float => return smooth_l1_elements!(f32, beta, &x, &t),
-            tch::Kind::Double => return smooth_l1_elements!(f64, beta, &x, &t),
+            tch::Kind::Float => return map2_as::<f32>(&x, &t, smooth_l1_element!(f32, beta)),
+            tch::Kind::Double => return map2_as::<f64>(&x, &t, smooth_l1_element!(f64, beta)),
             tch::Kind::BFloat16 => return smooth_l1_bfloat16_value(&x, &t, beta),
             _ => {}
         }

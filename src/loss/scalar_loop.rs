@@ -150,6 +150,18 @@ impl<T> Disjoint<T> {
     }
 }
 
+/// All `t.numel()` elements of a tensor as a slice of E; an empty tensor (which may have no
+/// storage: a null data pointer) as an empty slice.
+///
+/// SAFETY: `t` is a contiguous CPU tensor whose elements have E's size and layout, alive and not
+/// written for as long as the slice is used.
+pub(crate) unsafe fn elements<E>(t: &Tensor) -> &[E] {
+    match t.numel() {
+        0 => &[],
+        n => std::slice::from_raw_parts(t.data_ptr() as *const E, n),
+    }
+}
+
 /// `f(a[i], b[i])` for two tensors of one shape and one floating dtype, into a new tensor.
 pub(crate) fn map2(a: &Tensor, b: &Tensor, f: impl ScalarFn2) -> Result<Tensor> {
     if a.size() != b.size() || a.kind() != b.kind() {
@@ -172,13 +184,8 @@ fn run<T: Scalar>(a: &Tensor, b: &Tensor, f: impl Fn(T, T) -> T + Sync) -> Resul
     }
     // SAFETY: `a`, `b` and `out` are contiguous CPU tensors of n elements of T (their dtype was
     // matched to T above), alive for this scope, and `out` is a new tensor no one else sees.
-    let (xs, ys, zs) = unsafe {
-        (
-            std::slice::from_raw_parts(a.data_ptr() as *const T, n),
-            std::slice::from_raw_parts(b.data_ptr() as *const T, n),
-            std::slice::from_raw_parts_mut(out.data_ptr() as *mut T, n),
-        )
-    };
+    let (xs, ys, zs) =
+        unsafe { (elements::<T>(&a), elements::<T>(&b), std::slice::from_raw_parts_mut(out.data_ptr() as *mut T, n)) };
     // On libtorch's own threads, split as its kernels are: Rust threads of their own would
     // compete with its OpenMP workers, which spin for a while after each parallel op.
     let zs = Disjoint(zs.as_mut_ptr());
@@ -212,14 +219,8 @@ fn run3<T: Scalar>(a: &Tensor, b: &Tensor, c: &Tensor, f: impl Fn(T, T, T) -> T 
     }
     let m = c.numel();
     // SAFETY: as in `run`; `c` holds m (1 or n) elements of T.
-    let (xs, ys, zs, out_ptr) = unsafe {
-        (
-            std::slice::from_raw_parts(a.data_ptr() as *const T, n),
-            std::slice::from_raw_parts(b.data_ptr() as *const T, n),
-            std::slice::from_raw_parts(c.data_ptr() as *const T, m),
-            Disjoint(out.data_ptr() as *mut T),
-        )
-    };
+    let (xs, ys, zs, out_ptr) =
+        unsafe { (elements::<T>(&a), elements::<T>(&b), elements::<T>(&c), Disjoint(out.data_ptr() as *mut T)) };
     crate::ffi::parallel_for(n, GRAIN_SIZE, |begin, end| {
         // SAFETY: disjoint ranges of 0..n, and `out` has n elements.
         let out = unsafe { out_ptr.range(begin, end) };
@@ -304,8 +305,8 @@ fn scatter_copy<B: Copy>(
     // elements of B's size (the dtype's), alive for this scope; `out` is borrowed mutably.
     let (targets, values, out) = unsafe {
         (
-            std::slice::from_raw_parts(index.data_ptr() as *const i64, rows),
-            std::slice::from_raw_parts(src.data_ptr() as *const B, rows),
+            elements::<i64>(index),
+            elements::<B>(src),
             std::slice::from_raw_parts_mut(out.data_ptr() as *mut B, outer * along * inner),
         )
     };
@@ -416,17 +417,7 @@ pub(crate) struct NllRows {
     pub target_weight: Tensor,
 }
 
-pub(crate) fn nll_rows(
-    input: &Tensor,
-    target: &Tensor,
-    weight: Option<&Tensor>,
-    ignore_index: i64,
-    mean: bool,
-) -> Result<NllRows> {
-    by_float_kind!(input.kind(), "nll_rows", |T| nll_rows_as::<T>(input, target, weight, ignore_index, mean))
-}
-
-fn nll_rows_as<T: Scalar>(
+pub(crate) fn nll_rows<T: Scalar>(
     input: &Tensor,
     target: &Tensor,
     weight: Option<&Tensor>,
@@ -444,16 +435,8 @@ fn nll_rows_as<T: Scalar>(
         return invalid!("nll_rows: input {sizes:?}, target {:?} {:?}", target.kind(), target.size());
     }
     // SAFETY: contiguous CPU tensors of the sizes and dtypes checked above (the input's elements
-    // of T's size, as the caller matched T to its dtype), alive for this function; an empty one
-    // may have no storage, and is read as an empty slice.
-    unsafe fn elements<E>(t: &Tensor, len: usize) -> &[E] {
-        if len == 0 {
-            return &[];
-        }
-        std::slice::from_raw_parts(t.data_ptr() as *const E, len)
-    }
-    let (xs, ts, ws) =
-        unsafe { (elements::<T>(input, n * c), elements::<i64>(target, n), weight.map(|w| elements::<T>(w, c))) };
+    // of T's size, as the caller matched T to its dtype), alive for this function.
+    let (xs, ts, ws) = unsafe { (elements::<T>(input), elements::<i64>(target), weight.map(|w| elements::<T>(w))) };
     let zero = T::from_f64(0.0);
     let (mut picked, mut weights, mut kept, mut safe) =
         (Vec::with_capacity(n), Vec::with_capacity(n), Vec::with_capacity(n), Vec::with_capacity(n));
