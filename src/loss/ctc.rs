@@ -179,5 +179,5 @@ pub fn ctc_loss(
         Reduction::Sum => loss.f_sum(None)?,
         Reduction::Mean => loss.f_div(&lengths.f_clamp_min(1)?.f_to_kind(lp.kind())?)?.f_mean(None)?,
     };
-    super::first_order_only("_ctc_loss", loss, &[log_probs])
+    super::first_order_only("_ctc_loss", loss)
 }

@@ -117,9 +117,9 @@ fn batched(input: &Tensor, name: &str) -> Result<(Tensor, bool)> {
 }
 
 /// Per-sample values back to the input's batching, then reduced.
-fn finish(op: &str, input: &Tensor, per_sample: Tensor, unbatched: bool, reduction: Reduction) -> Result<Tensor> {
+fn finish(op: &str, per_sample: Tensor, unbatched: bool, reduction: Reduction) -> Result<Tensor> {
     let per_sample = if unbatched { per_sample.f_squeeze_dim(0)? } else { per_sample };
-    super::first_order_only(op, reduction.apply(per_sample)?, &[input])
+    super::first_order_only(op, reduction.apply(per_sample)?)
 }
 
 /// `torch.nn.MultiLabelMarginLoss`: each row's targets are the class indices before its first
@@ -157,7 +157,7 @@ pub fn multilabel_margin_loss(input: &Tensor, target: &Tensor, reduction: Reduct
         .f_mul(&counted.f_to_kind(x.kind())?)?
         .f_sum_dim_intlist([1i64, 2].as_slice(), false, None)?
         .f_div_scalar(classes as f64)?;
-    finish("multilabel_margin_loss", input, per_sample, unbatched, reduction)
+    finish("multilabel_margin_loss", per_sample, unbatched, reduction)
 }
 
 /// `torch.nn.MultiMarginLoss`: `Σ_{i ≠ y} w[y]·max(0, margin − x[y] + x[i])^p / C` per sample,
@@ -218,7 +218,7 @@ pub fn multi_margin_loss(
         None => hinge,
     };
     let per_sample = hinge.f_sum_dim_intlist([1i64].as_slice(), false, None)?.f_div_scalar(classes as f64)?;
-    finish("multi_margin_loss", input, per_sample, unbatched, reduction)
+    finish("multi_margin_loss", per_sample, unbatched, reduction)
 }
 
 /// `torch.nn.MultiLabelSoftMarginLoss` (Python-only in PyTorch): per sample, the mean over

@@ -147,28 +147,18 @@ pub(crate) fn row_major(t: &Tensor) -> Result<Tensor> {
 /// derivative and refuses a second one, as libtorch does for `op`, whose backward has no
 /// derivative of its own (2.13: CTC, multi-margin, multilabel margin): under `create_graph` the
 /// backward pass fails with libtorch's message, rather than give a silent zero or a second
-/// derivative libtorch cannot confirm. The first derivative is the inner graph's, taken in the
-/// backward pass with the upstream gradient.
-pub(crate) fn first_order_only(op: &str, output: Tensor, inputs: &[&Tensor]) -> Result<Tensor> {
+/// derivative libtorch cannot confirm. Without `create_graph` the node hands the upstream
+/// gradient on unchanged to `output`'s own graph, which the engine then runs as usual: no
+/// nested backward pass and no extra tensor work.
+pub(crate) fn first_order_only(op: &str, output: Tensor) -> Result<Tensor> {
     let op = op.to_owned();
-    let attached: Vec<Tensor> = inputs.iter().map(|t| t.shallow_clone()).collect();
-    let graph = output.shallow_clone();
-    crate::ffi::with_backward(&format!("{op}Backward"), &output.f_detach()?, inputs, move |g| {
+    crate::ffi::with_backward(&format!("{op}Backward"), &output.f_detach()?, &[&output], move |g| {
         if crate::ffi::grad_enabled() {
             return invalid!(
                 "the derivative for aten::{op}_backward is not implemented (libtorch has no double backward for {op})"
             );
         }
-        let wanted: Vec<&Tensor> = attached.iter().filter(|t| t.requires_grad()).collect();
-        // Grad mode is off in a backward pass without create_graph; the product must be recorded
-        // for the inner backward pass to reach the inputs (without a graph, libtorch's engine
-        // would be handed a tensor with no history).
-        let scalar = tch::with_grad(|| graph.f_mul(g).and_then(|p| p.f_sum(graph.kind())))?;
-        if !scalar.requires_grad() {
-            return Ok(attached.iter().map(|_| None).collect());
-        }
-        let mut grads = Tensor::f_run_backward(&[scalar], &wanted, false, false)?.into_iter();
-        Ok(attached.iter().map(|t| if t.requires_grad() { grads.next() } else { None }).collect())
+        Ok(vec![Some(g.shallow_clone())])
     })
 }
 
