@@ -237,33 +237,47 @@ fn softmax_and_log_softmax_along_the_last_dimension_match_libtorch_bit_for_bit()
 
 /// The pairwise distance's gradient (the triplet margin losses' backward) is libtorch's
 /// `norm_backward` for p = 2, `g·(x/‖x‖)` with `x/‖x‖` zeroed where the norm is 0, applied to
-/// the hand-written norm, in every dtype: the one-pass rows the hand-written side runs against
-/// the formula as libtorch's tensor operations compute it. Rows of several lengths, a row whose
-/// norm is 0, a NaN, and negative upstream gradients (−0 where the norm is 0).
+/// the hand-written pairwise distance `‖a − b + eps‖`, in every dtype: the one-pass rows the
+/// hand-written side runs (in float16 and bfloat16 with the difference recomputed rather than
+/// stored) against the formula as libtorch's tensor operations compute it, for `a` and for `b`
+/// (its negation). Rows of several lengths, b = 0 with eps = 0 and a row whose norm is 0, b
+/// random with eps = 1e-6, a NaN, and negative upstream gradients (−0 where the norm is 0).
 #[test]
 fn pairwise_distance_backward_is_libtorch_norm_backward_bit_for_bit() {
     let inputs = seeded(6, || {
-        [1i64, 7, 19, 64].map(|n| KINDS.map(|kind| (randn_shaped(&[37, n], kind, 3.0), randn_shaped(&[37], kind, 1.0))))
+        [1i64, 7, 19, 64].map(|n| {
+            KINDS.map(|kind| {
+                (randn_shaped(&[37, n], kind, 3.0), randn_shaped(&[37, n], kind, 3.0), randn_shaped(&[37], kind, 1.0))
+            })
+        })
     });
-    for (a, g) in inputs.iter().flatten() {
+    for ((a, other, g), eps) in inputs.iter().flatten().flat_map(|t| [(t, 0.0), (t, 1e-6)]) {
         let kind = a.kind();
-        let b = a.zeros_like();
-        // Row 3 is b itself (norm 0); row 5 holds a NaN.
-        let a = a.index_put(&[Some(Tensor::from(3i64))], &Tensor::zeros([1], (kind, tch::Device::Cpu)), false);
+        let b = if eps == 0.0 { a.zeros_like() } else { other.shallow_clone() };
+        // Row 3 is b's own (norm 0 where eps = 0); row 5 holds a NaN.
+        let a = a.index_put(&[Some(Tensor::from(3i64))], &b.get(3), false);
         let a = a.index_put(
             &[Some(Tensor::from(5i64)), Some(Tensor::from(0i64))],
             &Tensor::from(f64::NAN).to_kind(kind),
             false,
         );
-        let input = a.detach().set_requires_grad(true);
-        let distance = loss::pairwise_distance(&input, &b, 2.0, 0.0).unwrap();
-        let hand = Tensor::run_backward(&[(&distance * g).sum(kind)], &[&input], false, false).remove(0);
+        let (input, target) = (a.detach().set_requires_grad(true), b.detach().set_requires_grad(true));
+        let distance = loss::pairwise_distance(&input, &target, 2.0, eps).unwrap();
+        let hand = Tensor::run_backward(&[(&distance * g).sum(kind)], &[&input, &target], false, false);
         let norm = distance.detach().unsqueeze(1);
-        let expected = g.unsqueeze(1) * (&a - &b).g_add_scalar(0.0).g_div(&norm).masked_fill(&norm.eq(0.0), 0.0);
+        let expected = g.unsqueeze(1) * (&a - &b).g_add_scalar(eps).g_div(&norm).masked_fill(&norm.eq(0.0), 0.0);
         let bits = |t: &Tensor| Vec::<f64>::try_from(t.to_kind(Kind::Double).reshape([-1])).unwrap();
-        let (h, e) = (bits(&hand), bits(&expected));
-        let differing =
-            h.iter().zip(&e).filter(|(x, y)| x.to_bits() != y.to_bits() && !(x.is_nan() && y.is_nan())).count();
-        assert_eq!(differing, 0, "{kind:?} {:?}: {differing} of {} gradient elements differ", a.size(), h.len());
+        for (name, hand, expected) in [("a", &hand[0], expected.shallow_clone()), ("b", &hand[1], expected.neg())] {
+            let (h, e) = (bits(hand), bits(&expected));
+            let differing =
+                h.iter().zip(&e).filter(|(x, y)| x.to_bits() != y.to_bits() && !(x.is_nan() && y.is_nan())).count();
+            assert_eq!(
+                differing,
+                0,
+                "{kind:?} {:?} eps {eps}: {differing} of {} elements of {name}'s gradient differ",
+                a.size(),
+                h.len()
+            );
+        }
     }
 }

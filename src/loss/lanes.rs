@@ -182,12 +182,14 @@ pub(crate) trait Element: Copy + Send + Sync + 'static {
     /// A compute-type value rounded to this type and back (the identity for float32, float64).
     fn round(x: Self::Compute) -> Self::Compute;
     /// The row in the compute type: widened into `buffer` (float32 and float64 lend the row).
+    #[inline(always)]
     fn widen<'a>(row: &'a [Self], buffer: &'a mut [Self::Compute]) -> &'a [Self::Compute] {
         Self::widen_into(row, buffer);
         buffer
     }
     /// `compute(row)` on a compute-type row that ends up in `out`: `scratch` narrowed into `out`
     /// afterwards (float32 and float64 compute in `out` itself).
+    #[inline(always)]
     fn compute_into(out: &mut [Self], scratch: &mut [Self::Compute], compute: impl FnOnce(&mut [Self::Compute])) {
         compute(scratch);
         Self::narrow(scratch, out);
@@ -209,12 +211,36 @@ pub(crate) trait Element: Copy + Send + Sync + 'static {
         }
     }
     /// [`Element::round`] over a slice (float16: eight at a time through F16C).
+    #[inline(always)]
     fn round_block(xs: &mut [Self::Compute]) {
         if Self::REDUCED {
             for x in xs {
                 *x = Self::round(*x);
             }
         }
+    }
+    /// `out[i] = round(round(a[i] − b[i]) + eps)` in the compute type, each step rounded to this
+    /// type as libtorch's `sub` and then `add(Scalar)` round it (`eps` already in this type).
+    fn difference_into(a: &[Self], b: &[Self], eps: Self::Compute, out: &mut [Self::Compute]) {
+        difference_in_passes(a, b, eps, out);
+    }
+}
+
+/// [`Element::difference_into`] a pass per operation over blocks of [`BLOCK`].
+fn difference_in_passes<E: Element>(a: &[E], b: &[E], eps: E::Compute, out: &mut [E::Compute]) {
+    let mut wide_b = [E::Compute::ZERO; BLOCK];
+    for ((a, b), out) in a.chunks(BLOCK).zip(b.chunks(BLOCK)).zip(out.chunks_mut(BLOCK)) {
+        E::widen_into(a, out);
+        let wide_b = &mut wide_b[..b.len()];
+        E::widen_into(b, wide_b);
+        for (x, &y) in out.iter_mut().zip(wide_b.iter()) {
+            *x = *x - y;
+        }
+        E::round_block(out);
+        for x in out.iter_mut() {
+            *x += eps;
+        }
+        E::round_block(out);
     }
 }
 
@@ -283,6 +309,35 @@ impl Element for half::f16 {
         }
         into.convert_from_f32_slice(row);
     }
+    /// Eight at a time through F16C, in one pass.
+    fn difference_into(a: &[half::f16], b: &[half::f16], eps: f32, out: &mut [f32]) {
+        #[cfg(target_arch = "x86_64")]
+        if std::is_x86_feature_detected!("f16c") {
+            // SAFETY: the CPU has F16C (and so AVX).
+            return unsafe { f16c::difference(a, b, eps, out) };
+        }
+        difference_in_passes(a, b, eps, out);
+    }
+}
+
+/// `f()`, compiled for AVX2 (eight float32 lanes where the baseline x86-64 target has four)
+/// when the CPU has it: `f` is inlined into a function built for AVX2, and the loops in it
+/// vectorize for that. Values do not change: AVX2 adds no instruction that rounds otherwise
+/// (FMA is not enabled, and Rust never contracts a multiply and an add).
+#[inline(always)]
+fn wide_vectors<R>(f: impl FnOnce() -> R) -> R {
+    #[cfg(target_arch = "x86_64")]
+    {
+        #[target_feature(enable = "avx2")]
+        unsafe fn avx2<R>(f: impl FnOnce() -> R) -> R {
+            f()
+        }
+        if std::is_x86_feature_detected!("avx2") {
+            // SAFETY: the CPU has AVX2.
+            return unsafe { avx2(f) };
+        }
+    }
+    f()
 }
 
 /// float16 ⇄ float32 with the F16C instructions libtorch's kernels use (`vcvtph2ps`,
@@ -293,8 +348,8 @@ impl Element for half::f16 {
 #[cfg(target_arch = "x86_64")]
 mod f16c {
     use std::arch::x86_64::{
-        __m128i, _mm256_cvtph_ps, _mm256_cvtps_ph, _mm256_loadu_ps, _mm256_storeu_ps, _mm_loadu_si128,
-        _mm_storeu_si128, _MM_FROUND_TO_NEAREST_INT,
+        __m128i, __m256, _mm256_add_ps, _mm256_cvtph_ps, _mm256_cvtps_ph, _mm256_loadu_ps, _mm256_set1_ps,
+        _mm256_storeu_ps, _mm256_sub_ps, _mm_loadu_si128, _mm_storeu_si128, _MM_FROUND_TO_NEAREST_INT,
     };
 
     /// `dst[i] = src[i]` widened, for `min(len)` elements.
@@ -334,6 +389,32 @@ mod f16c {
         }
     }
 
+    /// `out[i] = round(round(a[i] − b[i]) + eps)`, rounding to float16, for `min(len)` elements.
+    #[target_feature(enable = "avx,f16c")]
+    pub(super) unsafe fn difference(a: &[half::f16], b: &[half::f16], eps: f32, out: &mut [f32]) {
+        let round = |v: __m256| _mm256_cvtph_ps(_mm256_cvtps_ph::<_MM_FROUND_TO_NEAREST_INT>(v));
+        let step = |x: __m128i, y: __m128i| {
+            let d = round(_mm256_sub_ps(_mm256_cvtph_ps(x), _mm256_cvtph_ps(y)));
+            round(_mm256_add_ps(d, _mm256_set1_ps(eps)))
+        };
+        let n = a.len().min(b.len()).min(out.len());
+        let whole = n - n % 8;
+        for i in (0..whole).step_by(8) {
+            let x = _mm_loadu_si128(a.as_ptr().add(i) as *const __m128i);
+            let y = _mm_loadu_si128(b.as_ptr().add(i) as *const __m128i);
+            _mm256_storeu_ps(out.as_mut_ptr().add(i), step(x, y));
+        }
+        if whole < n {
+            let (mut x, mut y) = ([half::f16::ZERO; 8], [half::f16::ZERO; 8]);
+            x[..n - whole].copy_from_slice(&a[whole..n]);
+            y[..n - whole].copy_from_slice(&b[whole..n]);
+            let mut f = [0f32; 8];
+            let load = |h: &[half::f16; 8]| _mm_loadu_si128(h.as_ptr() as *const __m128i);
+            _mm256_storeu_ps(f.as_mut_ptr(), step(load(&x), load(&y)));
+            out[whole..n].copy_from_slice(&f[..n - whole]);
+        }
+    }
+
     /// Each value rounded to float16 and widened back.
     #[target_feature(enable = "avx,f16c")]
     pub(super) unsafe fn round(xs: &mut [f32]) {
@@ -357,14 +438,17 @@ mod f16c {
 impl Element for half::bf16 {
     type Compute = f32;
     const REDUCED: bool = true;
+    #[inline(always)]
     fn round(x: f32) -> f32 {
         bf16_from_f32(x).to_f32()
     }
+    #[inline(always)]
     fn widen_into(row: &[half::bf16], buffer: &mut [f32]) {
         for (w, x) in buffer.iter_mut().zip(row) {
             *w = x.to_f32();
         }
     }
+    #[inline(always)]
     fn narrow(row: &[f32], into: &mut [half::bf16]) {
         for (n, &x) in into.iter_mut().zip(row) {
             *n = bf16_from_f32(x);
@@ -596,62 +680,140 @@ fn forward_rows<E: Element>(x: &Tensor, n: usize, log: bool) -> Result<Tensor> {
     Ok(out)
 }
 
+/// Where a row kernel's rows come from: a tensor's elements, or the difference `a − b + eps`
+/// computed on the fly as libtorch's `sub` and then `add(Scalar)` compute it in the dtype
+/// (each step rounded to it; the caller rounds `eps` to it first, as the scalar is), the one
+/// `torch.pairwise_distance` takes the norm of, never stored.
+#[derive(Clone, Copy)]
+enum Rows<'a, E: Element> {
+    Of(&'a [E]),
+    Difference { a: &'a [E], b: &'a [E], eps: E::Compute },
+}
+
+impl<'a, E: Element> Rows<'a, E> {
+    /// Elements `from..to` in the compute type, in `buffer` (float32 and float64 lend a
+    /// tensor's own).
+    fn get<'b>(self, from: usize, to: usize, buffer: &'b mut [E::Compute]) -> &'b [E::Compute]
+    where
+        'a: 'b,
+    {
+        match self {
+            Rows::Of(xs) => E::widen(&xs[from..to], buffer),
+            Rows::Difference { a, b, eps } => {
+                E::difference_into(&a[from..to], &b[from..to], eps, buffer);
+                buffer
+            }
+        }
+    }
+}
+
+/// `eps` as a `kind` tensor holds it: converted by libtorch (through float32 for the half
+/// dtypes, as a Scalar is), so that the difference rounds as `add(Scalar)` does.
+fn scalar_in<E: Element>(eps: f64, kind: tch::Kind) -> Result<E::Compute> {
+    Ok(E::Compute::from_f64(Tensor::from(eps).f_to_kind(kind)?.f_double_value(&[])?))
+}
+
+/// Checks for the row kernels: each of `rows_of` contiguous and `rows · row_length` long, each
+/// of `per_row` contiguous and `rows` long, all of one dtype.
+fn check_rows(what: &str, rows_of: &[&Tensor], per_row: &[&Tensor], row_length: usize) -> Result<()> {
+    let rows = per_row[0].numel();
+    let kind = rows_of[0].kind();
+    let fits =
+        |ts: &[&Tensor], len: usize| ts.iter().all(|t| t.numel() == len && t.is_contiguous() && t.kind() == kind);
+    if !fits(rows_of, rows * row_length) || !fits(per_row, rows) {
+        let shapes: Vec<_> = rows_of.iter().chain(per_row).map(|t| (t.kind(), t.size())).collect();
+        return invalid!("{what}: {shapes:?} are not contiguous rows of {row_length} of one dtype");
+    }
+    Ok(())
+}
+
 /// libtorch's `norm_backward` for p = 2 over the last dimension, `g·(x/‖x‖)` with `x/‖x‖` taken
 /// as 0 where the norm is 0 (`grad * (self / norm).masked_fill_(norm == 0, 0)`), one pass per
 /// row where the tensor ops make three: `x` contiguous rows of `row_length`, `g` and `norm`
 /// contiguous, one value per row, all of one dtype; the quotient and the product each rounded
 /// to it.
 pub(crate) fn norm_two_backward_rows(x: &Tensor, g: &Tensor, norm: &Tensor, row_length: usize) -> Result<Tensor> {
-    let rows = g.numel();
-    let shaped = x.numel() == rows * row_length && norm.numel() == rows;
-    let laid_out = x.is_contiguous() && g.is_contiguous() && norm.is_contiguous();
-    if !shaped || !laid_out || g.kind() != x.kind() || norm.kind() != x.kind() {
-        return invalid!(
-            "norm backward: {:?} {:?}, gradient {:?}, norm {:?}",
-            x.kind(),
-            x.size(),
-            g.size(),
-            norm.size()
-        );
-    }
-    by_float_kind!(x.kind(), "norm backward", |E| scaled_rows::<E>(x, g, norm, row_length))
+    check_rows("norm backward", &[x], &[g, norm], row_length)?;
+    by_float_kind!(x.kind(), "norm backward", |E| {
+        // SAFETY: a contiguous CPU tensor of E (checked above), alive for the call.
+        scaled_rows::<E>(Rows::Of(unsafe { elements::<E>(x) }), x, g, norm, row_length)
+    })
 }
 
-fn scaled_rows<E: Element>(x: &Tensor, g: &Tensor, norm: &Tensor, n: usize) -> Result<Tensor> {
-    let out = x.f_empty_like()?;
+/// [`norm_two_backward_rows`] of `x = a − b + eps` (see [`difference_norms`]) without `x`: the
+/// gradient with respect to `a`; `b`'s is its negation. One pass where the tensor ops make five.
+pub(crate) fn difference_norm_backward_rows(
+    (a, b, eps): (&Tensor, &Tensor, f64),
+    g: &Tensor,
+    norm: &Tensor,
+    row_length: usize,
+) -> Result<Tensor> {
+    check_rows("pairwise distance backward", &[a, b], &[g, norm], row_length)?;
+    by_float_kind!(a.kind(), "pairwise distance backward", |E| {
+        // SAFETY: contiguous CPU tensors of E (checked above), alive for the call.
+        let (a_, b_) = unsafe { (elements::<E>(a), elements::<E>(b)) };
+        let rows = Rows::Difference { a: a_, b: b_, eps: scalar_in::<E>(eps, a.kind())? };
+        scaled_rows::<E>(rows, a, g, norm, row_length)
+    })
+}
+
+/// `g·round(x/norm)` per row (0 where the norm is 0), shaped as `like`.
+fn scaled_rows<E: Element>(xs: Rows<'_, E>, like: &Tensor, g: &Tensor, norm: &Tensor, n: usize) -> Result<Tensor> {
+    let out = like.f_empty_like()?;
     let rows = g.numel();
     if rows == 0 || n == 0 {
         return Ok(out);
     }
-    // SAFETY: contiguous CPU tensors of E (checked by the caller) of rows·n, rows and rows
-    // elements, alive for this function; `out` is new and written in disjoint rows.
-    let (xs, gs, norms) = unsafe { (elements::<E>(x), elements::<E>(g), elements::<E>(norm)) };
+    // SAFETY: contiguous CPU tensors of E of `rows` elements (checked by the caller), alive for
+    // this function; `out` is new and written in disjoint rows.
+    let (gs, norms) = unsafe { (elements::<E>(g), elements::<E>(norm)) };
     let outs = Disjoint(out.data_ptr() as *mut E);
+    let block = rows_per_block(n);
     crate::ffi::parallel_for(rows, rows_per_task(n), |begin, end| {
-        let (mut x_buffer, mut scratch) = (vec![E::Compute::default(); n], vec![E::Compute::default(); n]);
-        let (mut gw, mut normw) = (vec![E::Compute::default(); end - begin], vec![E::Compute::default(); end - begin]);
-        E::widen_into(&gs[begin..end], &mut gw);
-        E::widen_into(&norms[begin..end], &mut normw);
-        for r in begin..end {
-            let row = E::widen(&xs[r * n..(r + 1) * n], &mut x_buffer);
-            let (g, norm) = (gw[r - begin], normw[r - begin]);
-            // SAFETY: row r is this chunk's, and lies in `out`.
-            let out_row = unsafe { outs.range(r * n, (r + 1) * n) };
-            E::compute_into(out_row, &mut scratch, |o| {
-                for (o, &x) in o.iter_mut().zip(row) {
-                    *o = x / norm;
+        wide_vectors(
+            #[inline(always)]
+            || {
+                let (mut x_buffer, mut scratch) =
+                    (vec![E::Compute::default(); block * n], vec![E::Compute::default(); block * n]);
+                let (mut gw, mut normw) =
+                    (vec![E::Compute::default(); end - begin], vec![E::Compute::default(); end - begin]);
+                E::widen_into(&gs[begin..end], &mut gw);
+                E::widen_into(&norms[begin..end], &mut normw);
+                for first in (begin..end).step_by(block) {
+                    let last = (first + block).min(end);
+                    let (from, to) = (first * n, last * n);
+                    let xb = xs.get(from, to, &mut x_buffer[..to - from]);
+                    let scalars = || gw[first - begin..last - begin].iter().zip(&normw[first - begin..last - begin]);
+                    // SAFETY: rows first..last are this chunk's, and lie in `out`.
+                    let out_rows = unsafe { outs.range(from, to) };
+                    E::compute_into(out_rows, &mut scratch[..to - from], |o| {
+                        for ((o, x), (_, &norm)) in o.chunks_exact_mut(n).zip(xb.chunks_exact(n)).zip(scalars()) {
+                            for (o, &x) in o.iter_mut().zip(x) {
+                                *o = x / norm;
+                            }
+                        }
+                        E::round_block(o);
+                        for (o, (&g, &norm)) in o.chunks_exact_mut(n).zip(scalars()) {
+                            if norm == E::Compute::ZERO {
+                                o.fill(E::Compute::ZERO);
+                            }
+                            for o in o.iter_mut() {
+                                *o = g * *o;
+                            }
+                        }
+                    });
                 }
-                E::round_block(o);
-                if norm == E::Compute::ZERO {
-                    o.fill(E::Compute::ZERO);
-                }
-                for o in o.iter_mut() {
-                    *o = g * *o;
-                }
-            });
-        }
+            },
+        )
     });
     Ok(out)
+}
+
+/// Rows of `row_length` widened, computed and narrowed together: about 2 048 elements, so that
+/// the conversions run over long slices (rows of 100 would each end in a partial vector) and
+/// the buffers stay in L1.
+fn rows_per_block(row_length: usize) -> usize {
+    (2048 / row_length.max(1)).max(1)
 }
 
 /// `‖x‖₂` over the last dimension of a contiguous float16 or bfloat16 tensor of rows of
@@ -663,6 +825,45 @@ fn scaled_rows<E: Element>(x: &Tensor, g: &Tensor, norm: &Tensor, n: usize) -> R
 /// copy and squares a tensor sum reads from. Shaped as the input without its last dimension
 /// (kept as 1 with `keepdim`).
 pub(crate) fn half_row_norms(x: &Tensor, row_length: usize, keepdim: bool) -> Result<Tensor> {
+    let out = row_norms_like(x, row_length, keepdim)?;
+    match x.kind() {
+        // SAFETY (both): a contiguous CPU tensor of that dtype (checked), alive for the call.
+        tch::Kind::Half => norm_rows::<half::f16>(Rows::Of(unsafe { elements(x) }), &out, row_length)?,
+        tch::Kind::BFloat16 => norm_rows::<half::bf16>(Rows::Of(unsafe { elements(x) }), &out, row_length)?,
+        kind => return invalid!("row norms: {kind:?} is not float16 or bfloat16"),
+    }
+    Ok(out)
+}
+
+/// `‖a − b + eps‖₂` over the last dimension of two float16 or bfloat16 tensors of one shape
+/// (contiguous rows of `row_length`), as `torch.pairwise_distance(a, b, 2, eps)`: the
+/// difference rounded as libtorch's `sub` and `add(Scalar)` round it, computed in the same pass
+/// as the norm instead of stored (bit for bit [`half_row_norms`] of the stored difference).
+pub(crate) fn difference_norms(a: &Tensor, b: &Tensor, eps: f64, row_length: usize) -> Result<Tensor> {
+    let out = row_norms_like(a, row_length, false)?;
+    check_rows("pairwise distance", &[a, b], &[&out], row_length)?;
+    match a.kind() {
+        tch::Kind::Half => difference_norm_rows::<half::f16>(a, b, eps, &out, row_length)?,
+        tch::Kind::BFloat16 => difference_norm_rows::<half::bf16>(a, b, eps, &out, row_length)?,
+        kind => return invalid!("pairwise distance: {kind:?} is not float16 or bfloat16"),
+    }
+    Ok(out)
+}
+
+fn difference_norm_rows<E: Element<Compute = f32>>(
+    a: &Tensor,
+    b: &Tensor,
+    eps: f64,
+    out: &Tensor,
+    n: usize,
+) -> Result<()> {
+    // SAFETY: contiguous CPU tensors of E (checked by the caller), alive for the call.
+    let (a_, b_) = unsafe { (elements::<E>(a), elements::<E>(b)) };
+    norm_rows::<E>(Rows::Difference { a: a_, b: b_, eps: scalar_in::<E>(eps, a.kind())? }, out, n)
+}
+
+/// A new tensor for one norm per row of `x` (contiguous rows of `row_length`).
+fn row_norms_like(x: &Tensor, row_length: usize, keepdim: bool) -> Result<Tensor> {
     let mut shape = x.size();
     if !x.is_contiguous() || shape.last() != Some(&(row_length as i64)) {
         return invalid!("row norms: {:?} {:?} is not contiguous rows of {row_length}", x.kind(), shape);
@@ -671,44 +872,46 @@ pub(crate) fn half_row_norms(x: &Tensor, row_length: usize, keepdim: bool) -> Re
     if keepdim {
         shape.push(1);
     }
-    let out = Tensor::f_empty(shape.as_slice(), (x.kind(), x.device()))?;
-    match x.kind() {
-        tch::Kind::Half => norm_rows::<half::f16>(x, &out, row_length)?,
-        tch::Kind::BFloat16 => norm_rows::<half::bf16>(x, &out, row_length)?,
-        kind => return invalid!("row norms: {kind:?} is not float16 or bfloat16"),
-    }
-    Ok(out)
+    Ok(Tensor::f_empty(shape.as_slice(), (x.kind(), x.device()))?)
 }
 
-fn norm_rows<E: Element<Compute = f32>>(x: &Tensor, out: &Tensor, n: usize) -> Result<()> {
+fn norm_rows<E: Element<Compute = f32>>(xs: Rows<'_, E>, out: &Tensor, n: usize) -> Result<()> {
     let rows = out.numel();
     if rows == 0 {
         return Ok(());
     }
-    // SAFETY: `x` is a contiguous CPU tensor of rows·n elements of E (matched by the caller),
-    // `out` a new one of `rows`, both alive for this function; each chunk writes its own rows.
-    let xs = unsafe { elements::<E>(x) };
+    // `out` is a new contiguous tensor of `rows` elements; each chunk writes its own rows.
     let outs = Disjoint(out.data_ptr() as *mut E);
+    let block = rows_per_block(n);
     crate::ffi::parallel_for(rows, rows_per_task(n), |begin, end| {
-        let mut wide = vec![0f32; n];
-        let mut norms = vec![0f32; end - begin];
-        for (r, norm) in (begin..end).zip(norms.iter_mut()) {
-            E::widen_into(&xs[r * n..(r + 1) * n], &mut wide);
-            let mut lanes = [0f32; MAX_LANES];
-            let chunks = wide.chunks_exact(MAX_LANES);
-            let rest = chunks.remainder();
-            for chunk in chunks {
-                for (l, &v) in lanes.iter_mut().zip(chunk) {
-                    *l += v * v;
+        wide_vectors(
+            #[inline(always)]
+            || {
+                let mut wide = vec![0f32; block * n];
+                let mut norms = vec![0f32; end - begin];
+                for first in (begin..end).step_by(block) {
+                    let last = (first + block).min(end);
+                    let (from, to) = (first * n, last * n);
+                    let block_rows = xs.get(from, to, &mut wide[..to - from]);
+                    for (row, norm) in block_rows.chunks_exact(n).zip(&mut norms[first - begin..last - begin]) {
+                        let mut lanes = [0f32; MAX_LANES];
+                        let chunks = row.chunks_exact(MAX_LANES);
+                        let rest = chunks.remainder();
+                        for chunk in chunks {
+                            for (l, &v) in lanes.iter_mut().zip(chunk) {
+                                *l += v * v;
+                            }
+                        }
+                        for (l, &v) in lanes.iter_mut().zip(rest) {
+                            *l += v * v;
+                        }
+                        *norm = in_order(&lanes).sqrt();
+                    }
                 }
-            }
-            for (l, &v) in lanes.iter_mut().zip(rest) {
-                *l += v * v;
-            }
-            *norm = in_order(&lanes).sqrt();
-        }
-        // SAFETY: rows begin..end are this chunk's, and lie in `out`.
-        E::narrow(&norms, unsafe { outs.range(begin, end) });
+                // SAFETY: rows begin..end are this chunk's, and lie in `out`.
+                E::narrow(&norms, unsafe { outs.range(begin, end) });
+            },
+        )
     });
     Ok(())
 }
@@ -892,6 +1095,31 @@ mod norm_tests {
                 }
             }
             assert!(differing * 5000 <= rows, "{kind:?}: {differing} of {rows} norms differ from libtorch's");
+        }
+    }
+
+    /// The pairwise distance computed with its difference against the norm of the difference as
+    /// libtorch's `sub` and `add(Scalar)` store it, bit for bit: rows of 1 to 300, scales from
+    /// 1e-7 (where eps = 1e-6 dominates and its own rounding in the dtype shows) to 1e3, eps 0,
+    /// 1e-6 and 0.1, and a row holding an infinity and a NaN.
+    #[test]
+    fn difference_norms_are_norms_of_the_stored_difference() {
+        for kind in [Kind::Half, Kind::BFloat16] {
+            for n in [1i64, 7, 16, 100, 300] {
+                for scale in [1e-7, 1.0, 1e3] {
+                    for eps in [0.0, 1e-6, 0.1] {
+                        let draw = || (Tensor::randn([67, n], (Kind::Float, tch::Device::Cpu)) * scale).to_kind(kind);
+                        let (a, b) = (draw(), draw());
+                        let _ = a.get(2).get(0).fill_(f64::INFINITY);
+                        let _ = b.get(4).get(n - 1).fill_(f64::NAN);
+                        let mine = super::difference_norms(&a, &b, eps, n as usize).unwrap();
+                        let stored = (&a - &b).g_add_scalar(eps);
+                        let theirs = super::half_row_norms(&stored, n as usize, false).unwrap();
+                        let bits = |t: &Tensor| Vec::<i16>::try_from(t.view_dtype(Kind::Int16)).unwrap();
+                        assert_eq!(bits(&mine), bits(&theirs), "{kind:?} rows of {n} at {scale}, eps {eps}");
+                    }
+                }
+            }
         }
     }
 }

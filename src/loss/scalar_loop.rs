@@ -125,6 +125,7 @@ half!(half::bf16, Kind::BFloat16);
 /// every NaN to 0x7FC0 (half's `bf16::from_f32` keeps a NaN's sign and payload instead). A few
 /// integer operations, which vectorize: a loop over bfloat16 through this costs about what the
 /// float32 loop does, where float16's conversions are slow in software.
+#[inline(always)]
 pub(crate) fn bf16_from_f32(x: f32) -> half::bf16 {
     if x.is_nan() {
         return half::bf16::from_bits(0x7FC0);
