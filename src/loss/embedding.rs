@@ -107,8 +107,7 @@ fn half_difference_norm(a: &Tensor, b: &Tensor, eps: f64) -> Result<Tensor> {
         let grad_a = if crate::ffi::grad_enabled() {
             // Differentiable, for double backward: the composition's own backward formula.
             let x = a_in.f_sub(&b_in)?.f_add_scalar(eps)?;
-            let norm = vector_norm(&x, 2.0, -1, true)?;
-            g.f_unsqueeze(-1)?.f_mul(&x.f_div(&norm)?.f_masked_fill(&norm.f_eq(0.0)?, 0.0)?)?
+            norm_two_gradient(&g.f_unsqueeze(-1)?, &x, &vector_norm(&x, 2.0, -1, true)?)?
         } else {
             let (a, b) = (a_in.f_detach()?, b_in.f_detach()?);
             super::lanes::difference_norm_backward_rows((&a, &b, eps), &g.f_contiguous()?, &saved, n)?
@@ -162,9 +161,8 @@ pub(crate) fn vector_norm(x: &Tensor, p: f64, dim: i64, keepdim: bool) -> Result
         }
         let norm = if crate::ffi::grad_enabled() { vector_norm(x, p, dim, keepdim)? } else { saved.shallow_clone() };
         let (g, norm) = if keepdim { (g.shallow_clone(), norm) } else { (g.f_unsqueeze(dim)?, norm.f_unsqueeze(dim)?) };
-        let at_zero = norm.f_eq(0.0)?;
         Ok(if p == 2.0 {
-            g.f_mul(&x.f_div(&norm)?.f_masked_fill(&at_zero, 0.0)?)?
+            norm_two_gradient(&g, x, &norm)?
         } else if p == 1.0 {
             x.f_sgn()?.f_mul(&g)?
         } else if p.is_infinite() {
@@ -182,10 +180,16 @@ pub(crate) fn vector_norm(x: &Tensor, p: f64, dim: i64, keepdim: bool) -> Result
             } else {
                 x.f_mul(&x.f_abs()?.f_pow_tensor_scalar(p - 2.0)?)?
             };
-            let scale = g.f_div(&norm.f_pow_tensor_scalar(p - 1.0)?)?.f_masked_fill(&at_zero, 0.0)?;
+            let scale = g.f_div(&norm.f_pow_tensor_scalar(p - 1.0)?)?.f_masked_fill(&norm.f_eq(0.0)?, 0.0)?;
             scaled.f_mul(&scale)?
         })
     })
+}
+
+/// libtorch's `norm_backward` for p = 2, `g·(x/‖x‖)` with `x/‖x‖` taken as 0 where the norm is
+/// 0, from `g` and the norm with the reduced dimension kept.
+fn norm_two_gradient(g: &Tensor, x: &Tensor, norm: &Tensor) -> Result<Tensor> {
+    Ok(g.f_mul(&x.f_div(norm)?.f_masked_fill(&norm.f_eq(0.0)?, 0.0)?)?)
 }
 
 /// `max(0, margin + d(a, p) − d(a, n))` with the p-norm distance, as `torch.nn.TripletMarginLoss`;

@@ -768,44 +768,43 @@ fn scaled_rows<E: Element>(xs: Rows<'_, E>, like: &Tensor, g: &Tensor, norm: &Te
     // this function; `out` is new and written in disjoint rows.
     let (gs, norms) = unsafe { (elements::<E>(g), elements::<E>(norm)) };
     let outs = Disjoint(out.data_ptr() as *mut E);
-    let block = rows_per_block(n);
-    crate::ffi::parallel_for(rows, rows_per_task(n), |begin, end| {
-        wide_vectors(
-            #[inline(always)]
-            || {
-                let (mut x_buffer, mut scratch) =
-                    (vec![E::Compute::default(); block * n], vec![E::Compute::default(); block * n]);
-                let (mut gw, mut normw) =
-                    (vec![E::Compute::default(); end - begin], vec![E::Compute::default(); end - begin]);
-                E::widen_into(&gs[begin..end], &mut gw);
-                E::widen_into(&norms[begin..end], &mut normw);
-                for first in (begin..end).step_by(block) {
-                    let last = (first + block).min(end);
-                    let (from, to) = (first * n, last * n);
-                    let xb = xs.get(from, to, &mut x_buffer[..to - from]);
-                    let scalars = || gw[first - begin..last - begin].iter().zip(&normw[first - begin..last - begin]);
-                    // SAFETY: rows first..last are this chunk's, and lie in `out`.
-                    let out_rows = unsafe { outs.range(from, to) };
-                    E::compute_into(out_rows, &mut scratch[..to - from], |o| {
-                        for ((o, x), (_, &norm)) in o.chunks_exact_mut(n).zip(xb.chunks_exact(n)).zip(scalars()) {
-                            for (o, &x) in o.iter_mut().zip(x) {
-                                *o = x / norm;
-                            }
+    row_tasks(
+        rows,
+        n,
+        #[inline(always)]
+        |begin, end| {
+            let block = rows_per_block(n);
+            let (mut x_buffer, mut scratch) =
+                (vec![E::Compute::default(); block * n], vec![E::Compute::default(); block * n]);
+            let (mut gw, mut normw) =
+                (vec![E::Compute::default(); end - begin], vec![E::Compute::default(); end - begin]);
+            E::widen_into(&gs[begin..end], &mut gw);
+            E::widen_into(&norms[begin..end], &mut normw);
+            for (first, last) in row_blocks(begin, end, n) {
+                let (from, to) = (first * n, last * n);
+                let xb = xs.get(from, to, &mut x_buffer[..to - from]);
+                let scalars = || gw[first - begin..last - begin].iter().zip(&normw[first - begin..last - begin]);
+                // SAFETY: rows first..last are this chunk's, and lie in `out`.
+                let out_rows = unsafe { outs.range(from, to) };
+                E::compute_into(out_rows, &mut scratch[..to - from], |o| {
+                    for ((o, x), (_, &norm)) in o.chunks_exact_mut(n).zip(xb.chunks_exact(n)).zip(scalars()) {
+                        for (o, &x) in o.iter_mut().zip(x) {
+                            *o = x / norm;
                         }
-                        E::round_block(o);
-                        for (o, (&g, &norm)) in o.chunks_exact_mut(n).zip(scalars()) {
-                            if norm == E::Compute::ZERO {
-                                o.fill(E::Compute::ZERO);
-                            }
-                            for o in o.iter_mut() {
-                                *o = g * *o;
-                            }
+                    }
+                    E::round_block(o);
+                    for (o, (&g, &norm)) in o.chunks_exact_mut(n).zip(scalars()) {
+                        if norm == E::Compute::ZERO {
+                            o.fill(E::Compute::ZERO);
                         }
-                    });
-                }
-            },
-        )
-    });
+                        for o in o.iter_mut() {
+                            *o = g * *o;
+                        }
+                    }
+                });
+            }
+        },
+    );
     Ok(out)
 }
 
@@ -814,6 +813,24 @@ fn scaled_rows<E: Element>(xs: Rows<'_, E>, like: &Tensor, g: &Tensor, norm: &Te
 /// the buffers stay in L1.
 fn rows_per_block(row_length: usize) -> usize {
     (2048 / row_length.max(1)).max(1)
+}
+
+/// `task(begin, end)` over chunks of `rows` rows of `row_length` on libtorch's threads, split as
+/// its row kernels split, compiled for AVX2 where the CPU has it ([`wide_vectors`]; mark the
+/// task `#[inline(always)]` so that its loops are compiled there).
+fn row_tasks(rows: usize, row_length: usize, task: impl Fn(usize, usize) + Sync) {
+    crate::ffi::parallel_for(rows, rows_per_task(row_length), |begin, end| {
+        wide_vectors(
+            #[inline(always)]
+            || task(begin, end),
+        )
+    });
+}
+
+/// The blocks of whole rows, `(first, last)`, of the rows `begin..end`.
+fn row_blocks(begin: usize, end: usize, row_length: usize) -> impl Iterator<Item = (usize, usize)> {
+    let block = rows_per_block(row_length);
+    (begin..end).step_by(block).map(move |first| (first, (first + block).min(end)))
 }
 
 /// `‖x‖₂` over the last dimension of a contiguous float16 or bfloat16 tensor of rows of
@@ -882,37 +899,35 @@ fn norm_rows<E: Element<Compute = f32>>(xs: Rows<'_, E>, out: &Tensor, n: usize)
     }
     // `out` is a new contiguous tensor of `rows` elements; each chunk writes its own rows.
     let outs = Disjoint(out.data_ptr() as *mut E);
-    let block = rows_per_block(n);
-    crate::ffi::parallel_for(rows, rows_per_task(n), |begin, end| {
-        wide_vectors(
-            #[inline(always)]
-            || {
-                let mut wide = vec![0f32; block * n];
-                let mut norms = vec![0f32; end - begin];
-                for first in (begin..end).step_by(block) {
-                    let last = (first + block).min(end);
-                    let (from, to) = (first * n, last * n);
-                    let block_rows = xs.get(from, to, &mut wide[..to - from]);
-                    for (row, norm) in block_rows.chunks_exact(n).zip(&mut norms[first - begin..last - begin]) {
-                        let mut lanes = [0f32; MAX_LANES];
-                        let chunks = row.chunks_exact(MAX_LANES);
-                        let rest = chunks.remainder();
-                        for chunk in chunks {
-                            for (l, &v) in lanes.iter_mut().zip(chunk) {
-                                *l += v * v;
-                            }
-                        }
-                        for (l, &v) in lanes.iter_mut().zip(rest) {
+    row_tasks(
+        rows,
+        n,
+        #[inline(always)]
+        |begin, end| {
+            let mut wide = vec![0f32; rows_per_block(n) * n];
+            let mut norms = vec![0f32; end - begin];
+            for (first, last) in row_blocks(begin, end, n) {
+                let (from, to) = (first * n, last * n);
+                let block_rows = xs.get(from, to, &mut wide[..to - from]);
+                for (row, norm) in block_rows.chunks_exact(n).zip(&mut norms[first - begin..last - begin]) {
+                    let mut lanes = [0f32; MAX_LANES];
+                    let chunks = row.chunks_exact(MAX_LANES);
+                    let rest = chunks.remainder();
+                    for chunk in chunks {
+                        for (l, &v) in lanes.iter_mut().zip(chunk) {
                             *l += v * v;
                         }
-                        *norm = in_order(&lanes).sqrt();
                     }
+                    for (l, &v) in lanes.iter_mut().zip(rest) {
+                        *l += v * v;
+                    }
+                    *norm = in_order(&lanes).sqrt();
                 }
-                // SAFETY: rows begin..end are this chunk's, and lie in `out`.
-                E::narrow(&norms, unsafe { outs.range(begin, end) });
-            },
-        )
-    });
+            }
+            // SAFETY: rows begin..end are this chunk's, and lie in `out`.
+            E::narrow(&norms, unsafe { outs.range(begin, end) });
+        },
+    );
     Ok(())
 }
 

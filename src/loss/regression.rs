@@ -54,23 +54,31 @@ pub fn mse_loss(input: &Tensor, target: &Tensor, reduction: Reduction) -> Result
     reduction.apply(d.f_mul(&d)?)
 }
 
-/// With `m = min(z, δ)`: `(z − m/2)·m`, which is `½z²` below δ and `δ·(z − δ/2)` above it: the
-/// bits of libtorch 2.13's Huber kernel in float32, float64 and bfloat16 (measured), with no
-/// `where`.
+/// Huber's elementwise value, with `m = min(z, δ)`: `(z − m/2)·m`, which is `½z²` below δ and
+/// `δ·(z − δ/2)` above it, as a closure over elements of `$t` (m keeps a NaN z).
+macro_rules! huber_element {
+    ($t:ty, $delta:expr) => {{
+        let (delta, half) = ($delta as $t, 0.5 as $t);
+        move |z: $t| -> $t {
+            let m = if delta < z { delta } else { z };
+            (z - m * half) * m
+        }
+    }};
+}
+
+/// [`huber_element!`] over `z = |d|`: the bits of libtorch 2.13's Huber kernel in float32,
+/// float64 and bfloat16 (measured), with no `where`; in float32 and float64 one pass on
+/// libtorch's threads.
 fn huber_value(z: &Tensor, delta: f64) -> Result<Tensor> {
-    // In float32 and float64, one pass on libtorch's threads (m = min(z, δ) keeps NaN).
-    macro_rules! elements {
-        ($t:ty) => {{
-            let (delta, half) = (delta as $t, 0.5 as $t);
-            map2_as::<$t>(z, z, move |z, _| {
-                let m = if delta < z { delta } else { z };
-                (z - m * half) * m
-            })
-        }};
-    }
     match z.kind() {
-        tch::Kind::Float => return elements!(f32),
-        tch::Kind::Double => return elements!(f64),
+        tch::Kind::Float => {
+            let element = huber_element!(f32, delta);
+            return map2_as::<f32>(z, z, move |z, _| element(z));
+        }
+        tch::Kind::Double => {
+            let element = huber_element!(f64, delta);
+            return map2_as::<f64>(z, z, move |z, _| element(z));
+        }
         _ => {}
     }
     let m = z.f_clamp_max(delta)?;
@@ -128,8 +136,18 @@ macro_rules! piece_gradient {
     }};
 }
 
-/// [`map3_as`] for float16 or bfloat16 tensors (`g` may be a single element): `f` computed in
-/// float32 over blocks read into it, rounded once.
+/// [`map2_as`] for float16 or bfloat16 tensors of one shape: `f` computed in float32 over
+/// blocks read into it, rounded once.
+fn map2_wide<E: Element<Compute = f32>>(a: &Tensor, b: &Tensor, f: impl Fn(f32, f32) -> f32 + Sync) -> Result<Tensor> {
+    let (a, b) = (a.f_contiguous()?, b.f_contiguous()?);
+    map_blocks::<E>(&[&a, &b], |inputs, out| {
+        for ((o, &a), &b) in out.iter_mut().zip(inputs[0]).zip(inputs[1]) {
+            *o = f(a, b);
+        }
+    })
+}
+
+/// [`map3_as`] for float16 or bfloat16 tensors (`g` may be a single element), as [`map2_wide`].
 fn map3_wide<E: Element<Compute = f32>>(
     a: &Tensor,
     b: &Tensor,
@@ -160,19 +178,6 @@ macro_rules! smooth_l1_element {
             }
         }
     }};
-}
-
-/// Smooth L1's value for bfloat16 input and target of one shape, in one pass over blocks read
-/// into float32: libtorch 2.13's kernel computes it there, with β unrounded, and rounds once
-/// (measured).
-fn smooth_l1_bfloat16_value(x: &Tensor, t: &Tensor, beta: f64) -> Result<Tensor> {
-    let (x, t) = (x.f_contiguous()?, t.f_contiguous()?);
-    let element = smooth_l1_element!(f32, beta);
-    map_blocks::<half::bf16>(&[&x, &t], |inputs, out| {
-        for ((o, &x), &t) in out.iter_mut().zip(inputs[0]).zip(inputs[1]) {
-            *o = element(x, t);
-        }
-    })
 }
 
 /// `reduction(value)` with libtorch's smooth-L1 or Huber backward (its vectorized kernel, the
@@ -254,7 +259,8 @@ fn smooth_l1_value(input: &Tensor, target: &Tensor, d: &Tensor, beta: f64) -> Re
         match kind {
             tch::Kind::Float => return map2_as::<f32>(&x, &t, smooth_l1_element!(f32, beta)),
             tch::Kind::Double => return map2_as::<f64>(&x, &t, smooth_l1_element!(f64, beta)),
-            tch::Kind::BFloat16 => return smooth_l1_bfloat16_value(&x, &t, beta),
+            // In float32 with β unrounded, rounded once.
+            tch::Kind::BFloat16 => return map2_wide::<half::bf16>(&x, &t, smooth_l1_element!(f32, beta)),
             _ => {}
         }
     }
@@ -346,16 +352,10 @@ pub fn huber_loss(input: &Tensor, target: &Tensor, options: HuberOptions, reduct
     // difference included) and rounded once; bfloat16 ones round after every operation.
     let value = match input.kind() {
         tch::Kind::Half if input.size() == target.size() => {
-            // The same float arithmetic as `huber_value`, in one pass over blocks widened
-            // through F16C, where the tensor ops make six over float32 copies.
-            let delta = delta as f32;
-            map_blocks::<half::f16>(&[&input.f_detach()?, &target.f_detach()?], move |inputs, out| {
-                for ((o, &x), &t) in out.iter_mut().zip(inputs[0]).zip(inputs[1]) {
-                    let z = (x - t).abs();
-                    let m = if delta < z { delta } else { z };
-                    *o = (z - m * 0.5) * m;
-                }
-            })?
+            // One pass over blocks widened through F16C, where the tensor ops make six over
+            // float32 copies.
+            let element = huber_element!(f32, delta);
+            map2_wide::<half::f16>(&input.f_detach()?, &target.f_detach()?, move |x, t| element((x - t).abs()))?
         }
         tch::Kind::Half => {
             let wide = input.f_detach()?.f_to_kind(tch::Kind::Float)?.f_sub(&target.f_to_kind(tch::Kind::Float)?)?;
